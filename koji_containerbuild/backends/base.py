@@ -1,0 +1,158 @@
+"""The interface every build backend implements.
+
+The builder plugin drives a backend through these calls only, so the OSBS
+backend (many machines) and the local buildah backend (one machine) are
+interchangeable behind the same task flow: start, stream logs, wait, report,
+cancel, clean up, and find a build again after kojid restarts a task.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Optional, Union
+
+#: Log "platform" for lines of the remote-sources (cachito/hermeto) step.
+REMOTE_SOURCES = "remote-sources"
+
+
+class BackendError(Exception):
+    """A backend could not do what was asked; the message is for the task owner."""
+
+
+class TransientBackendError(BackendError):
+    """A fault worth retrying (network error, HTTP 5xx)."""
+
+
+class Outcome(enum.Enum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """Everything a backend needs to start one build.
+
+    ``kind`` is ``"binary"`` or ``"source"``. ``opts`` holds the task options
+    already normalised by :mod:`koji_containerbuild.options`; backends pass
+    through the ones they understand.
+    """
+
+    kind: str
+    task_id: int
+    owner: str
+    target: str
+    component: str
+    platforms: list[str]
+    scratch: bool = False
+    isolated: bool = False
+    flatpak: bool = False
+    git_uri: str | None = None
+    git_ref: str | None = None
+    git_branch: str | None = None
+    #: Local checkout of the source (backends that build on this machine).
+    source_dir: str | None = None
+    #: Dockerfile path inside ``source_dir``.
+    dockerfile: str | None = None
+    #: Image name, version and release from the Dockerfile labels and opts.
+    name: str | None = None
+    version: str | None = None
+    release: str | None = None
+    #: Tags to apply besides a unique one: version-release, additional-tags.
+    tags: list[str] = field(default_factory=list)
+    #: Pull spec of the parent image resolved from opts.koji_parent_build.
+    parent_image: str | None = None
+    #: Source container builds: the Koji build whose sources are packaged.
+    source_build_id: int | None = None
+    source_build_nvr: str | None = None
+    opts: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ImageOutput:
+    """One built image per arch, for builds the plugin imports itself (CG)."""
+
+    arch: str
+    image_id: str
+    #: Local file with the image archive to upload as the CG output.
+    archive_path: str
+    parent_id: str | None = None
+    digests: dict[str, str] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    layer_sizes: list[dict[str, Any]] = field(default_factory=list)
+    repositories: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    #: RPM components of the image in CG component form (empty without an rpmdb).
+    components: list[dict[str, Any]] = field(default_factory=list)
+    #: Tools used to build it, as CG ``{"name", "version"}`` dicts.
+    tools: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class BuildResult:
+    """What a finished build produced, whatever the backend."""
+
+    outcome: Outcome
+    #: Why it failed, one sentence for the owner (empty on success).
+    reason: str = ""
+    #: Pull specs: primary, unique and floating repositories.
+    repositories: list[str] = field(default_factory=list)
+    #: Set when the backend imported the build into Koji itself (OSBS).
+    koji_build_id: int | None = None
+    #: Platforms that were really built.
+    platforms: list[str] = field(default_factory=list)
+    #: Set by backends whose builds the plugin imports (the local backend).
+    images: list[ImageOutput] = field(default_factory=list)
+    #: Backend-specific name of the build, for messages (OSBS build name).
+    build_name: str = ""
+    #: Anything else worth returning to the task owner.
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+LogLine = tuple[Optional[str], Union[str, bytes]]
+
+
+class BuildBackend(abc.ABC):
+    """A place that builds container images.
+
+    A *handle* is a short string naming one build; it is recorded in the task
+    output right after :meth:`start` so that a re-run of the same task can
+    :meth:`lookup` the build and follow it instead of starting another one.
+    """
+
+    #: Configuration name of the backend (``osbs``, ``local``).
+    name: str = ""
+    #: True when the backend imports non-scratch builds into Koji itself.
+    imports_builds: bool = False
+
+    @abc.abstractmethod
+    def start(self, request: BuildRequest) -> str:
+        """Start a build and return its handle without waiting for it."""
+
+    @abc.abstractmethod
+    def logs(self, handle: str) -> Iterator[LogLine]:
+        """Yield ``(platform, line)`` until the build's logs end.
+
+        ``platform`` is an arch (``x86_64``), :data:`REMOTE_SOURCES`, or None
+        for lines that belong to no platform. Lines carry no newline; a line
+        that is not valid UTF-8 comes as ``bytes``.
+        """
+
+    @abc.abstractmethod
+    def wait(self, handle: str) -> BuildResult:
+        """Block until the build finished and report what it produced."""
+
+    @abc.abstractmethod
+    def cancel(self, handle: str) -> None:
+        """Stop the build; safe to call on a build that already ended."""
+
+    @abc.abstractmethod
+    def cleanup(self, handle: str) -> None:
+        """Release what the finished build holds (as configured)."""
+
+    @abc.abstractmethod
+    def lookup(self, handle: str) -> bool:
+        """Whether the backend still knows the build named by ``handle``."""
