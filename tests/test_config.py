@@ -1,0 +1,171 @@
+"""The plugins' own config files: defaults, values, and refusals that say where."""
+
+from pathlib import Path
+
+import pytest
+
+from koji_containerbuild.config import (
+    BuilderConfig,
+    ConfigError,
+    HubConfig,
+    LocalSettings,
+    OsbsSettings,
+    load_builder_config,
+    load_hub_config,
+)
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+
+
+def write(tmp_path, text, name="plugin.conf"):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def test_missing_builder_file_gives_the_defaults(tmp_path):
+    config = load_builder_config(str(tmp_path / "absent.conf"))
+    assert config == BuilderConfig()
+    assert config.backend == "osbs"
+    assert config.osbs == OsbsSettings()
+    assert config.osbs.conf_file == "/etc/osbs.conf"
+    assert config.osbs.retry_seconds == 300.0
+    assert config.local.registry == "127.0.0.1:5000"
+    assert config.local.storage_root is None
+
+
+def test_builder_values_are_read_and_converted(tmp_path):
+    path = write(
+        tmp_path,
+        """
+[builder]
+backend = local
+log_flush_interval = 0.5
+cg_name = my-cg
+
+[osbs]
+conf_file = /etc/osbs/other.conf
+binary_section = bin
+source_section = src
+remove_finished_builds = yes
+retry_seconds = 0
+
+[local]
+registry = 127.0.0.1:5001
+registry_tls_verify = true
+state_dir = /srv/state
+storage_root = /srv/storage
+storage_runroot =
+storage_driver = overlay
+isolation = oci
+""",
+    )
+    config = load_builder_config(path)
+    assert config.backend == "local"
+    assert config.log_flush_interval == 0.5
+    assert config.cg_name == "my-cg"
+    assert config.osbs == OsbsSettings("/etc/osbs/other.conf", "bin", "src", True, 0.0)
+    assert config.local == LocalSettings(
+        "127.0.0.1:5001", True, "/srv/state", "/srv/storage", None, "overlay", "oci"
+    )
+
+
+def test_builder_path_comes_from_the_environment(tmp_path, monkeypatch):
+    path = write(tmp_path, "[builder]\nbackend = local\n")
+    monkeypatch.setenv("KOJI_CONTAINERBUILD_BUILDER_CONFIG", path)
+    assert load_builder_config().backend == "local"
+
+
+BAD_BUILDER = [
+    ("[builder]\nbackend = docker\n", "[builder] backend = 'docker'", "one of osbs, local"),
+    ("[builder]\nlog_flush_interval = 0\n", "log_flush_interval = '0'", "greater than 0"),
+    ("[builder]\nlog_flush_interval = soon\n", "log_flush_interval", "a number"),
+    ("[builder]\ncg_name =\n", "[builder] cg_name = ''", "a non-empty value"),
+    ("[osbs]\nretry_seconds = -1\n", "[osbs] retry_seconds", "a number at least 0"),
+    ("[osbs]\nremove_finished_builds = maybe\n", "remove_finished_builds", "true, false"),
+    ("[local]\nisolation = none\n", "[local] isolation", "one of chroot, oci, rootless"),
+    ("[local]\nregistry_tls_verify = 2\n", "registry_tls_verify", "true, false"),
+    ("[builder]\nbackends = osbs\n", "[builder] backends is not a known key", "backend,"),
+    ("[kojid]\nbackend = osbs\n", "section [kojid] is not known", "[builder], [osbs]"),
+    ("backend = osbs\n", "is not a valid INI file", "[section] headers"),
+]
+
+
+@pytest.mark.parametrize(("text", "where", "accepted"), BAD_BUILDER)
+def test_bad_builder_values_name_file_section_key_and_accepted_values(
+    tmp_path, text, where, accepted
+):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_builder_config(path)
+    message = str(caught.value)
+    assert message.startswith(path + ": ")
+    assert where in message
+    assert accepted in message
+
+
+def test_missing_hub_file_gives_the_defaults(tmp_path):
+    config = load_hub_config(str(tmp_path / "absent.conf"))
+    assert config == HubConfig()
+    assert config.build_permission is None
+    assert config.channel_permission is None
+    assert config.channels == {"buildContainer": "container", "buildSourceContainer": "container"}
+
+
+def test_hub_values_are_read(tmp_path):
+    path = write(
+        tmp_path,
+        """
+[hub]
+build_permission = container-build
+channel_permission = container-channel
+
+[channels]
+buildContainer = image-builders
+""",
+    )
+    config = load_hub_config(path)
+    assert config.build_permission == "container-build"
+    assert config.channel_permission == "container-channel"
+    assert config.channels == {
+        "buildContainer": "image-builders",
+        "buildSourceContainer": "container",
+    }
+
+
+def test_hub_empty_permission_means_none(tmp_path):
+    path = write(tmp_path, "[hub]\nbuild_permission =\n")
+    assert load_hub_config(path).build_permission is None
+
+
+def test_hub_path_comes_from_the_environment(tmp_path, monkeypatch):
+    path = write(tmp_path, "[channels]\nbuildSourceContainer = sources\n")
+    monkeypatch.setenv("KOJI_CONTAINERBUILD_HUB_CONFIG", path)
+    assert load_hub_config().channels["buildSourceContainer"] == "sources"
+
+
+BAD_HUB = [
+    ("[channels]\nbuildRPM = x\n", "[channels] buildrpm is not a known key", "buildContainer"),
+    ("[channels]\nbuildContainer =\n", "[channels] buildcontainer = ''", "non-empty"),
+    ("[hub]\nbuild_perm = x\n", "[hub] build_perm is not a known key", "build_permission"),
+]
+
+
+@pytest.mark.parametrize(("text", "where", "accepted"), BAD_HUB)
+def test_bad_hub_values_name_file_section_key_and_accepted_values(tmp_path, text, where, accepted):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_hub_config(path)
+    assert str(caught.value).startswith(path + ": ")
+    assert where in str(caught.value)
+    assert accepted in str(caught.value)
+
+
+def test_unreadable_path_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="cannot be read"):
+        load_hub_config(str(tmp_path))
+
+
+def test_shipped_example_configs_load_as_the_defaults():
+    assert load_builder_config(str(CONF_DIR / "builder_containerbuild.conf")) == BuilderConfig()
+    assert load_hub_config(str(CONF_DIR / "hub_containerbuild.conf")) == HubConfig()
