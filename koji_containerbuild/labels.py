@@ -1,0 +1,170 @@
+"""Image identity from a Dockerfile: component, name, version, release, tags.
+
+The builder refuses a build before anything is started when the Dockerfile
+cannot name the Koji build it would produce, so these rules live here, apart
+from the task flow, and are tested on plain files.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+
+from dockerfile_parse import DockerfileParser
+
+from koji_containerbuild import LOGGER_NAME
+
+logger = logging.getLogger(LOGGER_NAME + ".labels")
+
+#: Docker refuses tags longer than this.
+MAX_TAG_LENGTH = 128
+
+#: Label names, preferred first; the others are accepted for older Dockerfiles.
+COMPONENT_LABELS = ("com.redhat.component", "BZComponent")
+NAME_LABELS = ("name", "Name")
+VERSION_LABELS = ("version", "Version")
+RELEASE_LABELS = ("release", "Release")
+
+#: File next to the Dockerfile listing extra tags, one per line.
+ADDITIONAL_TAGS_FILE = "additional-tags"
+
+_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.]*$")
+
+
+class LabelError(ValueError):
+    """The Dockerfile does not describe the image well enough to build it."""
+
+
+@dataclass
+class ImageLabels:
+    """What the Dockerfile says about the image the build will produce."""
+
+    component: str
+    name: str
+    version: str
+    #: None when neither the Dockerfile nor opts.release sets it (OSBS picks one).
+    release: str | None
+    additional_tags: list[str] = field(default_factory=list)
+
+    @property
+    def nvr(self) -> str | None:
+        if not self.release:
+            return None
+        return f"{self.component}-{self.version}-{self.release}"
+
+    @property
+    def tags(self) -> list[str]:
+        """version-release (when known) followed by the additional tags."""
+        tags = []
+        if self.release:
+            tags.append(f"{self.version}-{self.release}")
+        tags.extend(t for t in self.additional_tags if t not in tags)
+        return tags
+
+
+def _first_label(labels: dict[str, str], names: tuple[str, ...]) -> tuple[bool, str]:
+    for name in names:
+        if name in labels:
+            return True, (labels[name] or "").strip()
+    return False, ""
+
+
+def _describe(names: tuple[str, ...]) -> str:
+    if len(names) == 1:
+        return names[0]
+    return f"{names[0]} (or {' or '.join(names[1:])})"
+
+
+def read_additional_tags(source_dir: str) -> list[str]:
+    """Tags listed in ``additional-tags``; tags with '-' are skipped.
+
+    A '-' would let a tag collide with a version-release tag of another
+    build, so such lines are ignored with a log message, like invalid ones.
+    """
+    path = os.path.join(source_dir, ADDITIONAL_TAGS_FILE)
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            lines = handle.read().splitlines()
+    except FileNotFoundError:
+        return []
+    tags: list[str] = []
+    for raw in lines:
+        tag = raw.strip()
+        if not tag or tag.startswith("#"):
+            continue
+        if "-" in tag or not _TAG_RE.match(tag):
+            logger.warning(
+                "Ignoring additional tag %r: tags may use letters, digits, _ and .", tag
+            )
+            continue
+        if tag not in tags:
+            tags.append(tag)
+    return tags
+
+
+def read_image_labels(dockerfile_path: str, release_override: str | None = None) -> ImageLabels:
+    """Read component, name, version and release from the Dockerfile's labels.
+
+    component and name must be set explicitly; version may take its value
+    from an ENV variable (dockerfile-parse substitutes it); release comes from
+    ``release_override`` (opts.release) or the label and may be absent.
+    """
+    try:
+        parser = DockerfileParser(path=dockerfile_path, cache_content=True)
+        labels = dict(parser.labels)
+    except (OSError, ValueError) as error:
+        raise LabelError(
+            f"The Dockerfile could not be parsed ({error}); fix its syntax."
+        ) from None
+
+    missing = []
+    _, component = _first_label(labels, COMPONENT_LABELS)
+    if not component:
+        missing.append(_describe(COMPONENT_LABELS))
+    _, name = _first_label(labels, NAME_LABELS)
+    if not name:
+        missing.append(_describe(NAME_LABELS))
+    _, version = _first_label(labels, VERSION_LABELS)
+    if not version:
+        missing.append(_describe(VERSION_LABELS))
+    if missing:
+        raise LabelError(
+            "The Dockerfile lacks required LABELs: "
+            + ", ".join(missing)
+            + "; add them with non-empty values (version may use an ENV variable)."
+        )
+
+    if release_override:
+        release: str | None = release_override
+    else:
+        _, label_release = _first_label(labels, RELEASE_LABELS)
+        release = label_release or None
+    for what, value in (("version", version), ("release", release or "")):
+        if "-" in value or any(c.isspace() for c in value):
+            raise LabelError(
+                f"The image {what} {value!r} contains '-' or whitespace, which a Koji NVR "
+                f"cannot hold; change the {what} label."
+            )
+
+    source_dir = os.path.dirname(os.path.abspath(dockerfile_path))
+    image = ImageLabels(
+        component=component,
+        name=name,
+        version=version,
+        release=release,
+        additional_tags=read_additional_tags(source_dir),
+    )
+    check_tag_lengths(image)
+    return image
+
+
+def check_tag_lengths(image: ImageLabels) -> None:
+    """Refuse images whose longest tag Docker would reject."""
+    for tag in image.tags:
+        if len(tag) > MAX_TAG_LENGTH:
+            raise LabelError(
+                f"The image tag {tag[:40]!r}... is {len(tag)} characters long but tags may have "
+                f"at most {MAX_TAG_LENGTH}; shorten the version, release or additional tag."
+            )
