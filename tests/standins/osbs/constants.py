@@ -1,0 +1,8 @@
+"""Constants of the osbs-client 2.8.0 stand-in."""
+
+DEFAULT_CONFIGURATION_FILE = "/etc/osbs.conf"
+DEFAULT_CONF_BINARY_SECTION = "default_binary"
+DEFAULT_CONF_SOURCE_SECTION = "default_source"
+GENERAL_CONFIGURATION_SECTION = "general"
+USER_WARNING_LEVEL = 25
+USER_WARNING_LEVEL_NAME = "USER_WARNING"

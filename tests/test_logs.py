@@ -1,0 +1,280 @@
+"""TaskLogs and stream_build_logs: per-platform files, live uploads, untrusted lines."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import threading
+
+import pytest
+
+from koji_containerbuild.backends.base import REMOTE_SOURCES, BackendError
+from koji_containerbuild.logs import LogUploadError, TaskLogs, stream_build_logs
+
+UPLOAD_PATH = "tasks/1234/101234"
+
+
+class HubUploads:
+    """Hub side of uploadFile as kojihub implements it, recording every call.
+
+    Used until the sandbox's InProcessSession lands; it checks size and
+    digest, truncates a .log at offset 0 and writes at the given offset.
+    """
+
+    def __init__(self, root: str):
+        self.root = root
+        self.opts = {}
+        self.calls: list[tuple[str, str, int, int]] = []
+        self.fail_next = 0
+        self.refuse_all = False
+
+    def uploadFile(self, path, name, size, checksum, offset, data):
+        if self.refuse_all:
+            raise OSError("hub unreachable")
+        if self.fail_next:
+            self.fail_next -= 1
+            raise OSError("connection reset")
+        contents = base64.b64decode(data)
+        if size != len(contents) or checksum != ("sha256", hashlib.sha256(contents).hexdigest()):
+            return False
+        target = os.path.join(self.root, path, name)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        mode = "r+b" if os.path.exists(target) and offset != 0 else "wb"
+        with open(target, mode) as handle:
+            handle.seek(offset)
+            handle.write(contents)
+        self.calls.append((path, name, offset, len(contents)))
+        return True
+
+    def uploaded(self, name: str) -> bytes:
+        with open(os.path.join(self.root, UPLOAD_PATH, name), "rb") as handle:
+            return handle.read()
+
+    def offsets(self, name: str) -> list[tuple[int, int]]:
+        return [(offset, size) for _, n, offset, size in self.calls if n == name]
+
+
+@pytest.fixture
+def hub(tmp_path):
+    return HubUploads(str(tmp_path / "hub"))
+
+
+@pytest.fixture
+def work_dir(tmp_path):
+    path = tmp_path / "work"
+    path.mkdir()
+    return path
+
+
+def make_logs(hub, tmp_path, work_dir, **kwargs) -> TaskLogs:
+    kwargs.setdefault("flush_interval", 0.01)
+    kwargs.setdefault("retry_delay", 0.001)
+    return TaskLogs(hub, UPLOAD_PATH, str(tmp_path / "local"), str(work_dir), **kwargs)
+
+
+class ListBackend:
+    """A backend whose logs() yields a fixed list, then optionally raises."""
+
+    def __init__(self, lines, error: BaseException | None = None):
+        self.lines = lines
+        self.error = error
+
+    def logs(self, handle):
+        yield from self.lines
+        if self.error is not None:
+            raise self.error
+
+
+def test_every_line_goes_to_build_log_and_platform_lines_to_their_own_file(
+    hub, tmp_path, work_dir
+):
+    logs = make_logs(hub, tmp_path, work_dir)
+    logs.write(None, "prebuild")
+    logs.write("x86_64", "amd line")
+    logs.write("aarch64", "arm line")
+    logs.write(REMOTE_SOURCES, "fetching deps")
+    logs.close()
+    assert hub.uploaded("osbs-build.log") == b"prebuild\namd line\narm line\nfetching deps\n"
+    assert hub.uploaded("x86_64.log") == b"amd line\n"
+    assert hub.uploaded("aarch64.log") == b"arm line\n"
+    assert hub.uploaded("remote-sources.log") == b"fetching deps\n"
+    names = [os.path.basename(path) for path in logs.files()]
+    assert names == [
+        "osbs-build.log",
+        "x86_64.log",
+        "aarch64.log",
+        "remote-sources.log",
+    ]
+
+
+def test_platform_that_is_not_a_safe_file_name_goes_only_to_build_log(hub, tmp_path, work_dir):
+    logs = make_logs(hub, tmp_path, work_dir)
+    logs.write("../../etc/passwd", "sneaky")
+    logs.close()
+    assert hub.uploaded("osbs-build.log") == b"sneaky\n"
+    assert [os.path.basename(path) for path in logs.files()] == ["osbs-build.log"]
+
+
+def test_all_lines_arrive_in_order_and_each_byte_is_uploaded_once(hub, tmp_path, work_dir):
+    lines = [(("x86_64", "s390x")[n % 2], f"line {n} " + "x" * (n % 300)) for n in range(20000)]
+    logs = make_logs(hub, tmp_path, work_dir)
+    stream_build_logs(ListBackend(lines), "build-1", logs)
+    logs.close()
+    expected = "".join(f"{line}\n" for _, line in lines).encode()
+    assert hub.uploaded("osbs-build.log") == expected
+    for name in ("osbs-build.log", "x86_64.log", "s390x.log"):
+        offsets = hub.offsets(name)
+        position = 0
+        for offset, size in offsets:
+            assert offset == position
+            position += size
+        assert position == os.path.getsize(os.path.join(tmp_path, "local", name))
+    assert logs.bytes_uploaded == sum(size for *_, size in hub.calls)
+
+
+def test_lines_are_uploaded_while_the_build_runs(hub, tmp_path, work_dir):
+    logs = make_logs(hub, tmp_path, work_dir, flush_interval=0.05)
+    logs.write("x86_64", "early line")
+    deadline = threading.Event()
+    for _ in range(200):
+        if hub.calls:
+            break
+        deadline.wait(0.01)
+    assert hub.uploaded("osbs-build.log") == b"early line\n"
+    logs.write("x86_64", "late line")
+    logs.close()
+    assert hub.uploaded("osbs-build.log") == b"early line\nlate line\n"
+    assert hub.offsets("osbs-build.log") == [(0, 11), (11, 10)]
+
+
+def test_line_that_is_not_utf8_is_kept_as_bytes_and_the_rest_follows(hub, tmp_path, work_dir):
+    logs = make_logs(hub, tmp_path, work_dir)
+    stream_build_logs(
+        ListBackend(
+            [("x86_64", "before"), ("x86_64", b"bad \xff\xfe bytes"), ("x86_64", "after")]
+        ),
+        "build-1",
+        logs,
+    )
+    logs.close()
+    assert hub.uploaded("x86_64.log") == b"before\nbad \xff\xfe bytes\nafter\n"
+
+
+def test_ten_megabyte_line_is_written_whole(hub, tmp_path, work_dir):
+    big = "y" * (10 * 1024 * 1024)
+    logs = make_logs(hub, tmp_path, work_dir)
+    logs.write("x86_64", big)
+    logs.write("x86_64", "next")
+    logs.close()
+    data = hub.uploaded("x86_64.log")
+    assert len(data) == len(big) + 1 + 5
+    assert data.endswith(b"y\nnext\n")
+    assert max(size for *_, size in hub.calls) <= 1024 * 1024
+
+
+def test_user_warnings_are_collected_once_each(hub, tmp_path, work_dir):
+    logs = make_logs(hub, tmp_path, work_dir)
+    warning = json.dumps({"message": "Base image is deprecated"})
+    logs.write("x86_64", f"2024-01-01 10:00:00,000 - atomic_reactor - USER_WARNING - {warning}")
+    logs.write("aarch64", f"2024-01-01 10:00:01,000 - atomic_reactor - USER_WARNING - {warning}")
+    logs.write(None, '2024-01-01 - x - USER_WARNING - {"message": "Other"}')
+    logs.write(None, "2024-01-01 - x - USER_WARNING - {not json}")
+    logs.write(None, '2024-01-01 - x - USER_WARNING - {"msg": "no message key"}')
+    logs.close()
+    assert logs.user_warnings == ["Base image is deprecated", "Other"]
+    assert hub.uploaded("user_warnings.log") == b"Base image is deprecated\nOther\n"
+    assert hub.uploaded("osbs-build.log").count(b"USER_WARNING") == 5
+
+
+def metadata_line(path: str) -> str:
+    prefix = "2024-01-01 10:00:00,000 - atomic_reactor.plugins.koji_import - INFO - "
+    return f"{prefix}platform:_metadata_ {path}"
+
+
+def test_metadata_file_inside_work_dir_is_attached(hub, tmp_path, work_dir):
+    target = work_dir / "koji-upload" / "abc" / "metadata.json"
+    target.parent.mkdir(parents=True)
+    target.write_text("{}")
+    logs = make_logs(hub, tmp_path, work_dir)
+    logs.write(None, metadata_line("koji-upload/abc/metadata.json"))
+    logs.close()
+    assert logs.metadata_file == os.path.realpath(target)
+
+
+@pytest.mark.parametrize("kind", ["absolute", "dotdot", "symlink_out", "missing", "directory"])
+def test_metadata_path_outside_work_dir_is_an_ordinary_line(hub, tmp_path, work_dir, kind):
+    outside = tmp_path / "secret.json"
+    outside.write_text("{}")
+    (work_dir / "koji-upload").mkdir()
+    paths = {
+        "absolute": str(outside),
+        "dotdot": "koji-upload/../../secret.json",
+        "symlink_out": "koji-upload/link.json",
+        "missing": "koji-upload/none.json",
+        "directory": "koji-upload",
+    }
+    (work_dir / "koji-upload" / "link.json").symlink_to(outside)
+    logs = make_logs(hub, tmp_path, work_dir)
+    line = metadata_line(paths[kind])
+    logs.write(None, line)
+    logs.close()
+    assert logs.metadata_file is None
+    assert hub.uploaded("osbs-build.log") == f"{line}\n".encode()
+
+
+def test_line_merely_mentioning_metadata_is_ordinary(hub, tmp_path, work_dir):
+    (work_dir / "x").write_text("{}")
+    logs = make_logs(hub, tmp_path, work_dir)
+    logs.write(None, "copying _metadata_ x")
+    logs.close()
+    assert logs.metadata_file is None
+
+
+def test_transient_upload_failure_is_retried_without_loss(hub, tmp_path, work_dir):
+    hub.fail_next = 2
+    logs = make_logs(hub, tmp_path, work_dir)
+    logs.write("x86_64", "survives")
+    logs.close()
+    assert hub.uploaded("osbs-build.log") == b"survives\n"
+    assert logs.upload_errors == []
+
+
+def test_upload_that_keeps_failing_is_not_silent(hub, tmp_path, work_dir):
+    hub.refuse_all = True
+    logs = make_logs(hub, tmp_path, work_dir, upload_retries=2)
+    logs.write("x86_64", "lost?")
+    with pytest.raises(LogUploadError, match=r"osbs-build\.log"):
+        logs.close()
+    assert logs.upload_errors
+
+
+def test_broken_stream_is_noted_in_the_log_and_raised(hub, tmp_path, work_dir):
+    logs = make_logs(hub, tmp_path, work_dir)
+    backend = ListBackend([(None, "one")], BackendError("The log stream of build-1 broke."))
+    with pytest.raises(BackendError):
+        stream_build_logs(backend, "build-1", logs)
+    logs.close()
+    uploaded = hub.uploaded("osbs-build.log")
+    assert uploaded.startswith(b"one\n")
+    assert b"incomplete" in uploaded
+
+
+def test_cancelled_stream_stops_reading(hub, tmp_path, work_dir):
+    cancelled = threading.Event()
+    seen = []
+
+    class Backend:
+        def logs(self, handle):
+            for n in range(100):
+                seen.append(n)
+                if n == 3:
+                    cancelled.set()
+                yield None, f"line {n}"
+
+    logs = make_logs(hub, tmp_path, work_dir)
+    stream_build_logs(Backend(), "build-1", logs, cancelled=cancelled)
+    logs.close()
+    assert hub.uploaded("osbs-build.log") == b"line 0\nline 1\nline 2\n"
+    assert len(seen) == 4
