@@ -1,0 +1,331 @@
+"""Drive one backend build for a checked task: start or re-attach, logs, outcome.
+
+Separate from :mod:`koji_containerbuild.builder` (which checks the task)
+because this part owns the lifetimes that must not leak: the backend build
+(cancelled when the Koji task is cancelled, kept when kojid merely shuts
+down so a re-run can follow it) and the CG reservation of builds the plugin
+imports itself (refunded on any failure so the NVR can be built again).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import koji
+
+from koji_containerbuild import LOGGER_NAME, cg, checks
+from koji_containerbuild.attach import AttachRecord, read_record, write_record
+from koji_containerbuild.backends import create_backend
+from koji_containerbuild.backends.base import (
+    BackendError,
+    BuildBackend,
+    BuildResult,
+    Outcome,
+)
+from koji_containerbuild.cancel import CancelWatch, TaskCancelled
+from koji_containerbuild.config import ConfigError, load_builder_config
+from koji_containerbuild.logs import TaskLogs, stream_build_logs
+
+if TYPE_CHECKING:
+    from koji_containerbuild.builder import PreparedBuild, TaskContext
+
+logger = logging.getLogger(LOGGER_NAME + ".taskrun")
+
+#: Task states in which a stop signal means "kojid is going away", not "cancelled".
+_STILL_RUNNING_STATES = (
+    koji.TASK_STATES["FREE"],
+    koji.TASK_STATES["OPEN"],
+    koji.TASK_STATES["ASSIGNED"],
+)
+
+
+def open_backend(config: Any) -> BuildBackend:
+    """The configured backend; a broken install fails the task, not kojid."""
+    settings = getattr(config, config.backend, None)
+    try:
+        return create_backend(config.backend, settings)
+    except BackendError as error:
+        raise koji.BuildError(str(error)) from None
+    except ImportError as error:
+        raise koji.BuildError(
+            f"The {config.backend} build backend cannot be loaded ({error}); install the "
+            "package it needs on this builder (osbs-client for the osbs backend)."
+        ) from None
+
+
+def _task_was_cancelled(session: Any, task_id: int) -> bool:
+    """After a stop signal: was the task cancelled, or is kojid shutting down?"""
+    try:
+        state = session.getTaskInfo(task_id)["state"]
+    except Exception:  # the hub may already refuse this session; cancel to be safe
+        logger.warning("Could not read the state of task %s; treating it as cancelled", task_id)
+        return True
+    return state not in _STILL_RUNNING_STATES
+
+
+def _reservation_from_record(record: AttachRecord) -> cg.CGReservation | None:
+    data = record.reservation
+    try:
+        return cg.CGReservation(
+            build_id=int(data["build_id"]),
+            token=str(data["token"]),
+            cg_name=str(data["cg_name"]),
+            nvr=str(data["nvr"]),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _refund(session: Any, reservation: cg.CGReservation | None, state: str) -> None:
+    if reservation is None:
+        return
+    try:
+        cg.refund_build(session, reservation, state=state)
+    except Exception:
+        logger.exception("Could not refund the reservation of %s", reservation.nvr)
+
+
+class _BuildRun:
+    """State of one task run; see :func:`run_build`."""
+
+    def __init__(self, ctx: TaskContext, prepared: PreparedBuild, watch: CancelWatch) -> None:
+        self.ctx = ctx
+        self.prepared = prepared
+        self.watch = watch
+        try:
+            self.config = load_builder_config()
+        except ConfigError as error:
+            raise koji.BuildError(
+                f"The builder plugin configuration is invalid: {error}"
+            ) from None
+        self.backend = open_backend(self.config)
+        self.request = prepared.request
+        self.needs_import = not self.backend.imports_builds and not self.request.scratch
+        self.handle: str | None = None
+        self.reservation: cg.CGReservation | None = None
+        self.ended = False
+        self.imported = False
+        self.refunded = False
+        self.start_time = time.time()
+        self.logs_dir = os.path.join(ctx.workdir, "logs")
+        self.task_logs: TaskLogs | None = None
+
+    # -- before the build -------------------------------------------------
+    def find_previous_build(self) -> bool:
+        """Re-attach to the build a previous run of this task started."""
+        record = read_record(self.ctx.session, self.ctx.task_id)
+        if record is None:
+            return False
+        if record.backend == self.backend.name and self.backend.lookup(record.handle):
+            logger.info("Following build %s started by an earlier run of this task", record.handle)
+            self.handle = record.handle
+            self.reservation = _reservation_from_record(record)
+            return True
+        logger.info("The build %s of an earlier run is gone; starting a new one", record.handle)
+        _refund(self.ctx.session, _reservation_from_record(record), "FAILED")
+        return False
+
+    def finish_checks(self) -> None:
+        """The NVR check and the inputs a fresh start needs."""
+        session = self.ctx.session
+        request = self.request
+        if self.needs_import and request.release is None and request.version:
+            release = checks.next_free_release(
+                session, request.component, request.version, base=self.prepared.source_release
+            )
+            tags = [f"{request.version}-{release}", *request.tags]
+            request = dataclasses.replace(request, release=release, tags=tags)
+        if not request.scratch and request.release and request.version:
+            checks.check_nvr_free(
+                session, f"{request.component}-{request.version}-{request.release}"
+            )
+        if self.prepared.parent_build:
+            parent = checks.resolve_parent_image(session, self.prepared.parent_build)
+            request = dataclasses.replace(request, parent_image=parent)
+        if self.needs_import and not (request.version and request.release):
+            raise koji.BuildError(
+                f"The {self.backend.name} backend needs a known version and release to import "
+                "the build into Koji; set the version and release labels or build with --scratch."
+            )
+        self.request = request
+
+    def start(self) -> None:
+        if self.needs_import:
+            request = self.request
+            self.reservation = cg.reserve_build(
+                self.ctx.session,
+                self.config.cg_name,
+                request.component,
+                request.version,
+                request.release,
+            )
+        with self.watch.held():
+            self.handle = self.backend.start(self.request)
+            logger.info("Started backend build %s", self.handle)
+            record = AttachRecord(
+                backend=self.backend.name,
+                handle=self.handle,
+                reservation=dataclasses.asdict(self.reservation) if self.reservation else {},
+            )
+            try:
+                write_record(self.ctx.session, self.ctx.upload_dir, self.ctx.workdir, record)
+            except Exception:
+                logger.exception("Could not record build %s for a re-run", self.handle)
+
+    # -- the build --------------------------------------------------------
+    def follow(self) -> BuildResult:
+        self.task_logs = TaskLogs(
+            self.ctx.session,
+            self.ctx.upload_dir,
+            self.logs_dir,
+            self.ctx.hub_work_dir,
+            flush_interval=self.config.log_flush_interval,
+        )
+        try:
+            stream_build_logs(
+                self.backend, self.handle, self.task_logs, cancelled=self.watch.event
+            )
+        finally:
+            self.task_logs.close()
+        result = self.backend.wait(self.handle)
+        self.ended = True
+        return result
+
+    def conclude(self, result: BuildResult) -> dict:
+        name = result.build_name or self.handle
+        if result.outcome == Outcome.CANCELLED:
+            self.watch.quiet()
+            self.refund("CANCELED")
+            try:
+                self.ctx.session.cancelTask(self.ctx.task_id)
+            except Exception:
+                logger.exception("Could not cancel task %s", self.ctx.task_id)
+            raise koji.BuildError(
+                f"The container build {name} was cancelled in the build system; "
+                "the Koji task is cancelled too."
+            )
+        if result.outcome != Outcome.SUCCEEDED:
+            reason = result.reason or "no reason was given"
+            raise koji.BuildError(f"The container build {name} failed: {reason}")
+        koji_builds: list[str] = []
+        if self.needs_import:
+            koji_builds.append(str(self.import_build(result)))
+        elif result.koji_build_id is not None:
+            koji_builds.append(str(result.koji_build_id))
+        return self.result_dict(result, name, koji_builds)
+
+    def import_build(self, result: BuildResult) -> int:
+        if self.reservation is None:
+            raise koji.BuildError(
+                "The build finished but its NVR reservation was lost; rebuild to import it."
+            )
+        request = self.request
+        name, version, release = self.reservation.nvr.rsplit("-", 2)
+        record = cg.BuildRecord(
+            name=name,
+            version=version,
+            release=release,
+            source=self.prepared.source_url or request.source_build_nvr or "",
+            owner=request.owner,
+            task_id=self.ctx.task_id,
+            start_time=self.start_time,
+            end_time=time.time(),
+            extra={},
+        )
+        upload_dir = f"containerbuild-import/{self.ctx.task_id}-{uuid.uuid4().hex[:12]}"
+        log_files = self.task_logs.files() if self.task_logs else []
+        build_id = cg.import_build(
+            self.ctx.session, self.reservation, record, result, log_files, upload_dir
+        )
+        self.imported = True
+        return int(build_id)
+
+    def result_dict(self, result: BuildResult, name: str, koji_builds: list[str]) -> dict:
+        task_logs = self.task_logs
+        out: dict[str, Any] = {
+            "repositories": [str(r) for r in result.repositories],
+            "koji_builds": koji_builds,
+            "user_warnings": list(task_logs.user_warnings) if task_logs else [],
+            "build_name": str(name),
+        }
+        if result.platforms:
+            out["platforms"] = [str(p) for p in result.platforms]
+        metadata = task_logs.metadata_file if task_logs else None
+        if metadata and self.request.scratch:
+            remote_name = os.path.basename(metadata)
+            self.ctx.session.uploadWrapper(metadata, self.ctx.upload_dir, remote_name)
+            out["metadata_file"] = remote_name
+        for key, value in (result.extra or {}).items():
+            out.setdefault(str(key), value)
+        return out
+
+    # -- endings ----------------------------------------------------------
+    def refund(self, state: str) -> None:
+        if self.refunded or self.imported or self.reservation is None:
+            return
+        self.refunded = True
+        _refund(self.ctx.session, self.reservation, state)
+
+    def on_stop_signal(self) -> None:
+        """Cancel the build if the task was cancelled; keep it if kojid shuts down."""
+        self.watch.quiet()
+        if self.handle and not _task_was_cancelled(self.ctx.session, self.ctx.task_id):
+            logger.warning(
+                "Stopped while task %s is still open (kojid shutting down): build %s keeps "
+                "running for a re-run of the task to follow",
+                self.ctx.task_id,
+                self.handle,
+            )
+            return
+        if self.handle and not self.ended:
+            logger.warning(
+                "Task %s was cancelled: cancelling build %s", self.ctx.task_id, self.handle
+            )
+            try:
+                self.backend.cancel(self.handle)
+            except Exception:
+                logger.exception("Could not cancel build %s", self.handle)
+            self.ended = True
+        self.refund("CANCELED")
+
+    def on_failure(self) -> None:
+        """The task fails: stop a build nobody will follow and free the NVR."""
+        if self.handle and not self.ended:
+            logger.warning("Task %s failed: cancelling build %s", self.ctx.task_id, self.handle)
+            try:
+                self.backend.cancel(self.handle)
+            except Exception:
+                logger.exception("Could not cancel build %s", self.handle)
+            self.ended = True
+        self.refund("FAILED")
+
+    def cleanup(self) -> None:
+        if self.handle and self.ended:
+            try:
+                self.backend.cleanup(self.handle)
+            except Exception:
+                logger.exception("Could not clean up build %s", self.handle)
+
+
+def run_build(ctx: TaskContext, prepared: PreparedBuild, watch: CancelWatch) -> dict:
+    """Start (or follow) the build, stream its logs, and return the task result."""
+    run = _BuildRun(ctx, prepared, watch)
+    try:
+        if not run.find_previous_build():
+            run.finish_checks()
+            run.start()
+        result = run.follow()
+        return run.conclude(result)
+    except TaskCancelled:
+        run.on_stop_signal()
+        raise
+    except BaseException:
+        run.on_failure()
+        raise
+    finally:
+        run.cleanup()

@@ -1,0 +1,44 @@
+"""kojid plugin: run buildContainer and buildSourceContainer tasks.
+
+Thin task handlers; the task flow lives in koji_containerbuild.builder.
+Enable with ``plugins = builder_containerbuild`` in kojid.conf; the plugin's
+own settings are in /etc/kojid/plugins/builder_containerbuild.conf.
+"""
+
+from koji.tasks import BaseTaskHandler
+
+from koji_containerbuild import builder
+
+
+class _ContainerTask(BaseTaskHandler):
+    # A container build mostly waits on the backend and uploads logs, but it
+    # also checks out the source and, with the local backend, builds here.
+    _taskWeight = 2.0
+
+    def _context(self):
+        return builder.TaskContext(
+            task_id=self.id,
+            session=self.session,
+            options=self.options,
+            workdir=self.workdir,
+            upload_dir=self.getUploadDir(),
+            run_callbacks=getattr(self, "run_callbacks", None),
+        )
+
+
+class BuildContainerTask(_ContainerTask):
+    """Build a layered container image (or a flatpak with opts.flatpak)."""
+
+    Methods = ["buildContainer"]
+
+    def handler(self, src, target, opts=None):
+        return builder.build_container(self._context(), src, target, opts)
+
+
+class BuildSourceContainerTask(_ContainerTask):
+    """Build a source container image for an existing image build."""
+
+    Methods = ["buildSourceContainer"]
+
+    def handler(self, target, opts=None):
+        return builder.build_source_container(self._context(), target, opts)
