@@ -1,0 +1,141 @@
+# shellcheck shell=bash
+# Set up everything the tests and the demo need, then activate the virtualenv.
+#
+#   source scripts/bootstrap.sh      (scripts/test and scripts/demo do this)
+#
+# - system tools (buildah, skopeo, the docker-distribution registry, rpmbuild,
+#   busybox, git): installed with apt-get (Debian/Ubuntu) or dnf (Fedora) when
+#   run as root; otherwise the exact install command is printed and it fails;
+# - .venv in the repository with koji installed WITHOUT its Kerberos
+#   dependency (pip install --no-deps koji + its other requirements), so no
+#   krb5 headers are needed, plus dockerfile-parse, jsonschema, pytest, ruff;
+# - the project itself (pip install ., not editable: the koji CLI only finds
+#   plugins in a real koji_cli_plugins directory), reinstalled only when its
+#   files changed.
+# Running it again when everything is in place takes well under a second.
+
+kcb_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+kcb_venv="${KCB_VENV:-$kcb_root/.venv}"
+
+# Python packages for the venv. koji is installed separately with --no-deps.
+kcb_python_deps=(six python-dateutil requests defusedxml dockerfile-parse jsonschema pytest ruff)
+
+kcb_say() { printf 'bootstrap: %s\n' "$*" >&2; }
+
+kcb_os_family() {
+    local id="" id_like=""
+    if [[ -r /etc/os-release ]]; then
+        id="$(. /etc/os-release && echo "${ID:-}")"
+        id_like="$(. /etc/os-release && echo "${ID_LIKE:-}")"
+    fi
+    case " $id $id_like " in
+        *" debian "* | *" ubuntu "*) echo debian ;;
+        *" fedora "* | *" rhel "* | *" centos "*) echo fedora ;;
+        *) echo unknown ;;
+    esac
+}
+
+# Print "<package>" for every system tool that is missing on this OS family.
+kcb_missing_system_packages() {
+    local family="$1"
+    local -a checks
+    if [[ "$family" == fedora ]]; then
+        checks=(buildah:buildah skopeo:skopeo registry:docker-distribution
+            rpmbuild:rpm-build busybox:busybox git:git)
+    else
+        checks=(buildah:buildah skopeo:skopeo docker-registry:docker-registry
+            rpmbuild:rpm busybox:busybox-static git:git)
+    fi
+    local check
+    for check in "${checks[@]}"; do
+        if ! command -v "${check%%:*}" >/dev/null 2>&1 \
+            && ! [[ -x "/usr/bin/${check%%:*}" || -x "/usr/sbin/${check%%:*}" ]]; then
+            echo "${check#*:}"
+        fi
+    done
+}
+
+kcb_system_packages() {
+    local family
+    family="$(kcb_os_family)"
+    local -a missing
+    mapfile -t missing < <(kcb_missing_system_packages "$family")
+    [[ ${#missing[@]} -eq 0 ]] && return 0
+    local install
+    case "$family" in
+        debian) install="apt-get install -y ${missing[*]}" ;;
+        fedora) install="dnf install -y ${missing[*]}" ;;
+        *)
+            kcb_say "missing tools and an unknown OS: install the packages providing ${missing[*]}"
+            return 1
+            ;;
+    esac
+    if [[ "$(id -u)" != 0 ]]; then
+        kcb_say "missing system packages: ${missing[*]}"
+        kcb_say "install them as root, then run this again:"
+        if [[ "$family" == debian ]]; then
+            printf '    sudo apt-get update && sudo %s\n' "$install" >&2
+        else
+            printf '    sudo %s\n' "$install" >&2
+        fi
+        return 1
+    fi
+    kcb_say "installing system packages: ${missing[*]}"
+    if [[ "$family" == debian ]]; then
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq || return 1
+        DEBIAN_FRONTEND=noninteractive $install -qq --no-install-recommends || return 1
+    else
+        $install -q || return 1
+    fi
+}
+
+# Hash of whatever a `pip install .` copies, to skip reinstalling unchanged code.
+kcb_source_hash() {
+    (
+        cd "$kcb_root" || exit 1
+        find koji_containerbuild cli -type f -not -path '*/__pycache__/*' -print0 \
+            | LC_ALL=C sort -z | xargs -0 cat
+        cat setup.py pyproject.toml
+    ) | sha256sum | cut -d' ' -f1
+}
+
+kcb_venv_setup() {
+    local python="${KCB_PYTHON:-python3}"
+    if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 9))' 2>/dev/null; then
+        kcb_say "$python is missing or older than 3.9; install Python 3.9 or newer"
+        return 1
+    fi
+    if [[ ! -x "$kcb_venv/bin/python" ]]; then
+        kcb_say "creating $kcb_venv"
+        "$python" -m venv "$kcb_venv" || return 1
+        echo '*' >"$kcb_venv/.gitignore" # keep the venv out of git status
+    fi
+    local pip=("$kcb_venv/bin/python" -m pip -q --disable-pip-version-check)
+    local deps_stamp="$kcb_venv/.kcb-deps" deps_want="koji ${kcb_python_deps[*]}"
+    if [[ "$(cat "$deps_stamp" 2>/dev/null)" != "$deps_want" ]]; then
+        kcb_say "installing koji (without Kerberos) and ${kcb_python_deps[*]}"
+        "${pip[@]}" install --no-deps koji || return 1
+        "${pip[@]}" install "${kcb_python_deps[@]}" || return 1
+        echo "$deps_want" >"$deps_stamp"
+    fi
+    local src_stamp="$kcb_venv/.kcb-installed" src_hash
+    src_hash="$(kcb_source_hash)"
+    if [[ "$(cat "$src_stamp" 2>/dev/null)" != "$src_hash" ]]; then
+        kcb_say "installing koji-containerbuild into $kcb_venv"
+        "${pip[@]}" install --no-deps --force-reinstall "$kcb_root" || return 1
+        echo "$src_hash" >"$src_stamp"
+    fi
+}
+
+kcb_bootstrap() {
+    kcb_system_packages || return 1
+    kcb_venv_setup || return 1
+    export VIRTUAL_ENV="$kcb_venv"
+    case ":$PATH:" in
+        *":$kcb_venv/bin:"*) ;;
+        *) export PATH="$kcb_venv/bin:$PATH" ;;
+    esac
+    export KCB_ROOT="$kcb_root"
+}
+
+kcb_bootstrap || { return 1 2>/dev/null || exit 1; }
