@@ -22,7 +22,7 @@ from koji_containerbuild.sandbox import runtime
 
 
 def _print_ready(info: dict) -> None:
-    command = " ".join(shlex.quote(part) for part in runtime.koji_command(info["hub_url"]))
+    command = " ".join(shlex.quote(part) for part in runtime.koji_command(info["state_dir"]))
     print(f"Sandbox running (state in {info['state_dir']}).")
     print(f"  hub:      {info['hub_url']}")
     print(f"  registry: {info['registry']} (plain HTTP)")

@@ -106,7 +106,7 @@ def run_demo(info: dict) -> int:
     print(f"\nBuilding {name}-{version}-{release} from examples/demo-image.", flush=True)
     scm_url = publish_demo(os.path.join(info["state_dir"], "git"), info["git_url"], release)
     command = [
-        *runtime.koji_command(info["hub_url"]), "container-build", runtime.TARGET, scm_url,
+        *runtime.koji_command(info["state_dir"]), "container-build", runtime.TARGET, scm_url,
         "--git-branch", "main", "--wait", "--follow-logs",
     ]  # fmt: skip
     status = _run(command)

@@ -85,6 +85,7 @@ class Paths:
         self.builder_config = os.path.join(self.config, "builder_containerbuild.conf")
         self.hub_config = os.path.join(self.config, "hub_containerbuild.conf")
         self.kojid_options = os.path.join(self.config, "kojid.json")
+        self.koji_config = os.path.join(self.config, "koji.conf")
         self.info = os.path.join(self.run, "sandbox.json")
         self.setup_done = os.path.join(self.config, "demo-setup.done")
 
@@ -170,10 +171,12 @@ def write_builder_config(paths: Paths, registry: str) -> None:
 
 
 def write_hub_config(paths: Paths) -> None:
-    """The hub plugin's config file; the sandbox runs with the plugin's defaults."""
+    """The hub plugin's config file: any logged-in user builds in ``container``."""
     text = (
         "# koji-containerbuild hub plugin settings for the sandbox.\n"
-        "# Empty: any logged-in user may build, tasks go to the 'container' channel.\n"
+        "[channels]\n"
+        f"buildContainer = {CHANNEL}\n"
+        f"buildSourceContainer = {CHANNEL}\n"
     )
     with open(paths.hub_config, "w", encoding="utf-8") as handle:
         handle.write(text)
@@ -222,13 +225,24 @@ def read_info(state_dir: str) -> dict | None:
     return info if alive(info.get("pid", 0)) else None
 
 
-def koji_command(hub_url: str, user: str = USER) -> list[str]:
+def write_koji_config(paths: Paths, hub_url: str) -> None:
+    """A koji CLI profile ``sandbox`` for the hub, polling every second."""
+    text = (
+        "[sandbox]\n"
+        f"server = {hub_url}\n"
+        f"weburl = {hub_url.rsplit('/', 1)[0]}/koji\n"
+        "authtype = password\n"
+        "poll_interval = 1\n"
+        f"plugin_paths = {CLI_PLUGIN_DIR}\n"
+    )
+    with open(paths.koji_config, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def koji_command(state_dir: str, user: str = USER) -> list[str]:
     """The koji CLI command line that talks to the sandbox hub as ``user``."""
-    return [
-        "koji", "--server", hub_url, "--weburl", hub_url.rsplit("/", 1)[0] + "/koji",
-        "--authtype", "password", "--user", user, "--password", user,
-        "--plugin-paths", CLI_PLUGIN_DIR,
-    ]  # fmt: skip
+    config = Paths(state_dir).koji_config
+    return ["koji", "-c", config, "-p", "sandbox", "--user", user, "--password", user]
 
 
 class Sandbox:
@@ -291,6 +305,7 @@ class Sandbox:
                 handle.write("done\n")
         self.server = serve(self.hub)
         self._started.append("hub")
+        write_koji_config(self.paths, self.server.url)
 
     def _write_kojid_options(self) -> None:
         options = {
@@ -381,7 +396,7 @@ class Sandbox:
     # -- helpers for the demo and the tests ------------------------------------
 
     def koji(self, user: str = USER) -> list[str]:
-        return koji_command(self.hub_url, user)
+        return koji_command(self.paths.state, user)
 
     def session(self, user: str = USER) -> koji.ClientSession:
         """A logged-in ClientSession for ``user`` (password = user name)."""

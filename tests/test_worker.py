@@ -1,0 +1,269 @@
+"""The sandbox worker runs task handlers the way kojid does.
+
+A tiny fake builder plugin file (written into tmp_path) stands in for the
+real one; the worker talks to the sandbox hub over real XML-RPC and runs
+each task in its own process.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import textwrap
+import time
+
+import koji
+import pytest
+
+from koji_containerbuild.sandbox import proctree
+from koji_containerbuild.sandbox.worker import Worker, kojid_options
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HOST_PASSWORD = "builder"
+
+FAKE_PLUGIN = textwrap.dedent(
+    '''
+    """A fake builder plugin: what it does depends on the source URL's path."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import koji
+    from koji.tasks import BaseTaskHandler
+
+    MARKERS = os.environ["FAKE_PLUGIN_MARKERS"]
+
+
+    def record(text):
+        with open(os.path.join(MARKERS, "events"), "a") as handle:
+            handle.write(text + "\\n")
+
+
+    def stubborn(name):
+        """Record SIGINT and SIGTERM but keep running (only SIGKILL stops it)."""
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda num, _frame: record(f"{name} {signal.Signals(num).name}"))
+
+
+    class FakeContainerTask(BaseTaskHandler):
+        Methods = ["buildContainer"]
+
+        def handler(self, src, target, opts=None):
+            what = src.split("#")[0].rsplit("/", 1)[1]
+            record(f"run {what} {os.getpid()} {os.path.isdir(self.workdir)}")
+            if what == "ok":
+                return {"repositories": [f"registry/{target}:1"], "src": src,
+                        "topdir": self.options.topdir}
+            if what == "builderror":
+                raise koji.BuildError("The Dockerfile has no name label.")
+            if what == "crash":
+                raise ValueError("internal trouble")
+            if what == "once-then-ok":
+                flag = os.path.join(MARKERS, "ran-once")
+                if not os.path.exists(flag):
+                    open(flag, "w").close()
+                    time.sleep(600)
+                return {"second_run": True}
+            if what == "stubborn":
+                child = subprocess.Popen([sys.executable, "-c", CHILD])
+                record(f"pids {os.getpid()} {child.pid}")
+                stubborn("parent")
+                while True:
+                    time.sleep(0.05)
+            raise koji.GenericError(f"unknown fake {what}")
+
+
+    CHILD = (
+        "import os, signal, time\\n"
+        "markers = os.environ['FAKE_PLUGIN_MARKERS']\\n"
+        "def rec(num, _f):\\n"
+        "    with open(os.path.join(markers, 'events'), 'a') as h:\\n"
+        "        h.write('child ' + signal.Signals(num).name + '\\\\n')\\n"
+        "signal.signal(signal.SIGINT, rec)\\n"
+        "signal.signal(signal.SIGTERM, rec)\\n"
+        "while True:\\n"
+        "    time.sleep(0.05)\\n"
+    )
+    '''
+)
+
+FAST_KILL = ((signal.SIGINT, 0.5), (signal.SIGTERM, 0.5), (signal.SIGKILL, 3.0))
+
+
+@pytest.fixture
+def markers(tmp_path):
+    path = tmp_path / "markers"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def make_worker(tmp_path, hub_server, sandbox_hub, markers):
+    plugin = tmp_path / "plugins" / "fake_builder.py"
+    plugin.parent.mkdir()
+    plugin.write_text(FAKE_PLUGIN)
+    env = dict(os.environ)
+    env["FAKE_PLUGIN_MARKERS"] = str(markers)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (REPO_ROOT, env.get("PYTHONPATH")) if p)
+    workers = []
+
+    def make() -> Worker:
+        options = kojid_options(
+            workdir=str(tmp_path / "work"), topdir=sandbox_hub.topdir, allowed_scms="*:*"
+        )
+        worker = Worker(
+            hub_server.url, "builder", HOST_PASSWORD, str(plugin), options,
+            str(tmp_path / "logs"), poll_interval=0.05, kill_sequence=FAST_KILL, env=env,
+        )  # fmt: skip
+        worker.connect()
+        workers.append(worker)
+        return worker
+
+    yield make
+    for worker in workers:
+        worker.shutdown()
+
+
+@pytest.fixture
+def alice(hub_server):
+    session = koji.ClientSession(hub_server.url, {"user": "alice", "password": "alice"})
+    session.login()
+    return session
+
+
+def submit(session, what: str) -> int:
+    return session.buildContainer(
+        f"git://127.0.0.1/{what}#0123abc", "demo", {"git_branch": "main"}
+    )
+
+
+def poll_until(worker: Worker, condition, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        worker.poll_once()
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+def state_of(session, task_id: int) -> str:
+    return koji.TASK_STATES[session.getTaskInfo(task_id)["state"]]
+
+
+def finished(session, task_id):
+    return lambda: state_of(session, task_id) in ("CLOSED", "FAILED", "CANCELED")
+
+
+def events(markers) -> list[str]:
+    path = markers / "events"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def test_result_is_reported_with_close_task(make_worker, alice):
+    worker = make_worker()
+    task_id = submit(alice, "ok")
+    poll_until(worker, finished(alice, task_id))
+    assert state_of(alice, task_id) == "CLOSED"
+    result = alice.getTaskResult(task_id)
+    assert result["repositories"] == ["registry/demo:1"]
+    assert result["src"] == "git://127.0.0.1/ok#0123abc"
+
+
+def test_handler_gets_kojid_options_and_a_fresh_workdir(make_worker, alice, sandbox_hub, markers):
+    worker = make_worker()
+    task_id = submit(alice, "ok")
+    poll_until(worker, finished(alice, task_id))
+    assert alice.getTaskResult(task_id)["topdir"] == sandbox_hub.topdir
+    run_line = next(line for line in events(markers) if line.startswith("run ok"))
+    assert run_line.endswith("True")  # BaseTaskHandler.run made the workdir
+    workdir = os.path.join(worker.options.workdir, koji.pathinfo.taskrelpath(task_id))
+    assert not os.path.exists(workdir)
+
+
+def test_each_task_runs_in_its_own_process(make_worker, alice, markers):
+    worker = make_worker()
+    first, second = submit(alice, "ok"), submit(alice, "ok")
+    poll_until(worker, lambda: finished(alice, first)() and finished(alice, second)())
+    pids = {line.split()[2] for line in events(markers) if line.startswith("run ok")}
+    assert len(pids) == 2
+    assert str(os.getpid()) not in pids
+
+
+def test_koji_error_fails_the_task_with_its_fault(make_worker, alice):
+    worker = make_worker()
+    task_id = submit(alice, "builderror")
+    poll_until(worker, finished(alice, task_id))
+    assert state_of(alice, task_id) == "FAILED"
+    with pytest.raises(koji.BuildError, match=r"The Dockerfile has no name label\."):
+        alice.getTaskResult(task_id)
+
+
+def test_other_exception_fails_the_task_with_the_traceback(make_worker, alice):
+    worker = make_worker()
+    task_id = submit(alice, "crash")
+    poll_until(worker, finished(alice, task_id))
+    with pytest.raises(koji.GenericError, match="ValueError: internal trouble"):
+        alice.getTaskResult(task_id)
+
+
+def test_cancel_signals_the_process_tree_deepest_first(make_worker, alice, markers, monkeypatch):
+    worker = make_worker()
+    sent = []
+    real_kill = os.kill
+
+    def recording_kill(pid, sig):
+        sent.append((pid, sig))
+        real_kill(pid, sig)
+
+    monkeypatch.setattr(proctree.os, "kill", recording_kill)
+    task_id = submit(alice, "stubborn")
+    pids_line = poll_until(
+        worker, lambda: next((e for e in events(markers) if e.startswith("pids")), None)
+    )
+    parent, child = (int(p) for p in pids_line.split()[1:])
+    time.sleep(0.3)  # let both install their signal handlers
+    tree = proctree.process_tree(parent)
+    alice.cancelTask(task_id)
+    poll_until(worker, lambda: not worker.running)
+    assert sent == [
+        (child, signal.SIGINT), (parent, signal.SIGINT),
+        (child, signal.SIGTERM), (parent, signal.SIGTERM),
+        (child, signal.SIGKILL), (parent, signal.SIGKILL),
+    ]  # fmt: skip
+    received = {e for e in events(markers) if e.split()[0] in ("parent", "child")}
+    assert received == {"child SIGINT", "parent SIGINT", "child SIGTERM", "parent SIGTERM"}
+    assert not any(proctree.is_alive(proc) for proc in tree)
+    assert state_of(alice, task_id) == "CANCELED"
+
+
+def test_restart_frees_open_tasks_and_runs_them_again(make_worker, alice, markers):
+    first = make_worker()
+    task_id = submit(alice, "once-then-ok")
+    poll_until(first, lambda: (markers / "ran-once").exists())
+    assert state_of(alice, task_id) == "OPEN"
+    # A crash: the worker and its task process die without telling the hub.
+    for task in first.running.values():
+        proctree.terminate_tree(task.process.pid, ((signal.SIGKILL, 3.0),), task.process.poll)
+    first.running.clear()
+
+    second = make_worker()
+    assert state_of(alice, task_id) == "FREE"
+    poll_until(second, finished(alice, task_id))
+    assert state_of(alice, task_id) == "CLOSED"
+    assert alice.getTaskResult(task_id) == {"second_run": True}
+    assert len([e for e in events(markers) if e.startswith("run once-then-ok")]) == 2
+
+
+def test_clean_stop_kills_running_tasks_and_frees_them(make_worker, alice, markers):
+    worker = make_worker()
+    task_id = submit(alice, "once-then-ok")
+    poll_until(worker, lambda: (markers / "ran-once").exists())
+    tree = proctree.process_tree(next(iter(worker.running.values())).process.pid)
+    assert tree
+    worker.shutdown()
+    assert not any(proctree.is_alive(proc) for proc in tree)
+    assert state_of(alice, task_id) == "FREE"
