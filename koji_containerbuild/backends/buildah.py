@@ -1,0 +1,198 @@
+"""Shared plumbing of the local backend: buildah/skopeo commands, arches, build dirs.
+
+Both the backend object (in the task process) and the detached runner (its own
+process) use these, so a build started by one task process can be followed,
+cancelled and cleaned up by another after kojid restarts the task.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import koji
+
+#: Koji arch -> (Go/OCI arch, qemu binfmt_misc entry name).
+ARCHES: dict[str, tuple[str, str]] = {
+    "x86_64": ("amd64", "qemu-x86_64"),
+    "aarch64": ("arm64", "qemu-aarch64"),
+    "ppc64le": ("ppc64le", "qemu-ppc64le"),
+    "s390x": ("s390x", "qemu-s390x"),
+    "i686": ("386", "qemu-i386"),
+    "armhfp": ("arm", "qemu-arm"),
+}
+
+BINFMT_DIR = "/proc/sys/fs/binfmt_misc"
+
+#: Files of one build directory under ``state_dir``.
+BUILD_FILE = "build.json"
+RUNNER_FILE = "runner.json"
+LOG_FILE = "build.log"
+STATUS_FILE = "status.json"
+PUSHED_FILE = "pushed.json"
+CANCEL_FILE = "cancelled"
+WORK_DIR = "work"
+
+#: Media type of the manifests the local backend pushes (Docker schema 2).
+MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
+MANIFEST_LIST_V2 = "application/vnd.docker.distribution.manifest.list.v2+json"
+
+#: Platform name used in the log file for lines of no platform.
+NO_PLATFORM = "-"
+
+_HANDLE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+def host_arch() -> str:
+    return koji.canonArch(os.uname().machine)
+
+
+def can_run_arch(arch: str, binfmt_dir: str = BINFMT_DIR) -> bool:
+    """Whether this machine can run binaries of ``arch`` (natively or via binfmt_misc)."""
+    if koji.canonArch(arch) == host_arch():
+        return True
+    entry = ARCHES.get(arch, (None, None))[1]
+    if entry is None:
+        return False
+    try:
+        with open(os.path.join(binfmt_dir, entry), encoding="ascii") as handle:
+            return handle.readline().strip() == "enabled"
+    except OSError:
+        return False
+
+
+def oci_arch(arch: str) -> str:
+    return ARCHES.get(arch, (arch, ""))[0]
+
+
+def valid_handle(handle: str) -> bool:
+    """Handles come back from task output: never let one name a path elsewhere."""
+    return bool(_HANDLE_RE.match(handle or "")) and handle not in (".", "..")
+
+
+def settings_dict(settings: Any) -> dict[str, Any]:
+    """The LocalSettings fields the runner needs, JSON-ready."""
+    names = (
+        "registry",
+        "registry_tls_verify",
+        "state_dir",
+        "storage_root",
+        "storage_runroot",
+        "storage_driver",
+        "isolation",
+    )
+    if isinstance(settings, Mapping):
+        return {name: settings.get(name) for name in names}
+    return {name: getattr(settings, name, None) for name in names}
+
+
+def buildah_cmd(settings: Mapping[str, Any], *args: str) -> list[str]:
+    """A buildah command line using the configured storage."""
+    cmd = ["buildah"]
+    if settings.get("storage_root"):
+        cmd += ["--root", settings["storage_root"]]
+    if settings.get("storage_runroot"):
+        cmd += ["--runroot", settings["storage_runroot"]]
+    if settings.get("storage_driver"):
+        cmd += ["--storage-driver", settings["storage_driver"]]
+    return cmd + list(args)
+
+
+def tls_flag(settings: Mapping[str, Any], option: str = "--tls-verify") -> str:
+    return f"{option}={'true' if settings.get('registry_tls_verify') else 'false'}"
+
+
+def run(cmd: list[str], timeout: float | None = 300) -> subprocess.CompletedProcess:
+    """Run a helper command quietly, capturing its output as text."""
+    return subprocess.run(
+        cmd,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        errors="replace",
+        timeout=timeout,
+        check=False,
+    )
+
+
+def run_streamed(cmd: list[str], sink: Callable[[bytes], None]) -> int:
+    """Run ``cmd`` sending each output line (stdout and stderr) to ``sink``."""
+    proc = subprocess.Popen(
+        cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    assert proc.stdout is not None
+    with proc.stdout:
+        for raw in proc.stdout:
+            sink(raw.rstrip(b"\n"))
+    return proc.wait()
+
+
+def read_json(path: str, default: Any = None) -> Any:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except FileNotFoundError:
+        return default
+
+
+def write_json(path: str, data: Any) -> None:
+    """Write atomically: readers in other processes never see half a file."""
+    tmp = f"{path}.tmp.{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=1, sort_keys=True)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def registry_digest(settings: Mapping[str, Any], ref: str) -> str | None:
+    """Manifest digest of ``docker://ref`` in the registry, None when absent."""
+    result = subprocess.run(
+        ["skopeo", "inspect", tls_flag(settings), "--raw", f"docker://{ref}"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    if result.returncode != 0:
+        return None
+    return "sha256:" + hashlib.sha256(result.stdout).hexdigest()
+
+
+def delete_manifests(settings: Mapping[str, Any], repository: str, digests: Iterable[str]) -> list:
+    """Delete manifests by digest (and with them every tag pointing at them)."""
+    failures = []
+    for digest in digests:
+        result = run(
+            ["skopeo", "delete", tls_flag(settings), f"docker://{repository}@{digest}"],
+            timeout=60,
+        )
+        if result.returncode != 0 and "manifest unknown" not in result.stderr.lower():
+            failures.append(f"{repository}@{digest}: {result.stderr.strip()}")
+    return failures
+
+
+def withdraw_pushes(build_dir: str, settings: Mapping[str, Any]) -> list[str]:
+    """Remove from the registry whatever this build pushed; returns failures.
+
+    The runner journals each reference BEFORE pushing it, so a push cut short
+    by a kill is still found here; digests are looked up again in the registry
+    because the runner may have died before recording them. Only digests that
+    belong to this build (its unique tags) are deleted: a version-release tag
+    still pointing at an older image is left alone.
+    """
+    journal = read_json(os.path.join(build_dir, PUSHED_FILE), {}) or {}
+    repository = journal.get("repository")
+    if not repository:
+        return []
+    digests = list(journal.get("digests", []))
+    for tag in journal.get("unique_tags", []):
+        digest = registry_digest(settings, f"{repository}:{tag}")
+        if digest and digest not in digests:
+            digests.append(digest)
+    return delete_manifests(settings, repository, digests)

@@ -1,0 +1,316 @@
+"""The local backend against real buildah, skopeo and docker-registry (all on loopback)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import textwrap
+import time
+
+import pytest
+
+from koji_containerbuild.backends import buildah as bh
+from koji_containerbuild.backends import create_backend
+from koji_containerbuild.backends.base import BackendError, BuildRequest, Outcome
+from koji_containerbuild.backends.local import LocalBackend, _tree
+from tests import image_fixture
+
+HOST = bh.host_arch()
+
+# Session fixtures: a registry on loopback, buildah storage under tmp, the busybox base.
+registry = image_fixture.registry
+image_storage = image_fixture.image_storage
+base_image = image_fixture.base_image
+
+
+@pytest.fixture
+def settings(tmp_path, image_storage, registry):
+    return {
+        "registry": registry,
+        "registry_tls_verify": False,
+        "state_dir": str(tmp_path / "state"),
+        "storage_root": image_storage.root,
+        "storage_runroot": image_storage.runroot,
+        "storage_driver": "vfs",
+        "isolation": "chroot",
+    }
+
+
+@pytest.fixture
+def backend(settings):
+    os.makedirs(settings["state_dir"])
+    return create_backend("local", settings)
+
+
+def make_request(tmp_path, dockerfile: str, *, name="demo/app", release="1", **kw):
+    source = tmp_path / f"source-{time.monotonic_ns()}"
+    source.mkdir()
+    (source / "Dockerfile").write_text(textwrap.dedent(dockerfile))
+    values = dict(
+        kind="binary",
+        task_id=42,
+        owner="alice",
+        target="demo",
+        component="app",
+        platforms=[HOST],
+        source_dir=str(source),
+        dockerfile="Dockerfile",
+        name=name,
+        version="1.0",
+        release=release,
+        tags=[f"1.0-{release}", "latest"],
+    )
+    values.update(kw)
+    return BuildRequest(**values)
+
+
+def registry_digest(settings, ref):
+    return bh.registry_digest(settings, ref)
+
+
+def collect_logs(backend, handle):
+    return list(backend.logs(handle))
+
+
+def test_build_pushes_every_tag_and_the_digest(tmp_path, backend, settings, base_image):
+    request = make_request(
+        tmp_path, f"FROM {base_image}\nRUN echo built > /greeting\n", release="7"
+    )
+    handle = backend.start(request)
+    result = backend.wait(handle)
+
+    assert result.outcome is Outcome.SUCCEEDED, result.reason
+    repo = f"{settings['registry']}/demo/app"
+    [image] = result.images
+    digest = image.digests[bh.MANIFEST_V2]
+    tags = image.tags
+    assert tags[1:] == ["1.0-7", "latest"] and tags[0].startswith("1.0-7-42-")
+    for tag in tags:
+        assert registry_digest(settings, f"{repo}:{tag}") == digest
+    assert sorted(result.repositories) == sorted(
+        [f"{repo}:{tag}" for tag in tags] + [f"{repo}@{digest}"]
+    )
+    assert result.platforms == [HOST] and image.arch == HOST
+
+
+def test_image_output_describes_the_pushed_image(tmp_path, backend, settings, base_image):
+    request = make_request(tmp_path, f"FROM {base_image}\nRUN echo built > /greeting\n")
+    result = backend.wait(backend.start(request))
+
+    [image] = result.images
+    base_id = subprocess.run(
+        [
+            "buildah",
+            "--root",
+            settings["storage_root"],
+            "--runroot",
+            settings["storage_runroot"],
+            "--storage-driver",
+            "vfs",
+            "inspect",
+            "--type",
+            "image",
+            "--format",
+            "{{.FromImageID}}",
+            base_image,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert image.parent_id == f"sha256:{base_id}"
+    assert image.config["rootfs"]["diff_ids"] == [s["diff_id"] for s in image.layer_sizes]
+    assert len(image.layer_sizes) == 2 and all(s["size"] > 0 for s in image.layer_sizes)
+    assert image.config["config"]["Labels"]["release"] == "1"
+    assert image.archive_path.endswith(f".{HOST}.tar.gz")
+    with tarfile.open(image.archive_path) as archive:
+        manifest = json.load(archive.extractfile("manifest.json"))
+    assert manifest[0]["Config"].replace(".json", "") == image.image_id.split(":")[1]
+    assert image.components == []  # busybox has no RPM database
+    assert {tool["name"] for tool in image.tools} == {"buildah", "skopeo"}
+
+
+def test_parent_image_replaces_the_from_line(tmp_path, backend, base_image):
+    request = make_request(
+        tmp_path, "FROM example.invalid/never-pulled:1\nRUN test -x /bin/busybox\n",
+        parent_image=base_image,
+    )  # fmt: skip
+    result = backend.wait(backend.start(request))
+    assert result.outcome is Outcome.SUCCEEDED, result.reason
+
+
+def test_logs_stream_each_line_with_its_platform(tmp_path, backend, base_image):
+    request = make_request(
+        tmp_path,
+        f"""\
+        FROM {base_image}
+        RUN echo first-line && echo second-line && echo on-stderr >&2 && printf 'bad \\377 byte\\n'
+        """,
+    )
+    handle = backend.start(request)
+    lines = collect_logs(backend, handle)
+    assert backend.wait(handle).outcome is Outcome.SUCCEEDED
+
+    texts = [line for platform, line in lines if platform == HOST]
+    assert texts.index("first-line") + 1 == texts.index("second-line")
+    assert "on-stderr" in texts  # stderr is kept, its order against stdout is buildah's
+    assert b"bad \xff byte" in [line for line in texts if isinstance(line, bytes)]
+    assert all("\n" not in line for line in texts if isinstance(line, str))
+    assert any(platform is None and line.startswith("Build finished") for platform, line in lines)
+
+
+def test_failing_run_fails_with_a_reason_and_pushes_nothing(
+    tmp_path, backend, settings, base_image
+):
+    request = make_request(
+        tmp_path, f"FROM {base_image}\nRUN echo about-to-fail && exit 3\n", release="fail"
+    )
+    handle = backend.start(request)
+    lines = collect_logs(backend, handle)
+    result = backend.wait(handle)
+
+    assert result.outcome is Outcome.FAILED
+    assert f"image build for {HOST} failed" in result.reason
+    assert "about-to-fail" in [line for _, line in lines]
+    repo = f"{settings['registry']}/demo/app"
+    assert registry_digest(settings, f"{repo}:1.0-fail") is None
+
+
+def running_processes_of(runner):
+    return sorted(_tree(runner["pid"], runner["pgid"]))
+
+
+def test_cancel_stops_every_process_and_pushes_no_tag(tmp_path, backend, settings, base_image):
+    request = make_request(
+        tmp_path,
+        f"FROM {base_image}\nRUN echo sleeping-now && sleep 60\n",
+        release="cancel",
+    )
+    handle = backend.start(request)
+    for _platform, line in backend.logs(handle):
+        if line == "sleeping-now":
+            break
+    runner = bh.read_json(os.path.join(settings["state_dir"], handle, bh.RUNNER_FILE))
+    assert running_processes_of(runner)
+
+    backend.cancel(handle)
+
+    assert running_processes_of(runner) == []
+    assert backend.wait(handle).outcome is Outcome.CANCELLED
+    repo = f"{settings['registry']}/demo/app"
+    assert registry_digest(settings, f"{repo}:1.0-cancel") is None
+    backend.cancel(handle)  # a second cancel of an ended build is harmless
+
+
+def test_cancel_withdraws_pushed_unique_tags(tmp_path, backend, settings, base_image):
+    repo = f"{settings['registry']}/demo/withdrawn"
+    subprocess.run(
+        [
+            "skopeo",
+            "copy",
+            "--quiet",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            f"docker://{base_image}",
+            f"docker://{repo}:1-1-9-20250101",
+        ],
+        check=True,
+    )
+    build_dir = tmp_path / "fake-build"
+    build_dir.mkdir()
+    bh.write_json(
+        str(build_dir / bh.PUSHED_FILE),
+        {"repository": repo, "unique_tags": ["1-1-9-20250101"], "digests": []},
+    )
+
+    assert bh.withdraw_pushes(str(build_dir), settings) == []
+    assert registry_digest(settings, f"{repo}:1-1-9-20250101") is None
+    assert registry_digest(settings, base_image) is not None
+
+
+STARTER = """
+import sys, time
+from koji_containerbuild.backends.local import create
+from koji_containerbuild.backends.base import BuildRequest
+import json
+settings, request = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+print(create(settings).start(BuildRequest(**request)), flush=True)
+time.sleep(600)
+"""
+
+
+def test_build_survives_the_task_process_and_is_followed_again(
+    tmp_path, backend, settings, base_image
+):
+    import dataclasses
+
+    request = make_request(
+        tmp_path, f"FROM {base_image}\nRUN sleep 2 && echo after-restart\n", release="re"
+    )
+    starter = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            STARTER,
+            json.dumps(settings),
+            json.dumps(dataclasses.asdict(request)),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    )
+    handle = starter.stdout.readline().strip()
+    starter.send_signal(signal.SIGKILL)
+    starter.wait()
+
+    follower = LocalBackend(settings)
+    assert follower.lookup(handle)
+    lines = [line for _, line in follower.logs(handle)]
+    result = follower.wait(handle)
+    assert result.outcome is Outcome.SUCCEEDED, result.reason
+    assert "after-restart" in lines
+    repo = f"{settings['registry']}/demo/app"
+    assert registry_digest(settings, f"{repo}:1.0-re") == result.images[0].digests[bh.MANIFEST_V2]
+
+
+def test_an_arch_the_machine_cannot_run_is_refused_with_advice(tmp_path, backend, base_image):
+    other = "s390x" if HOST != "s390x" else "x86_64"
+    request = make_request(tmp_path, f"FROM {base_image}\n", platforms=[HOST, other])
+    with pytest.raises(BackendError) as error:
+        backend.start(request)
+    assert other in str(error.value) and f"--arch-override {HOST}" in str(error.value)
+    assert os.listdir(backend.state_dir) == []
+
+
+def test_binfmt_emulation_makes_an_arch_buildable(tmp_path):
+    other = "aarch64" if HOST != "aarch64" else "x86_64"
+    entry = bh.ARCHES[other][1]
+    assert not bh.can_run_arch(other, str(tmp_path))
+    (tmp_path / entry).write_text("enabled\ninterpreter /usr/bin/qemu\n")
+    assert bh.can_run_arch(other, str(tmp_path))
+    (tmp_path / entry).write_text("disabled\n")
+    assert not bh.can_run_arch(other, str(tmp_path))
+
+
+def test_lookup_knows_only_its_own_build_dirs(backend):
+    assert not backend.lookup("no-such-build")
+    assert not backend.lookup("../../etc")
+    assert not backend.lookup("")
+
+
+def test_cleanup_removes_archives_but_keeps_the_outcome(tmp_path, backend, base_image):
+    request = make_request(tmp_path, f"FROM {base_image}\nRUN true\n", release="clean")
+    handle = backend.start(request)
+    result = backend.wait(handle)
+    archive = result.images[0].archive_path
+    assert os.path.isfile(archive)
+
+    backend.cleanup(handle)
+
+    assert not os.path.exists(archive)
+    assert backend.lookup(handle)
+    assert backend.wait(handle).outcome is Outcome.SUCCEEDED
