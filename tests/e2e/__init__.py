@@ -1,0 +1,1 @@
+"""End-to-end tests: the real plugins, koji CLI and ClientSession against the sandbox."""

@@ -1,0 +1,49 @@
+"""A running sandbox (hub, worker, registry, git daemon) shared by the e2e tests.
+
+The tests need buildah, skopeo and the docker-distribution registry. Without
+them the tests are skipped on a developer machine, but under CI (CI=true)
+they fail: CI installs those packages, so a skip there would hide a break.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from koji_containerbuild.sandbox import runtime
+
+REQUIRED_TOOLS = {
+    "buildah": "buildah",
+    "skopeo": "skopeo",
+    "docker-registry": "docker-registry (Debian) or docker-distribution (Fedora)",
+}
+
+
+def missing_tools() -> list[str]:
+    missing = []
+    for tool, package in REQUIRED_TOOLS.items():
+        found = shutil.which(tool) or shutil.which(tool, path="/usr/bin:/usr/sbin")
+        if tool == "docker-registry" and not found:
+            found = shutil.which("registry")
+        if not found:
+            missing.append(package)
+    return missing
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory):
+    missing = missing_tools()
+    if missing:
+        message = "end-to-end tests need: " + ", ".join(missing)
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message + " (CI must install them)", pytrace=False)
+        pytest.skip(message)
+    state_dir = tmp_path_factory.mktemp("sandbox")
+    box = runtime.Sandbox(str(state_dir), worker_poll=0.2)
+    box.start()
+    try:
+        yield box
+    finally:
+        box.stop()
