@@ -1,0 +1,410 @@
+"""The OSBS backend: container builds as OSBS (Tekton) PipelineRuns via osbs-client 2.8.
+
+osbs-client is imported only when the backend is created, so a builder
+without it (or with a broken install) fails the task with a sentence naming
+the package instead of taking kojid down. The handle is the PipelineRun name.
+Transient faults (network errors, HTTP 5xx) are retried with exponential
+backoff for ``OsbsSettings.retry_seconds``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+import time
+from collections.abc import Iterator
+from typing import Any, Callable
+
+from koji_containerbuild import LOGGER_NAME
+from koji_containerbuild.backends.base import (
+    REMOTE_SOURCES,
+    BackendError,
+    BuildBackend,
+    BuildRequest,
+    BuildResult,
+    LogLine,
+    Outcome,
+    TransientBackendError,
+)
+
+logger = logging.getLogger(f"{LOGGER_NAME}.backends.osbs")
+
+#: Tekton reasons of a cancelled PipelineRun (osbs-client 2.8 knows only the first).
+CANCELLED_REASONS = ("PipelineRunCancelled", "Cancelled")
+_ARCH_TASK_RE = re.compile(r"^binary-container-build-([A-Za-z0-9_-]+)$")
+_MAX_BACKOFF = 30.0
+
+#: Options of a buildContainer task passed to OSBS under the same name.
+_BINARY_PASSTHROUGH = (
+    "compose_ids",
+    "dependency_replacements",
+    "koji_parent_build",
+    "release",
+    "yum_repourls",
+    "signing_intent",
+    "userdata",
+)
+
+
+def create(settings: Any, **kwargs: Any) -> OsbsBackend:
+    """Backend factory used by :func:`koji_containerbuild.backends.create_backend`."""
+    return OsbsBackend(settings, **kwargs)
+
+
+def _load_osbs() -> tuple[Any, Any, Any]:
+    try:
+        from osbs import exceptions
+        from osbs.api import OSBS
+        from osbs.conf import Configuration
+    except Exception as exc:
+        raise BackendError(
+            "The OSBS backend cannot load osbs-client "
+            f"({type(exc).__name__}: {exc}); install the osbs-client package "
+            "(python3-osbs-client) on this builder or choose another backend in "
+            "builder_containerbuild.conf."
+        ) from exc
+    return OSBS, Configuration, exceptions
+
+
+def platform_of(task_name: str | None) -> str | None:
+    """Log platform of a pipeline task: an arch, REMOTE_SOURCES, or None."""
+    if not task_name:
+        return None
+    if "hermeto" in task_name or "cachito" in task_name or "remote-source" in task_name:
+        return REMOTE_SOURCES
+    match = _ARCH_TASK_RE.match(task_name)
+    if match:
+        return match.group(1).replace("-", "_")
+    return None
+
+
+def _task_of_decode_error(exc: UnicodeDecodeError) -> str | None:
+    """The pipeline task whose line failed to decode, read from osbs-client's frame."""
+    traceback = exc.__traceback__
+    while traceback is not None:
+        name = traceback.tb_frame.f_locals.get("pipeline_task_name")
+        if isinstance(name, str):
+            return name
+        traceback = traceback.tb_next
+    return None
+
+
+class OsbsBackend(BuildBackend):
+    name = "osbs"
+    imports_builds = True
+
+    def __init__(
+        self,
+        settings: Any,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.settings = settings
+        self._clock = clock
+        self._sleep = sleep
+        self._osbs_class, self._conf_class, self._exc = _load_osbs()
+        self._clients: dict[str, tuple[Any, Any]] = {}
+        self._kinds: dict[str, str] = {}
+        #: handle -> why its log could not be read to the end (also in the log itself)
+        self.incomplete_logs: dict[str, str] = {}
+
+    # -- clients -------------------------------------------------------------
+    def _client(self, kind: str) -> tuple[Any, Any]:
+        section = (
+            self.settings.source_section if kind == "source" else (self.settings.binary_section)
+        )
+        if section not in self._clients:
+            conf = self._conf_class(conf_file=self.settings.conf_file, conf_section=section)
+            self._clients[section] = (self._osbs_class(conf), conf)
+        return self._clients[section]
+
+    def _osbs_for(self, handle: str) -> Any:
+        kind = self._kinds.get(handle)
+        if kind is None:
+            # osbs-client names source container runs "source-<suffix>"
+            kind = "source" if handle.startswith("source-") else "binary"
+        return self._client(kind)[0]
+
+    # -- fault handling ------------------------------------------------------
+    def _is_transient(self, exc: BaseException) -> bool:
+        import requests
+
+        if isinstance(exc, self._exc.OsbsNetworkException):
+            return True
+        if isinstance(exc, self._exc.OsbsResponseException):
+            return (exc.status_code or 0) >= 500
+        cause = getattr(exc, "cause", None)
+        return isinstance(cause, (requests.ConnectionError, requests.Timeout))
+
+    def _call(self, what: str, func: Callable, *args: Any, **kwargs: Any) -> Any:
+        """Call osbs-client, retrying transient faults for settings.retry_seconds."""
+        deadline = self._clock() + self.settings.retry_seconds
+        delay = 1.0
+        while True:
+            try:
+                return func(*args, **kwargs)
+            except self._exc.OsbsException as exc:
+                if not self._is_transient(exc):
+                    raise
+                remaining = deadline - self._clock()
+                if remaining <= 0:
+                    raise TransientBackendError(
+                        f"OSBS did not answer when asked to {what} for "
+                        f"{self.settings.retry_seconds:.0f} seconds ({_describe(exc)}); "
+                        "check that OSBS is reachable and resubmit the build."
+                    ) from exc
+                logger.warning("OSBS fault while trying to %s, retrying: %s", what, exc)
+                self._sleep(min(delay, remaining))
+                delay = min(delay * 2, _MAX_BACKOFF)
+
+    def _checked(self, what: str, func: Callable, *args: Any, **kwargs: Any) -> Any:
+        """Like _call, but permanent OSBS errors become a BackendError sentence."""
+        try:
+            return self._call(what, func, *args, **kwargs)
+        except self._exc.OsbsException as exc:
+            raise BackendError(f"OSBS could not {what}: {_describe(exc)}") from exc
+
+    # -- the interface -------------------------------------------------------
+    def start(self, request: BuildRequest) -> str:
+        osbs, conf = self._client(request.kind)
+        if request.kind == "source":
+            method = osbs.create_source_container_build
+            arguments = self._source_arguments(request)
+        else:
+            method = osbs.create_binary_container_build
+            arguments = self._binary_arguments(request, conf)
+        try:
+            run = self._call("create the build", method, **arguments)
+        except self._exc.OsbsValidationException as exc:
+            raise BackendError(f"OSBS refused the build: {_describe(exc)}") from exc
+        except self._exc.OsbsException as exc:
+            raise BackendError(f"OSBS could not start the build: {_describe(exc)}") from exc
+        handle = self._checked("name the new build", osbs.get_build_name, run)
+        self._kinds[handle] = request.kind
+        logger.info("Task %s: OSBS build %s created", request.task_id, handle)
+        return handle
+
+    def _binary_arguments(self, request: BuildRequest, conf: Any) -> dict[str, Any]:
+        opts = request.opts
+        arguments: dict[str, Any] = {
+            "git_uri": request.git_uri,
+            "git_ref": request.git_ref,
+            "git_branch": request.git_branch,
+            "component": request.component,
+            "flatpak": request.flatpak,
+            "isolated": request.isolated,
+            "koji_task_id": request.task_id,
+            "target": request.target,
+            "operator_csv_modifications_url": opts.get("operator_csv_modifications_url"),
+            "platforms": list(request.platforms),
+            "scratch": request.scratch,
+            "user": request.owner,
+            "default_buildtime_limit": conf.get_default_buildtime_limit(),
+            "max_buildtime_limit": conf.get_max_buildtime_limit(),
+        }
+        for key in _BINARY_PASSTHROUGH:
+            if opts.get(key) is not None:
+                arguments[key] = opts[key]
+        if arguments["operator_csv_modifications_url"] is None:
+            del arguments["operator_csv_modifications_url"]
+        return arguments
+
+    def _source_arguments(self, request: BuildRequest) -> dict[str, Any]:
+        opts = request.opts
+        arguments: dict[str, Any] = {
+            "component": request.component,
+            "koji_task_id": request.task_id,
+            "target": request.target,
+            "sources_for_koji_build_nvr": request.source_build_nvr,
+            "sources_for_koji_build_id": request.source_build_id,
+            "scratch": request.scratch,
+            "user": request.owner,
+            "signing_intent": opts.get("signing_intent"),
+            "userdata": opts.get("userdata"),
+        }
+        return {key: value for key, value in arguments.items() if value is not None}
+
+    def logs(self, handle: str) -> Iterator[LogLine]:
+        """Follow the build's logs, resuming broken streams without repeating lines.
+
+        Every re-open of the stream starts each task's log from its first
+        line, so lines already delivered are skipped by counting per task.
+        """
+        osbs = self._osbs_for(handle)
+        delivered: dict[str | None, int] = {}
+        platforms: dict[str | None, str | None] = {}
+        retry_deadline: float | None = None
+        delay = 1.0
+        while True:
+            seen: dict[str | None, int] = {}
+            problem = None
+            stream = self._checked(
+                "read the build logs", osbs.get_build_logs, handle, follow=True, wait=True
+            )
+            lines = iter(stream)
+            while True:
+                try:
+                    task, line = next(lines)
+                except StopIteration:
+                    break
+                except UnicodeDecodeError as exc:
+                    task = _task_of_decode_error(exc)
+                    position = seen.get(task, 0)
+                    if position < delivered.get(task, 0):
+                        # osbs-client re-streams the task from its first line and
+                        # fails at the same place: the rest cannot be read with it
+                        note = (
+                            f"koji-containerbuild: the log of OSBS build {handle} is incomplete: "
+                            f"osbs-client cannot read past line {position + 1} of task {task}, "
+                            "which is not UTF-8; the whole log is in OSBS."
+                        )
+                        self.incomplete_logs[handle] = note
+                        logger.warning("%s", note)
+                        yield self._platform(platforms, task), note
+                        return
+                    seen[task] = delivered[task] = position + 1
+                    yield self._platform(platforms, task), bytes(exc.object)
+                    problem = "reopen"
+                    break
+                except self._exc.OsbsException as exc:
+                    if not self._is_transient(exc):
+                        raise BackendError(
+                            f"The log stream of OSBS build {handle} failed "
+                            f"({_describe(exc)}); the task log is incomplete."
+                        ) from exc
+                    problem = _describe(exc)
+                    break
+                count = seen.get(task, 0) + 1
+                seen[task] = count
+                if count <= delivered.get(task, 0):
+                    continue
+                delivered[task] = count
+                retry_deadline = None
+                delay = 1.0
+                yield self._platform(platforms, task), line
+            if problem == "reopen":
+                continue
+            if problem is None and not self._checked(
+                "check the build state", osbs.build_not_finished, handle
+            ):
+                return
+            problem = problem or "the stream ended before the build finished"
+            if retry_deadline is None:
+                retry_deadline = self._clock() + self.settings.retry_seconds
+            remaining = retry_deadline - self._clock()
+            if remaining <= 0:
+                raise TransientBackendError(
+                    f"The log stream of OSBS build {handle} broke ({problem}) and could not be "
+                    f"resumed for {self.settings.retry_seconds:.0f} seconds; the task log is "
+                    "incomplete."
+                )
+            logger.warning("Log stream of %s broke (%s); resuming", handle, problem)
+            self._sleep(min(delay, remaining))
+            delay = min(delay * 2, _MAX_BACKOFF)
+
+    @staticmethod
+    def _platform(cache: dict[str | None, str | None], task: str | None) -> str | None:
+        if task not in cache:
+            cache[task] = platform_of(task)
+        return cache[task]
+
+    def wait(self, handle: str) -> BuildResult:
+        osbs = self._osbs_for(handle)
+        while True:
+            self._checked("wait for the build", osbs.wait_for_build_to_finish, handle)
+            if not self._checked("check the build state", osbs.build_not_finished, handle):
+                break
+        if self._checked("look the build up", osbs.get_build, handle) is None:
+            return BuildResult(
+                outcome=Outcome.FAILED,
+                reason=f"OSBS build {handle} no longer exists.",
+                build_name=handle,
+            )
+        reason = self._checked("read the build state", osbs.get_build_reason, handle)
+        if reason in CANCELLED_REASONS or self._checked(
+            "read the build state", osbs.build_was_cancelled, handle
+        ):
+            return BuildResult(
+                outcome=Outcome.CANCELLED,
+                reason=f"OSBS build {handle} was cancelled.",
+                build_name=handle,
+            )
+        if self._checked("read the build state", osbs.build_has_succeeded, handle):
+            results = self._checked("read the build results", osbs.get_build_results, handle)
+            result = _success(handle, results or {})
+            result.extra.update(self._extra(handle))
+            return result
+        message = self._checked("read the build error", osbs.get_build_error_message, handle)
+        message = (message or "no error message").strip().rstrip(";").strip()
+        return BuildResult(
+            outcome=Outcome.FAILED,
+            reason=f"OSBS build {handle} failed: {message}",
+            build_name=handle,
+            extra=self._extra(handle),
+        )
+
+    def _extra(self, handle: str) -> dict[str, Any]:
+        note = self.incomplete_logs.get(handle)
+        return {"logs_incomplete": note} if note else {}
+
+    def cancel(self, handle: str) -> None:
+        osbs = self._osbs_for(handle)
+        try:
+            self._call("cancel the build", osbs.cancel_build, handle)
+        except self._exc.OsbsException as exc:
+            # already finished or gone: nothing left to stop
+            logger.info("Cancelling OSBS build %s: %s", handle, _describe(exc))
+
+    def cleanup(self, handle: str) -> None:
+        if not self.settings.remove_finished_builds:
+            return
+        osbs = self._osbs_for(handle)
+        try:
+            self._checked("remove the finished build", osbs.remove_build, handle)
+        except BackendError as exc:
+            logger.warning("%s", exc)
+
+    def lookup(self, handle: str) -> bool:
+        osbs = self._osbs_for(handle)
+        return self._checked("look the build up", osbs.get_build, handle) is not None
+
+
+def _success(handle: str, results: dict[str, Any]) -> BuildResult:
+    repositories: list[str] = []
+    groups = results.get("repositories") or {}
+    for group in ("primary", "unique", "floating"):
+        for repository in groups.get(group) or []:
+            if repository not in repositories:
+                repositories.append(repository)
+    koji_build_id = results.get("koji-build-id")
+    platforms_result = results.get("platforms_result") or {}
+    if isinstance(platforms_result, str):
+        try:
+            platforms_result = json.loads(platforms_result)
+        except ValueError:
+            platforms_result = {}
+    platforms = list(platforms_result.get("platforms") or [])
+    return BuildResult(
+        outcome=Outcome.SUCCEEDED,
+        repositories=repositories,
+        koji_build_id=int(koji_build_id) if koji_build_id not in (None, "") else None,
+        platforms=platforms,
+        build_name=handle,
+    )
+
+
+def _describe(exc: BaseException) -> str:
+    """One line for an osbs-client exception, without its embedded traceback."""
+    message = getattr(exc, "message", None)
+    if isinstance(message, bytes):
+        message = message.decode("utf-8", "replace")
+    if isinstance(message, str) and message.lstrip().startswith("{"):
+        with contextlib.suppress(ValueError, AttributeError):
+            message = json.loads(message).get("message") or message
+    if not message:
+        cause = getattr(exc, "cause", None)
+        message = str(cause) if cause is not None else str(exc)
+    return " ".join(str(message).split())
