@@ -1,0 +1,339 @@
+"""Hub API: builds, archives and Content Generator reservations."""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+import koji
+from koji.context import context
+
+from koji_containerbuild.sandbox.api_base import current, export, format_ts
+from koji_containerbuild.sandbox.api_core import user_row
+from koji_containerbuild.sandbox.api_tasks import apply_query_opts
+from koji_containerbuild.sandbox.state import dump_json, load_json
+
+BUILD_STATES = koji.BUILD_STATES
+_BUILD_SELECT = (
+    "SELECT b.*, p.name AS package_name, u.name AS owner_name, cg.name AS cg_name, "
+    "e.ts AS create_event_ts FROM builds b JOIN packages p ON p.id = b.package_id "
+    "JOIN users u ON u.id = b.owner_id LEFT JOIN content_generators cg ON cg.id = b.cg_id "
+    "JOIN events e ON e.id = b.create_event"
+)
+
+
+def build_info(row: dict) -> dict:
+    nvr = "{}-{}-{}".format(row["package_name"], row["version"], row["release"])
+    return {
+        "id": row["id"],
+        "build_id": row["id"],
+        "package_id": row["package_id"],
+        "package_name": row["package_name"],
+        "name": row["package_name"],
+        "version": row["version"],
+        "release": row["release"],
+        "epoch": row["epoch"],
+        "nvr": nvr,
+        "state": row["state"],
+        "task_id": row["task_id"],
+        "owner_id": row["owner_id"],
+        "owner_name": row["owner_name"],
+        "source": row["source"],
+        "extra": load_json(row["extra"]),
+        "cg_id": row["cg_id"],
+        "cg_name": row["cg_name"],
+        "creation_event_id": row["create_event"],
+        "creation_ts": row["create_ts"],
+        "creation_time": format_ts(row["create_ts"]),
+        "start_ts": row["start_ts"],
+        "start_time": format_ts(row["start_ts"]),
+        "completion_ts": row["completion_ts"],
+        "completion_time": format_ts(row["completion_ts"]),
+        "volume_id": 0,
+        "volume_name": "DEFAULT",
+        "draft": False,
+        "promoter_id": None,
+        "promoter_name": None,
+        "promotion_time": None,
+        "promotion_ts": None,
+    }
+
+
+def build_row(info, strict: bool = False) -> dict | None:
+    db = current().db
+    if isinstance(info, dict):
+        info = info.get("id") or "{name}-{version}-{release}".format(**info)
+    if isinstance(info, int) and not isinstance(info, bool):
+        row = db.one(_BUILD_SELECT + " WHERE b.id = ?", (info,))
+    elif isinstance(info, str):
+        try:
+            nvr = koji.parse_NVR(info)
+        except koji.GenericError:
+            if strict:
+                raise
+            return None
+        row = db.one(
+            _BUILD_SELECT + " WHERE p.name = ? AND b.version = ? AND b.release = ?",
+            (nvr["name"], nvr["version"], nvr["release"]),
+        )
+    else:
+        raise koji.GenericError(f"Invalid type for build reference: {info!r}")
+    if row is None and strict:
+        raise koji.GenericError(f"No such build: {info}")
+    return row
+
+
+@export()
+def getBuild(buildInfo, strict=False):
+    row = build_row(buildInfo, strict=strict)
+    return build_info(row) if row else None
+
+
+@export()
+def listBuilds(
+    packageID=None,
+    userID=None,
+    taskID=None,
+    prefix=None,
+    state=None,
+    volumeID=None,
+    source=None,
+    createdBefore=None,
+    createdAfter=None,
+    completeBefore=None,
+    completeAfter=None,
+    type=None,
+    typeInfo=None,
+    queryOpts=None,
+    pattern=None,
+    cgID=None,
+    draft=None,
+):
+    clauses, params = [], []
+    if packageID is not None:
+        clauses.append("(p.id = ? OR p.name = ?)")
+        params += [packageID, packageID]
+    if userID is not None:
+        clauses.append("b.owner_id = ?")
+        params.append(user_row(userID, strict=True)["id"])
+    if taskID is not None:
+        clauses.append("b.task_id = ?")
+        params.append(taskID)
+    if state is not None:
+        clauses.append("b.state = ?")
+        params.append(state)
+    if cgID is not None:
+        clauses.append("(cg.id = ? OR cg.name = ?)")
+        params += [cgID, cgID]
+    if prefix:
+        clauses.append("p.name LIKE ?")
+        params.append(prefix + "%")
+    if type is not None:
+        clauses.append("EXISTS (SELECT 1 FROM archives a WHERE a.build_id = b.id AND a.btype = ?)")
+        params.append(type)
+    where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+    rows = [build_info(r) for r in current().db.all(_BUILD_SELECT + where, tuple(params))]
+    if pattern:
+        import fnmatch
+
+        rows = [r for r in rows if fnmatch.fnmatch(r["nvr"], pattern)]
+    return apply_query_opts(rows, queryOpts)
+
+
+ARCHIVE_TYPES = {
+    # name: (id, description, extensions) -- koji's default archivetypes subset
+    "tar": (4, "Tar files", "tar tar.gz tar.bz2 tar.xz tgz"),
+    "zip": (1, "Zip file", "zip"),
+    "json": (49, "JSON data", "json"),
+    "xml": (5, "XML files", "xml"),
+    "txt": (39, "Text file", "txt"),
+    "yaml": (50, "YAML Ain't Markup Language", "yaml yml"),
+    "raw-xz": (33, "xz compressed raw disk image", "raw.xz"),
+    "qcow2": (18, "QCOW2 image", "qcow2"),
+}
+
+
+def archive_type_for(filename: str) -> str | None:
+    """The archive type whose longest matching extension fits, as the hub guesses it."""
+    best, best_len = None, 0
+    for name, (_id, _desc, extensions) in ARCHIVE_TYPES.items():
+        for ext in extensions.split():
+            if filename.endswith("." + ext) and len(ext) > best_len:
+                best, best_len = name, len(ext)
+    return best
+
+
+def archive_info(row: dict) -> dict:
+    type_id, desc, extensions = ARCHIVE_TYPES[row["type_name"]]
+    return {
+        "id": row["id"],
+        "type_id": type_id,
+        "type_name": row["type_name"],
+        "type_description": desc,
+        "type_extensions": extensions,
+        "build_id": row["build_id"],
+        "buildroot_id": row["buildroot_id"],
+        "filename": row["filename"],
+        "size": row["size"],
+        "checksum": row["checksum"],
+        "checksum_type": row["checksum_type"],
+        "metadata_only": False,
+        "extra": load_json(row["extra"]),
+        "btype": row["btype"],
+        "btype_id": 4 if row["btype"] == "image" else 0,
+    }
+
+
+@export()
+def listArchives(
+    buildID=None,
+    buildrootID=None,
+    componentBuildrootID=None,
+    hostID=None,
+    type=None,
+    filename=None,
+    size=None,
+    checksum=None,
+    checksum_type=None,
+    typeInfo=None,
+    queryOpts=None,
+    imageID=None,
+    archiveID=None,
+    strict=False,
+):
+    clauses, params = [], []
+    for column, value in (
+        ("build_id", buildID),
+        ("buildroot_id", buildrootID),
+        ("btype", type),
+        ("filename", filename),
+        ("size", size),
+        ("checksum", checksum),
+        ("id", archiveID),
+    ):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+    rows = current().db.all("SELECT * FROM archives" + where + " ORDER BY id", tuple(params))
+    if strict and not rows:
+        raise koji.GenericError("No archives found.")
+    return apply_query_opts([archive_info(r) for r in rows], queryOpts)
+
+
+@export()
+def getArchive(archive_id, strict=False):
+    rows = listArchives(archiveID=archive_id)
+    if not rows:
+        if strict:
+            raise koji.GenericError(f"No such archive: {archive_id}")
+        return None
+    return rows[0]
+
+
+# ---------------------------------------------------------------- CG reservations
+
+
+def assert_cg(cg) -> dict:
+    """The content generator row, if the caller may import for it."""
+    db = current().db
+    row = db.one("SELECT * FROM content_generators WHERE name = ? OR id = ?", (cg, cg))
+    if row is None:
+        raise koji.GenericError(f"No such entry in table content_generator: {cg}")
+    session = context.session
+    if not session.logged_in:
+        raise koji.AuthError("Not logged in")
+    if not db.one(
+        "SELECT 1 FROM cg_users WHERE cg_id = ? AND user_id = ?", (row["id"], session.user_id)
+    ):
+        raise koji.AuthError("Content generator access required ({})".format(row["name"]))
+    return row
+
+
+def new_build(data: dict, cnx) -> int:
+    """Insert a build, or recycle a FAILED/CANCELED one with the same NVR, as new_build does."""
+    for key in ("name", "version", "release"):
+        if not data.get(key):
+            raise koji.GenericError(f"No {key} value for build")
+    hub = current()
+    package_id = hub.ensure_package(data["name"])
+    old = cnx.execute(
+        "SELECT id, state FROM builds WHERE package_id = ? AND version = ? AND release = ?",
+        (package_id, data["version"], data["release"]),
+    ).fetchone()
+    event = hub.db.new_event(cnx)
+    now = time.time()
+    values = (
+        package_id,
+        data["version"],
+        data["release"],
+        data.get("epoch"),
+        data["state"],
+        data.get("task_id"),
+        data["owner"],
+        data.get("source"),
+        dump_json(data["extra"]) if data.get("extra") is not None else None,
+        data.get("cg_id"),
+        event,
+        now,
+        data.get("start_time") or now,
+        data.get("completion_time"),
+    )
+    if old is not None:
+        if old["state"] not in (BUILD_STATES["FAILED"], BUILD_STATES["CANCELED"]):
+            raise koji.GenericError(
+                f"Build already exists (id={old['id']}, "
+                f"state={koji.BUILD_STATES[old['state']]}): {data!r}"
+            )
+        cnx.execute("DELETE FROM archives WHERE build_id = ?", (old["id"],))
+        cnx.execute(
+            "UPDATE builds SET package_id = ?, version = ?, release = ?, epoch = ?, state = ?, "
+            "task_id = ?, owner_id = ?, source = ?, extra = ?, cg_id = ?, create_event = ?, "
+            "create_ts = ?, start_ts = ?, completion_ts = ?, token = NULL WHERE id = ?",
+            (*values, old["id"]),
+        )
+        return old["id"]
+    return cnx.execute(
+        "INSERT INTO builds (package_id, version, release, epoch, state, task_id, owner_id, "
+        "source, extra, cg_id, create_event, create_ts, start_ts, completion_ts) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        values,
+    ).lastrowid
+
+
+@export()
+def CGInitBuild(cg, data):
+    cg_row = assert_cg(cg)
+    data = dict(data)
+    data["owner"] = context.session.user_id
+    data["state"] = BUILD_STATES["BUILDING"]
+    data["completion_time"] = None
+    data["cg_id"] = cg_row["id"]
+    data.pop("start_time", None)
+    token = secrets.token_hex(16)
+    with current().db.write() as cnx:
+        build_id = new_build(data, cnx)
+        cnx.execute("UPDATE builds SET token = ? WHERE id = ?", (token, build_id))
+    return {"build_id": build_id, "token": token}
+
+
+@export()
+def CGRefundBuild(cg, build_id, token, state=BUILD_STATES["FAILED"]):
+    cg_row = assert_cg(cg)
+    if isinstance(state, bool) or not isinstance(state, int):
+        raise koji.ParameterError(f"Invalid type for value {state!r}: {type(state)}")
+    if state not in (BUILD_STATES["FAILED"], BUILD_STATES["CANCELED"]):
+        raise koji.GenericError(f"Invalid refund state: {state}")
+    row = build_row(build_id, strict=True)
+    if row["token"] is None or row["token"] != token:
+        raise koji.GenericError(f"Token doesn't match build ID {build_id}")
+    if row["cg_id"] != cg_row["id"]:
+        raise koji.GenericError(f"Build ID {build_id} is not reserved by this CG")
+    if row["state"] != BUILD_STATES["BUILDING"]:
+        raise koji.GenericError(f"Build ID {build_id} is not in BUILDING state")
+    with current().db.write() as cnx:
+        cnx.execute(
+            "UPDATE builds SET state = ?, completion_ts = ?, token = NULL WHERE id = ?",
+            (state, time.time(), row["id"]),
+        )
+        current().db.new_event(cnx)

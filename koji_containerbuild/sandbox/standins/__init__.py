@@ -1,0 +1,1 @@
+"""Stand-ins for modules only a real Koji hub has; see kojihub/."""

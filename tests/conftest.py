@@ -1,0 +1,45 @@
+"""Fixtures shared by the test modules: the sandbox hub and its XML-RPC server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+HUB_PLUGIN = REPO_ROOT / "plugins" / "hub" / "hub_containerbuild.py"
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture
+def sandbox_hub(tmp_path):
+    """A SandboxHub with the real hub plugin (once it exists) and the demo setup."""
+    from koji_containerbuild.sandbox.hub import SandboxHub
+
+    plugins = [str(HUB_PLUGIN)] if HUB_PLUGIN.exists() else []
+    hub = SandboxHub(str(tmp_path / "koji"), hub_plugins=plugins)
+    hub.add_user("alice", "alice")
+    hub.add_user("admin", "admin", perms=["admin"])
+    hub.add_user("builder", "builder", host=True)
+    hub.add_channel("container")
+    hub.add_host_to_channel("builder", "container")
+    hub.add_tag("demo-build", arches="x86_64")
+    hub.add_tag("demo-candidate", arches=None)
+    hub.add_target("demo", "demo-build", "demo-candidate")
+    hub.add_package("demo-candidate", "demo-image", "alice")
+    yield hub
+    hub.db.close()
+
+
+@pytest.fixture
+def hub_server(sandbox_hub):
+    """The sandbox hub served over Koji's XML-RPC protocol on 127.0.0.1."""
+    from koji_containerbuild.sandbox.server import serve
+
+    handle = serve(sandbox_hub)
+    yield handle
+    handle.stop()
