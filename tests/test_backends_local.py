@@ -314,3 +314,51 @@ def test_cleanup_removes_archives_but_keeps_the_outcome(tmp_path, backend, base_
     assert not os.path.exists(archive)
     assert backend.lookup(handle)
     assert backend.wait(handle).outcome is Outcome.SUCCEEDED
+
+
+TINY_SPEC = """\
+Name: tiny
+Version: 1.2
+Release: 3
+Summary: A package with no files, for an RPM database in a test image
+License: MIT
+BuildArch: noarch
+%description
+tiny
+%files
+"""
+
+
+def make_rpmdb(tmp_path, source_dir):
+    """An RPM database holding one package, in the build context as rpmdb/."""
+    (tmp_path / "tiny.spec").write_text(TINY_SPEC)
+    top = tmp_path / "rpmbuild"
+    subprocess.run(
+        ["rpmbuild", "-bb", "--define", f"_topdir {top}", str(tmp_path / "tiny.spec")],
+        check=True,
+        capture_output=True,
+    )
+    [rpm_file] = (top / "RPMS" / "noarch").iterdir()
+    root = tmp_path / "rpmroot"
+    install = ["rpm", "--root", str(root), "--dbpath", "/var/lib/rpm", "-i", "--justdb"]
+    subprocess.run(
+        [*install, "--nodeps", str(rpm_file)],
+        check=True,
+        capture_output=True,
+    )
+    os.rename(root / "var" / "lib" / "rpm", os.path.join(source_dir, "rpmdb"))
+
+
+def test_components_list_the_rpms_of_an_image_with_an_rpm_database(tmp_path, backend, base_image):
+    request = make_request(
+        tmp_path, f"FROM {base_image}\nCOPY rpmdb/ /var/lib/rpm/\n", release="rpm"
+    )
+    make_rpmdb(tmp_path, request.source_dir)
+    result = backend.wait(backend.start(request))
+
+    assert result.outcome is Outcome.SUCCEEDED, result.reason
+    [component] = result.images[0].components
+    assert component["type"] == "rpm"
+    assert (component["name"], component["version"], component["release"]) == ("tiny", "1.2", "3")
+    assert component["arch"] == "noarch" and component["epoch"] is None
+    assert len(component["sigmd5"]) == 32 and component["signature"] is None

@@ -1,0 +1,218 @@
+"""Content Generator import: metadata a real Koji hub accepts, reserve/refund/import."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import tarfile
+
+import koji
+import pytest
+
+from koji_containerbuild import cg
+from koji_containerbuild.backends.base import BuildResult, ImageOutput, Outcome
+
+REGISTRY = "127.0.0.1:5000"
+REPO = f"{REGISTRY}/demo/demo-image"
+DIGEST = "sha256:" + hashlib.sha256(b"manifest").hexdigest()
+#: Extensions of kojihub's archivetypes that an image archive may have.
+KNOWN_ARCHIVE_EXTENSIONS = ("tar", "tar.gz", "tar.bz2", "tar.xz", "tgz")
+
+
+def check_cg_metadata(metadata: dict, files: dict[str, bytes]) -> None:
+    """The rules kojihub's CG_Importer applies (REFERENCE.md), as assertions.
+
+    ``files`` maps each uploaded file name to its content.
+    """
+    assert metadata["metadata_version"] == 0
+    build = metadata["build"]
+    for key in ("name", "version", "release", "source", "extra", "start_time", "end_time"):
+        assert key in build, key
+    koji.check_NVR(build, strict=True)
+    float(build["start_time"]), float(build["end_time"])
+    assert isinstance(build["build_id"], int)  # needed with a reservation token
+    extra = build["extra"]
+    typeinfo = dict(extra.get("typeinfo", {}))
+    for legacy in ("maven", "win", "image"):
+        if legacy in extra:
+            assert legacy not in typeinfo, f"Duplicate typeinfo for {legacy!r}"
+            typeinfo[legacy] = extra[legacy]
+    if "task_id" in build and "container_koji_task_id" in extra:
+        assert build["task_id"] == extra["container_koji_task_id"]
+    assert isinstance(build.get("owner", ""), str)
+
+    buildroot_ids = [br["id"] for br in metadata["buildroots"]]
+    assert len(set(buildroot_ids)) == len(buildroot_ids)
+    for br in metadata["buildroots"]:
+        assert set(br["content_generator"]) >= {"name", "version"}
+        assert set(br["container"]) >= {"type", "arch"}
+        assert set(br["host"]) >= {"os", "arch"}
+        assert isinstance(br["components"], list) and isinstance(br["tools"], list)
+    used = {output["buildroot_id"] for output in metadata["output"]}
+    assert used == set(buildroot_ids), "every buildroot must be used by an output"
+
+    for output in metadata["output"]:
+        for key in ("buildroot_id", "filename", "filesize", "arch", "checksum", "type"):
+            assert key in output, key
+        assert output["checksum_type"] in ("md5", "sha256", "adler32")
+        content = files[output["filename"]]
+        assert output["filesize"] == len(content)
+        assert output["checksum"] == hashlib.new(output["checksum_type"], content).hexdigest()
+        if output["type"] == "log":
+            assert output["arch"] == "noarch"
+            continue
+        assert output["filename"].endswith(KNOWN_ARCHIVE_EXTENSIONS)
+        out_extra = output.get("extra", {})
+        btypes = [key for key in ("maven", "win", "image") if key in out_extra]
+        btypes += list(out_extra.get("typeinfo", {}))
+        assert len(btypes) == 1, f"No typeinfo for: {output['filename']}"
+        assert btypes[0] in typeinfo, f"Output type {btypes[0]} not listed in build types"
+        for component in output.get("components", []):
+            assert component["type"] in ("rpm", "file", "kojifile")
+
+
+def make_archive(path: str, payload: bytes = b"layer") -> None:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as archive:
+        info = tarfile.TarInfo("manifest.json")
+        data = json.dumps([{"Config": "c.json", "Layers": ["l.tar"]}]).encode() + payload
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+    with gzip.open(path, "wb") as out:
+        out.write(raw.getvalue())
+
+
+def make_result(tmp_path, arches=("x86_64",)) -> BuildResult:
+    images = []
+    for arch in arches:
+        archive = str(tmp_path / f"docker-image-0123456789ab.{arch}.tar.gz")
+        make_archive(archive, arch.encode())
+        images.append(
+            ImageOutput(
+                arch=arch,
+                image_id="sha256:" + hashlib.sha256(arch.encode()).hexdigest(),
+                archive_path=archive,
+                parent_id="sha256:" + "1" * 64,
+                digests={cg.MANIFEST_V2: DIGEST},
+                config={"architecture": "amd64", "rootfs": {"diff_ids": ["sha256:" + "2" * 64]}},
+                layer_sizes=[{"diff_id": "sha256:" + "2" * 64, "size": 1024}],
+                repositories=[f"{REPO}:1.0-1-7-20250101", f"{REPO}:1.0-1", f"{REPO}@{DIGEST}"],
+                tags=["1.0-1-7-20250101", "1.0-1", "latest"],
+                components=[],
+                tools=[{"name": "buildah", "version": "1.28.2"}],
+            )
+        )
+    return BuildResult(
+        outcome=Outcome.SUCCEEDED,
+        repositories=[
+            f"{REPO}:1.0-1-7-20250101",
+            f"{REPO}:1.0-1",
+            f"{REPO}:latest",
+            f"{REPO}@{DIGEST}",
+        ],
+        platforms=list(arches),
+        images=images,
+        extra={"unique_tags": ["1.0-1-7-20250101"]},
+    )
+
+
+def make_logs(tmp_path, arches=("x86_64",)) -> list[str]:
+    paths = []
+    for name in [*arches, "osbs-build"]:
+        path = tmp_path / f"{name}.log"
+        path.write_bytes(f"STEP 1/2 for {name}\n".encode())
+        paths.append(str(path))
+    return paths
+
+
+RECORD = cg.BuildRecord(
+    name="demo-image",
+    version="1.0",
+    release="1",
+    source="git://example.com/demo#abc123",
+    owner="alice",
+    task_id=7,
+    start_time=1700000000.5,
+    end_time=1700000100.25,
+)
+RESERVATION = cg.CGReservation(
+    build_id=3, token="t0ken", cg_name="koji-containerbuild", nvr="demo-image-1.0-1"
+)
+
+
+def local_files(files):
+    out = {}
+    for path, name in files:
+        with open(path, "rb") as handle:
+            out[name] = handle.read()
+    return out
+
+
+def test_metadata_follows_the_cg_importer_rules(tmp_path):
+    metadata, files = cg.build_metadata(
+        RESERVATION, RECORD, make_result(tmp_path), make_logs(tmp_path)
+    )
+    check_cg_metadata(metadata, local_files(files))
+
+
+def test_multi_arch_metadata_has_a_buildroot_and_image_per_arch(tmp_path):
+    arches = ("x86_64", "aarch64")
+    metadata, files = cg.build_metadata(
+        RESERVATION, RECORD, make_result(tmp_path, arches), make_logs(tmp_path, arches)
+    )
+    check_cg_metadata(metadata, local_files(files))
+    images = [o for o in metadata["output"] if o["type"] == cg.IMAGE_OUTPUT_TYPE]
+    assert [o["arch"] for o in images] == list(arches)
+    assert [o["extra"]["image"]["arch"] for o in images] == list(arches)
+    roots = {br["id"]: br["container"]["arch"] for br in metadata["buildroots"]}
+    assert {roots[o["buildroot_id"]] for o in images} == set(arches)
+    logs = {
+        o["filename"]: roots[o["buildroot_id"]] for o in metadata["output"] if o["type"] == "log"
+    }
+    assert logs["aarch64.log"] == "aarch64"
+
+
+def test_build_extra_carries_pull_specs_and_the_task(tmp_path):
+    metadata, _ = cg.build_metadata(RESERVATION, RECORD, make_result(tmp_path), [])
+    extra = metadata["build"]["extra"]
+    assert extra["image"]["index"]["pull"] == [f"{REPO}@{DIGEST}", f"{REPO}:1.0-1"]
+    assert extra["image"]["index"]["unique_tags"] == ["1.0-1-7-20250101"]
+    assert extra["image"]["index"]["floating_tags"] == ["latest"]
+    assert extra["container_koji_task_id"] == 7 == metadata["build"]["task_id"]
+    assert metadata["build"]["build_id"] == RESERVATION.build_id
+    assert metadata["build"]["owner"] == "alice"
+    assert (metadata["build"]["start_time"], metadata["build"]["end_time"]) == (
+        1700000000,
+        1700000100,
+    )
+
+
+def test_docker_image_output_describes_the_image(tmp_path):
+    result = make_result(tmp_path)
+    metadata, _ = cg.build_metadata(RESERVATION, RECORD, result, [])
+    [output] = [o for o in metadata["output"] if o["type"] == cg.IMAGE_OUTPUT_TYPE]
+    docker = output["extra"]["docker"]
+    image = result.images[0]
+    assert docker["id"] == image.image_id and docker["parent_id"] == image.parent_id
+    assert docker["digests"] == {cg.MANIFEST_V2: DIGEST}
+    assert docker["layer_sizes"] == image.layer_sizes and docker["config"] == image.config
+    assert docker["repositories"] == image.repositories
+    assert docker["unique_tags"] == ["1.0-1-7-20250101"]
+    assert docker["floating_tags"] == ["latest"]
+    assert docker["tags"] == image.tags
+
+
+def test_a_missing_archive_is_reported_before_anything_is_sent(tmp_path):
+    result = make_result(tmp_path)
+    os.unlink(result.images[0].archive_path)
+    with pytest.raises(koji.BuildError, match="missing"):
+        cg.build_metadata(RESERVATION, RECORD, result, [])
+
+
+def test_a_build_without_images_is_not_imported(tmp_path):
+    result = BuildResult(outcome=Outcome.SUCCEEDED)
+    with pytest.raises(koji.BuildError, match="no image"):
+        cg.build_metadata(RESERVATION, RECORD, result, [])
