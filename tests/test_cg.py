@@ -13,7 +13,14 @@ import koji
 import pytest
 
 from koji_containerbuild import cg
-from koji_containerbuild.backends.base import BuildResult, ImageOutput, Outcome
+from koji_containerbuild.backends.base import BuildRequest, BuildResult, ImageOutput, Outcome
+from koji_containerbuild.backends.local import LocalBackend
+from tests import image_fixture
+
+# Session fixtures for the one test that imports a real local build.
+registry = image_fixture.registry
+image_storage = image_fixture.image_storage
+base_image = image_fixture.base_image
 
 REGISTRY = "127.0.0.1:5000"
 REPO = f"{REGISTRY}/demo/demo-image"
@@ -216,3 +223,147 @@ def test_a_build_without_images_is_not_imported(tmp_path):
     result = BuildResult(outcome=Outcome.SUCCEEDED)
     with pytest.raises(koji.BuildError, match="no image"):
         cg.build_metadata(RESERVATION, RECORD, result, [])
+
+
+def test_the_checker_refuses_a_duplicate_image_typeinfo(tmp_path):
+    metadata, files = cg.build_metadata(RESERVATION, RECORD, make_result(tmp_path), [])
+    metadata["build"]["extra"]["typeinfo"] = {"image": {}}
+    with pytest.raises(AssertionError, match="Duplicate typeinfo"):
+        check_cg_metadata(metadata, local_files(files))
+
+
+# -- against the sandbox hub (kojihub's CG checks) ---------------------------
+
+CG_NAME = "koji-containerbuild"
+
+
+@pytest.fixture
+def builder(sandbox_hub):
+    sandbox_hub.grant_cg_access("builder", CG_NAME)
+    return sandbox_hub.session("builder")
+
+
+def record_for(reservation, task_id=None):
+    name, version, release = reservation.nvr.rsplit("-", 2)
+    return cg.BuildRecord(
+        name=name,
+        version=version,
+        release=release,
+        source="git://example.com/demo#abc123",
+        owner="alice",
+        task_id=task_id,
+        start_time=1700000000,
+        end_time=1700000100,
+    )
+
+
+def test_import_completes_the_reserved_build_with_its_archives(tmp_path, builder):
+    reservation = cg.reserve_build(builder, CG_NAME, "demo-image", "1.0", "1")
+    result = make_result(tmp_path)
+
+    build_id = cg.import_build(
+        builder, reservation, record_for(reservation), result, make_logs(tmp_path), "cg-up/1"
+    )
+
+    assert build_id == reservation.build_id
+    build = builder.getBuild(build_id)
+    assert koji.BUILD_STATES[build["state"]] == "COMPLETE"
+    assert build["nvr"] == "demo-image-1.0-1" and build["owner_name"] == "alice"
+    assert build["extra"]["image"]["index"]["pull"] == [f"{REPO}@{DIGEST}", f"{REPO}:1.0-1"]
+    [archive] = builder.listArchives(buildID=build_id)
+    size, checksum = cg.file_facts(result.images[0].archive_path)
+    assert archive["filename"] == os.path.basename(result.images[0].archive_path)
+    assert (archive["size"], archive["checksum"]) == (size, checksum)
+
+
+def test_refund_makes_the_nvr_buildable_again(builder):
+    reservation = cg.reserve_build(builder, CG_NAME, "demo-image", "1.0", "2")
+    with pytest.raises(koji.GenericError):
+        cg.reserve_build(builder, CG_NAME, "demo-image", "1.0", "2")
+
+    cg.refund_build(builder, reservation, "FAILED")
+
+    assert koji.BUILD_STATES[builder.getBuild(reservation.build_id)["state"]] == "FAILED"
+    again = cg.reserve_build(builder, CG_NAME, "demo-image", "1.0", "2")
+    assert again.nvr == reservation.nvr and again.token != reservation.token
+
+
+def test_a_corrupted_upload_is_refused_by_the_hub(tmp_path, builder, sandbox_hub):
+    reservation = cg.reserve_build(builder, CG_NAME, "demo-image", "1.0", "3")
+    result = make_result(tmp_path)
+    archive_name = os.path.basename(result.images[0].archive_path)
+    upload = builder.uploadWrapper
+
+    def upload_then_corrupt(localfile, path, name=None, **kwargs):
+        upload(localfile, path, name=name, **kwargs)
+        if name == archive_name:
+            uploaded = os.path.join(sandbox_hub.topdir, "work", path, name)
+            with open(uploaded, "r+b") as handle:
+                first = handle.read(1)
+                handle.seek(0)
+                handle.write(bytes([first[0] ^ 0xFF]))
+
+    builder.uploadWrapper = upload_then_corrupt
+    with pytest.raises(koji.BuildError, match="checksum"):
+        cg.import_build(builder, reservation, record_for(reservation), result, [], "cg-up/3")
+    assert koji.BUILD_STATES[builder.getBuild(reservation.build_id)["state"]] == "BUILDING"
+
+
+def test_a_real_local_build_is_imported(
+    tmp_path, builder, sandbox_hub, registry, image_storage, base_image
+):
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "Dockerfile").write_text(f"FROM {base_image}\nRUN echo hi > /hi\n")
+    backend = LocalBackend(
+        {
+            "registry": registry,
+            "registry_tls_verify": False,
+            "state_dir": str(tmp_path / "state"),
+            "storage_root": image_storage.root,
+            "storage_runroot": image_storage.runroot,
+            "storage_driver": "vfs",
+            "isolation": "chroot",
+        }
+    )
+    reservation = cg.reserve_build(builder, CG_NAME, "demo-image", "2.0", "1")
+    request = BuildRequest(
+        kind="binary",
+        task_id=11,
+        owner="alice",
+        target="demo",
+        component="demo-image",
+        platforms=[],
+        source_dir=str(source),
+        dockerfile="Dockerfile",
+        name="demo/demo-image",
+        version="2.0",
+        release="1",
+        tags=["2.0-1"],
+    )
+    os.makedirs(backend.state_dir)
+    handle = backend.start(request)
+    log_path = tmp_path / "build.log"
+    log_path.write_bytes(
+        b"".join(
+            (line if isinstance(line, bytes) else line.encode()) + b"\n"
+            for _, line in backend.logs(handle)
+        )
+    )
+    result = backend.wait(handle)
+    assert result.outcome is Outcome.SUCCEEDED, result.reason
+
+    metadata, files = cg.build_metadata(
+        reservation, record_for(reservation), result, [str(log_path)]
+    )
+    check_cg_metadata(metadata, local_files(files))
+    build_id = cg.import_build(
+        builder, reservation, record_for(reservation), result, [str(log_path)], "cg-up/real"
+    )
+
+    assert koji.BUILD_STATES[builder.getBuild(build_id)["state"]] == "COMPLETE"
+    [archive] = builder.listArchives(buildID=build_id)
+    assert archive["filename"].endswith(".tar.gz")
+    pull = builder.getBuild(build_id)["extra"]["image"]["index"]["pull"]
+    assert pull[1] == f"{registry}/demo/demo-image:2.0-1"
+    backend.cleanup(handle)
