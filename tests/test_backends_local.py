@@ -17,6 +17,7 @@ from koji_containerbuild.backends import buildah as bh
 from koji_containerbuild.backends import create_backend
 from koji_containerbuild.backends.base import BackendError, BuildRequest, Outcome
 from koji_containerbuild.backends.local import LocalBackend, _tree
+from koji_containerbuild.config import LocalSettings
 from tests import image_fixture
 
 HOST = bh.host_arch()
@@ -29,20 +30,20 @@ base_image = image_fixture.base_image
 
 @pytest.fixture
 def settings(tmp_path, image_storage, registry):
-    return {
-        "registry": registry,
-        "registry_tls_verify": False,
-        "state_dir": str(tmp_path / "state"),
-        "storage_root": image_storage.root,
-        "storage_runroot": image_storage.runroot,
-        "storage_driver": "vfs",
-        "isolation": "chroot",
-    }
+    return LocalSettings(
+        registry=registry,
+        registry_tls_verify=False,
+        state_dir=str(tmp_path / "state"),
+        storage_root=image_storage.root,
+        storage_runroot=image_storage.runroot,
+        storage_driver="vfs",
+        isolation="chroot",
+    )
 
 
 @pytest.fixture
 def backend(settings):
-    os.makedirs(settings["state_dir"])
+    os.makedirs(settings.state_dir)
     return create_backend("local", settings)
 
 
@@ -69,7 +70,7 @@ def make_request(tmp_path, dockerfile: str, *, name="demo/app", release="1", **k
 
 
 def registry_digest(settings, ref):
-    return bh.registry_digest(settings, ref)
+    return bh.registry_digest(bh.settings_dict(settings), ref)
 
 
 def collect_logs(backend, handle):
@@ -84,7 +85,7 @@ def test_build_pushes_every_tag_and_the_digest(tmp_path, backend, settings, base
     result = backend.wait(handle)
 
     assert result.outcome is Outcome.SUCCEEDED, result.reason
-    repo = f"{settings['registry']}/demo/app"
+    repo = f"{settings.registry}/demo/app"
     [image] = result.images
     digest = image.digests[bh.MANIFEST_V2]
     tags = image.tags
@@ -106,9 +107,9 @@ def test_image_output_describes_the_pushed_image(tmp_path, backend, settings, ba
         [
             "buildah",
             "--root",
-            settings["storage_root"],
+            settings.storage_root,
             "--runroot",
-            settings["storage_runroot"],
+            settings.storage_runroot,
             "--storage-driver",
             "vfs",
             "inspect",
@@ -176,7 +177,7 @@ def test_failing_run_fails_with_a_reason_and_pushes_nothing(
     assert result.outcome is Outcome.FAILED
     assert f"image build for {HOST} failed" in result.reason
     assert "about-to-fail" in [line for _, line in lines]
-    repo = f"{settings['registry']}/demo/app"
+    repo = f"{settings.registry}/demo/app"
     assert registry_digest(settings, f"{repo}:1.0-fail") is None
 
 
@@ -194,20 +195,20 @@ def test_cancel_stops_every_process_and_pushes_no_tag(tmp_path, backend, setting
     for _platform, line in backend.logs(handle):
         if line == "sleeping-now":
             break
-    runner = bh.read_json(os.path.join(settings["state_dir"], handle, bh.RUNNER_FILE))
+    runner = bh.read_json(os.path.join(settings.state_dir, handle, bh.RUNNER_FILE))
     assert running_processes_of(runner)
 
     backend.cancel(handle)
 
     assert running_processes_of(runner) == []
     assert backend.wait(handle).outcome is Outcome.CANCELLED
-    repo = f"{settings['registry']}/demo/app"
+    repo = f"{settings.registry}/demo/app"
     assert registry_digest(settings, f"{repo}:1.0-cancel") is None
     backend.cancel(handle)  # a second cancel of an ended build is harmless
 
 
 def test_cancel_withdraws_pushed_unique_tags(tmp_path, backend, settings, base_image):
-    repo = f"{settings['registry']}/demo/withdrawn"
+    repo = f"{settings.registry}/demo/withdrawn"
     subprocess.run(
         [
             "skopeo",
@@ -227,7 +228,7 @@ def test_cancel_withdraws_pushed_unique_tags(tmp_path, backend, settings, base_i
         {"repository": repo, "unique_tags": ["1-1-9-20250101"], "digests": []},
     )
 
-    assert bh.withdraw_pushes(str(build_dir), settings) == []
+    assert bh.withdraw_pushes(str(build_dir), bh.settings_dict(settings)) == []
     assert registry_digest(settings, f"{repo}:1-1-9-20250101") is None
     assert registry_digest(settings, base_image) is not None
 
@@ -236,9 +237,10 @@ STARTER = """
 import sys, time
 from koji_containerbuild.backends.local import create
 from koji_containerbuild.backends.base import BuildRequest
+from koji_containerbuild.config import LocalSettings
 import json
 settings, request = json.loads(sys.argv[1]), json.loads(sys.argv[2])
-print(create(settings).start(BuildRequest(**request)), flush=True)
+print(create(LocalSettings(**settings)).start(BuildRequest(**request)), flush=True)
 time.sleep(600)
 """
 
@@ -256,7 +258,7 @@ def test_build_survives_the_task_process_and_is_followed_again(
             sys.executable,
             "-c",
             STARTER,
-            json.dumps(settings),
+            json.dumps(dataclasses.asdict(settings)),
             json.dumps(dataclasses.asdict(request)),
         ],
         stdout=subprocess.PIPE,
@@ -273,7 +275,7 @@ def test_build_survives_the_task_process_and_is_followed_again(
     result = follower.wait(handle)
     assert result.outcome is Outcome.SUCCEEDED, result.reason
     assert "after-restart" in lines
-    repo = f"{settings['registry']}/demo/app"
+    repo = f"{settings.registry}/demo/app"
     assert registry_digest(settings, f"{repo}:1.0-re") == result.images[0].digests[bh.MANIFEST_V2]
 
 
