@@ -40,7 +40,8 @@ def load_handlers(plugin_file: str) -> dict[str, type]:
     directory, filename = os.path.split(os.path.abspath(plugin_file))
     name = filename[:-3] if filename.endswith(".py") else filename
     tracker = koji.plugin.PluginTracker(path=[directory])
-    module = tracker.load(name)
+    # reload: a process may load the same file twice (tests start two workers).
+    module = tracker.load(name, reload=True)
     handlers: dict[str, type] = {}
     for value in vars(module).values():
         if isinstance(value, type) and issubclass(value, koji.tasks.BaseTaskHandler):
