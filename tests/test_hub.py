@@ -24,7 +24,7 @@ class FakeSession:
 
     def assertLogin(self):
         if not self.logged_in:
-            raise koji.AuthError("Not logged-in")
+            raise koji.ActionNotAllowed("you must be logged in for this operation")
 
     def hasPerm(self, name):
         return self.logged_in and name in self.perms
@@ -105,7 +105,8 @@ def test_default_channel_comes_from_config():
 
 
 def test_anonymous_caller_is_refused():
-    refused(koji.AuthError, session=FakeSession(logged_in=False))
+    message = refused(koji.ActionNotAllowed, session=FakeSession(logged_in=False))
+    assert message == "you must be logged in for this operation"
 
 
 def test_configured_build_permission_is_required():
