@@ -364,3 +364,8 @@ def test_components_list_the_rpms_of_an_image_with_an_rpm_database(tmp_path, bac
     assert (component["name"], component["version"], component["release"]) == ("tiny", "1.2", "3")
     assert component["arch"] == "noarch" and component["epoch"] is None
     assert len(component["sigmd5"]) == 32 and component["signature"] is None
+
+
+def test_waiting_for_an_unknown_build_says_so(backend):
+    with pytest.raises(BackendError, match="no local build 'gone-1'"):
+        backend.wait("gone-1")

@@ -176,6 +176,8 @@ class LocalBackend(BuildBackend):
             yield _parse_record(pending)
 
     def wait(self, handle: str) -> BuildResult:
+        if not self.lookup(handle):
+            raise BackendError(f"There is no local build {handle!r} in {self.state_dir}.")
         while True:
             status = self._status(handle)
             if status is None and self._runner_pids(handle) is None:

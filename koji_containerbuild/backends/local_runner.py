@@ -81,10 +81,11 @@ class Runner:
             raise BuildCancelled()
 
     def checked(self, cmd: list[str], what: str) -> str:
-        result = bh.run(cmd)
+        result = bh.run(cmd, timeout=None)
         if result.returncode != 0:
             self.log.write(None, result.stderr.rstrip())
-            raise BuildFailed(f"{what} failed: {result.stderr.strip().splitlines()[-1:]}")
+            last = (result.stderr.strip().splitlines() or ["no error output"])[-1]
+            raise BuildFailed(f"{what} failed: {last}")
         return result.stdout
 
     def save_journal(self) -> None:
