@@ -52,7 +52,7 @@ def logout(session_id=None):
     target = session_id or session.id
     with current().db.write() as cnx:
         cnx.execute(
-            "UPDATE sessions SET expired = 1 WHERE user_id = ? AND (id = ? OR master = ?)",
+            "DELETE FROM sessions WHERE user_id = ? AND (id = ? OR master = ?)",
             (session.user_id, target, target),
         )
     return None
@@ -579,3 +579,9 @@ def exported_names() -> list[str]:
 
 def save_extra(extra) -> str:
     return dump_json(extra or {})
+
+
+@export()
+def getUserPermsInheritance(userID):
+    row = user_row(userID, strict=True)
+    return {name: [None] for name in user_perms(row["id"])}

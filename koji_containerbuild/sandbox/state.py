@@ -71,6 +71,9 @@ CREATE TABLE IF NOT EXISTS archives (
     id INTEGER PRIMARY KEY AUTOINCREMENT, build_id INTEGER NOT NULL, type_name TEXT NOT NULL,
     btype TEXT NOT NULL, buildroot_id INTEGER, filename TEXT NOT NULL, size INTEGER NOT NULL,
     checksum TEXT NOT NULL, checksum_type INTEGER NOT NULL, extra TEXT);
+CREATE TABLE IF NOT EXISTS tag_listing (
+    tag_id INTEGER NOT NULL, build_id INTEGER NOT NULL, create_event INTEGER NOT NULL,
+    owner_id INTEGER, PRIMARY KEY (tag_id, build_id));
 CREATE TABLE IF NOT EXISTS build_logs (
     id INTEGER PRIMARY KEY AUTOINCREMENT, build_id INTEGER NOT NULL, filename TEXT NOT NULL,
     subdir TEXT NOT NULL DEFAULT '');
