@@ -87,7 +87,7 @@ def test_multicall_through_client(hub_server):
         missing = m.getTag("nope", strict=True)
     assert tag.result["arches"] == "x86_64"
     with pytest.raises(koji.GenericError, match="No such tagInfo"):
-        missing.result
+        _ = missing.result
 
 
 @pytest.mark.parametrize("fast", [True, False])

@@ -65,10 +65,8 @@ class _KojiHandler(BaseHTTPRequestHandler):
         body = self.rfile.read(length)
         args = urllib.parse.parse_qs(query, keep_blank_values=True)
         try:
-            if "filename" in args:
-                result = self._raw_upload(args, body)
-            else:
-                result = self._rpc(args, body)
+            handler = self._raw_upload if "filename" in args else self._rpc
+            result = handler(args, body)
             response = xmlrpcplus.dumps((result,), methodresponse=1, allow_none=1)
         except Exception as exc:
             if not isinstance(exc, koji.GenericError):
