@@ -70,7 +70,10 @@ def publish_demo(git_dir: str, git_url: str, release: int) -> str:
 
 def _run(command: list[str]) -> int:
     print("$ " + " ".join(shlex.quote(part) for part in command), flush=True)
-    return subprocess.call(command)
+    # The koji CLI plugin imports this package: make sure it finds this checkout.
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (runtime.REPO_ROOT, env.get("PYTHONPATH")) if p)
+    return subprocess.call(command, env=env)
 
 
 def _show_result(session: koji.ClientSession, task_id: int, registry: str) -> int:

@@ -46,9 +46,13 @@ def publish(sandbox, tmp_path, component: str, text: str) -> str:
 
 
 def koji_cli(sandbox, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    # The CLI plugin imports koji_containerbuild: use this checkout's.
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (runtime.REPO_ROOT, env.get("PYTHONPATH")) if p)
     return subprocess.run(
-        [*sandbox.koji(), *args], capture_output=True, text=True, timeout=timeout, check=False
-    )
+        [*sandbox.koji(), *args],
+        capture_output=True, text=True, timeout=timeout, check=False, env=env,
+    )  # fmt: skip
 
 
 def build(sandbox, scm_url: str, *extra: str, wait: bool = True):
