@@ -281,3 +281,22 @@ def test_missing_module_faults_these_calls_only(sandbox_hub, alice, monkeypatch,
         alice.buildSourceContainer("demo", {"koji_build_id": 1})
     assert alice.getBuildTarget("demo")["name"] == "demo"
     assert all_task_ids(alice) == []
+
+
+def test_fedpkg_call_over_xmlrpc_with_a_real_client_session(hub_server, admin):
+    """rpkg's container_build_koji: ClientSession, keyword priority, flatpak opts."""
+    client = koji.ClientSession(hub_server.url, {"user": "alice", "password": "alice"})
+    client.login()
+    opts = fedpkg_opts(scratch=True, arch_override="x86_64", flatpak=True)
+    del opts["compose_ids"], opts["dependency_replacements"]
+    task_id = client.buildContainer(SRC, "demo", opts, priority=5)
+    info = client.getTaskInfo(task_id, request=True)
+    assert info["request"] == [
+        SRC,
+        "demo",
+        {"git_branch": "rawhide", "scratch": True, "arch_override": "x86_64", "flatpak": True},
+    ]
+    assert info["priority"] == koji.PRIO_DEFAULT + 5
+    with pytest.raises(koji.ParameterError, match="Option 'skip_build' is no longer supported"):
+        client.buildContainer(SRC, "demo", fedpkg_opts(skip_build=True), priority=None)
+    assert all_task_ids(admin) == [task_id]
