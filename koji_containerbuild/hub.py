@@ -27,18 +27,12 @@ log = logging.getLogger(LOGGER_NAME + ".hub")
 BUILD_CONTAINER = "buildContainer"
 BUILD_SOURCE_CONTAINER = "buildSourceContainer"
 
-#: Signatures of the task handlers, for koji.tasks.LEGACY_SIGNATURES, so that
-#: hub policies (channel, build_from_scm, ...) see source, target and scratch.
+#: Signatures of the task handlers as the hub plugin registers them in
+#: koji.tasks.LEGACY_SIGNATURES, so that hub policies see source, target and scratch.
 TASK_SIGNATURES = {
     BUILD_CONTAINER: [[["src", "target", "opts"], None, None, (None,)]],
     BUILD_SOURCE_CONTAINER: [[["target", "opts"], None, None, (None,)]],
 }
-
-
-def register_task_signatures(signatures: dict) -> None:
-    """Add the task methods to koji.tasks.LEGACY_SIGNATURES (or a dict like it)."""
-    for method, signature in TASK_SIGNATURES.items():
-        signatures.setdefault(method, signature)
 
 
 def hub_config(path: str | None = None) -> HubConfig:
