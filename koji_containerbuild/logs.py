@@ -34,6 +34,8 @@ USER_WARNING_RE = re.compile(r"^.+ - USER_WARNING - (\{.*\})$")
 METADATA_RE = re.compile(r"^(?:.* - )?platform:_metadata_ (\S+)$")
 #: Platform names that are safe as file names.
 PLATFORM_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+#: Lines shorter than this get their newline joined on (one queue entry).
+_JOIN_LIMIT = 64 * 1024
 
 
 class TaskLogs:
@@ -58,8 +60,9 @@ class TaskLogs:
         self._uploader = LiveUploader(
             session, upload_path, flush_interval, retries=upload_retries, retry_delay=retry_delay
         )
-        self._cond = self._uploader.cond
-        self._files: dict[str | None, UploadedFile] = {}
+        self._lock = self._uploader.lock
+        #: platform -> its log file (None: the line goes to the build log only)
+        self._targets: dict[str | None, UploadedFile | None] = {None: None}
         self._closed = False
         self._build_log = self._open(BUILD_LOG)
         self._warnings_log: UploadedFile | None = None
@@ -67,37 +70,38 @@ class TaskLogs:
     # -- writing -------------------------------------------------------------
     def write(self, platform: str | None, line: str | bytes) -> None:
         """Append one line (without newline) to the build log and its platform's log."""
-        if isinstance(line, str):
-            text = line
-            data = _encode(line)
+        if line.__class__ is str:
+            try:
+                data = line.encode("utf-8")
+            except UnicodeEncodeError:
+                data = _encode(line)
+            if "_metadata_" in line:
+                self._check_metadata(line)
+            if "USER_WARNING" in line:
+                self._add_warning(_user_warning(line))
         else:
-            text = None
             data = bytes(line)
-        if text is not None and "_metadata_" in text:
-            self._check_metadata(text)
-        warning = None
-        if text is not None and "USER_WARNING" in text:
-            warning = _user_warning(text)
-        if platform is not None and not PLATFORM_RE.match(platform):
-            platform = None
-        with self._cond:
+        try:
+            target = self._targets[platform]
+        except KeyError:
+            target = self._target_for(platform)
+        # a huge line is queued without a copy
+        pieces = (data + b"\n",) if len(data) < _JOIN_LIMIT else (data, b"\n")
+        size = len(data) + 1
+        with self._lock:
             if self._closed:
                 raise ValueError("TaskLogs is closed")
-            self._append(self._build_log, data)
-            if platform is not None:
-                target = self._files.get(platform)
-                if target is None:
-                    target = self._files[platform] = self._open(f"{platform}.log")
-                self._append(target, data)
-            if warning is not None and warning not in self.user_warnings:
-                self.user_warnings.append(warning)
-                if self._warnings_log is None:
-                    self._warnings_log = self._open(USER_WARNINGS_LOG)
-                self._append(self._warnings_log, _encode(warning))
+            self._build_log.queue.extend(pieces)
+            self._build_log.written += size
+            if target is not None:
+                target.queue.extend(pieces)
+                target.written += size
+                size += size
+            self._uploader.wrote(size)
 
     def close(self) -> None:
         """Upload what is left; raises LogUploadError if any part could not be uploaded."""
-        with self._cond:
+        with self._lock:
             if self._closed:
                 return
             self._closed = True
@@ -123,11 +127,29 @@ class TaskLogs:
     def _open(self, name: str) -> UploadedFile:
         return self._uploader.add(os.path.join(self.local_dir, name), name)
 
-    def _append(self, target: UploadedFile, data: bytes) -> None:
-        target.handle.write(data)
-        target.handle.write(b"\n")
-        target.written += len(data) + 1
-        self._uploader.wrote(len(data) + 1)
+    def _target_for(self, platform: str | None) -> UploadedFile | None:
+        with self._lock:
+            if platform in self._targets:
+                return self._targets[platform]
+            target = None
+            if isinstance(platform, str) and PLATFORM_RE.match(platform):
+                target = self._open(f"{platform}.log")
+            self._targets[platform] = target
+            return target
+
+    def _add_warning(self, warning: str | None) -> None:
+        if warning is None:
+            return
+        with self._lock:
+            if warning in self.user_warnings:
+                return
+            self.user_warnings.append(warning)
+            if self._warnings_log is None:
+                self._warnings_log = self._open(USER_WARNINGS_LOG)
+            data = _encode(warning) + b"\n"
+            self._warnings_log.queue.append(data)
+            self._warnings_log.written += len(data)
+            self._uploader.wrote(len(data))
 
     def _check_metadata(self, text: str) -> None:
         match = METADATA_RE.match(text)

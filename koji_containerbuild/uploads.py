@@ -32,24 +32,32 @@ class LogUploadError(Exception):
     """Part of a task log could not be uploaded; the task output is incomplete."""
 
 
+#: Queued bytes at which the writer waits for the uploader (bounds memory).
+MAX_QUEUED = 16 * 1024 * 1024
+
+
 class UploadedFile:
-    """One local log file and how much of it the hub already has."""
+    """One log file: lines queued by the writer, on disk, and uploaded."""
 
     def __init__(self, path: str, name: str):
         self.path = path
         self.name = name
-        self.handle = open(path, "wb", buffering=256 * 1024)  # noqa: SIM115
+        self.handle = open(path, "wb")  # noqa: SIM115 - closed by LiveUploader.close
+        #: encoded lines (newlines included) not yet written to disk
+        self.queue: list[bytes] = []
         self.written = 0
         self.uploaded = 0
         self.failed = False
 
 
 class LiveUploader:
-    """Background thread sending what the writer appended to its files.
+    """Background thread that writes queued lines to the files and uploads them.
 
-    The writer calls :meth:`wrote` after appending; the thread sleeps on a
-    Condition (no polling) until bytes are pending, then waits at most
-    ``flush_interval`` (less when a burst fills :data:`BURST_THRESHOLD`).
+    The writer queues lines under :attr:`lock` and calls :meth:`wrote`; the
+    thread sleeps on a Condition (no polling) until bytes are pending, then
+    waits at most ``flush_interval`` (less when a burst fills
+    :data:`BURST_THRESHOLD`). Doing the file writes here keeps the writer's
+    per-line work to a few list appends.
     """
 
     def __init__(
@@ -71,29 +79,40 @@ class LiveUploader:
         self.errors: list[str] = []
         self.calls = 0
         self.bytes_sent = 0
-        self.cond = threading.Condition()
+        self.lock = threading.Lock()
+        self.cond = threading.Condition(self.lock)
         self._pending = 0
         self._pending_since: float | None = None
+        #: pending size at which the writer next has to wake the thread
+        self._signal_at = 1
         self._closing = False
         self._fast = bool(getattr(session, "opts", None) and session.opts.get("use_fast_upload"))
         self._thread = threading.Thread(target=self._run, name="log-uploader", daemon=True)
         self._thread.start()
 
     def add(self, path: str, name: str) -> UploadedFile:
-        """Create (truncate) a local file that will be uploaded as ``name``."""
+        """Create (truncate) a local file that will be uploaded as ``name``; holds no lock."""
         uploaded = UploadedFile(path, name)
-        with self.cond:
-            self.files.append(uploaded)
+        self.files.append(uploaded)
         return uploaded
 
     def wrote(self, nbytes: int) -> None:
-        """Account for bytes just written; the caller holds :attr:`cond`."""
+        """Account for bytes just queued; the caller holds :attr:`lock`."""
+        pending = self._pending = self._pending + nbytes
+        if pending < self._signal_at:
+            return
         if self._pending_since is None:
+            # first bytes since the last flush: start the flush_interval clock
             self._pending_since = time.monotonic()
-            self.cond.notify()
-        self._pending += nbytes
-        if self._pending >= BURST_THRESHOLD:
-            self.cond.notify()
+            self._signal_at = BURST_THRESHOLD
+            self.cond.notify_all()
+        elif pending < MAX_QUEUED:
+            # a burst: flush now rather than at the interval
+            self._signal_at = MAX_QUEUED
+            self.cond.notify_all()
+        else:
+            while self._pending >= MAX_QUEUED and not self._closing:
+                self.cond.wait()
 
     def close(self) -> None:
         """Send everything still pending, stop the thread, close the files."""
@@ -111,14 +130,19 @@ class LiveUploader:
         while True:
             with self.cond:
                 closing = self._wait_for_work()
-                targets = []
+                batches = []
                 for uploaded in self.files:
-                    target = uploaded.written
-                    uploaded.handle.flush()
-                    targets.append((uploaded, target))
+                    batches.append((uploaded, uploaded.queue, uploaded.written))
+                    uploaded.queue = []
                 self._pending = 0
                 self._pending_since = None
-            for uploaded, target in targets:
+                self._signal_at = 1
+                self.cond.notify_all()  # a writer may wait for room
+            for uploaded, queue, target in batches:
+                if queue:
+                    uploaded.handle.writelines(queue)
+                    uploaded.handle.flush()
+                    del queue[:]
                 self._send(uploaded, target)
             if closing:
                 return

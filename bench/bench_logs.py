@@ -1,0 +1,335 @@
+"""Benchmark of the builder's log streaming (issue 3, "Speed").
+
+Drives the OSBS backend's ``logs()`` (over the osbs-client stand-in in
+tests/standins) through ``stream_build_logs`` into ``TaskLogs``, uploading to
+the sandbox hub through its in-process session (the hub stand-in of record;
+a minimal recording session is used only if the sandbox cannot be imported,
+and the output says which). Every figure is printed next to its limit, both
+measured in the same run; the exit status is 1 if any figure misses.
+
+    python3 bench/bench_logs.py            # full run (30 s quiet build)
+    python3 bench/bench_logs.py --quick    # smaller burst, 3 s quiet build
+    python3 bench/bench_logs.py --quiet-seconds 10 --burst-mb 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import threading
+import time
+import tracemalloc
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "tests", "standins"))
+
+import fake_openshift  # noqa: E402
+from bench_session import make_session  # noqa: E402
+from fake_openshift import BuildScript, Delay, Pause  # noqa: E402
+
+from koji_containerbuild.backends.base import BuildRequest  # noqa: E402
+from koji_containerbuild.backends.osbs import OsbsBackend  # noqa: E402
+from koji_containerbuild.config import OsbsSettings  # noqa: E402
+from koji_containerbuild.logs import TaskLogs, stream_build_logs  # noqa: E402
+
+TASKS = (
+    "binary-container-prebuild",
+    "binary-container-build-x86-64",
+    "binary-container-build-aarch64",
+)
+FLUSH_INTERVAL = 0.2  # the builder config default
+
+
+class Figures:
+    def __init__(self) -> None:
+        self.missed: list[str] = []
+
+    def report(self, label: str, value: float, limit: float, unit: str, higher: bool) -> None:
+        ok = value >= limit if higher else value <= limit
+        sign = ">=" if higher else "<="
+        status = "ok" if ok else "MISSED"
+        print(f"  {label:<44} {value:>12.3f} {unit:<8} limit {sign} {limit:g} {unit}  {status}")
+        if not ok:
+            self.missed.append(label)
+
+
+def request(task_id: int) -> BuildRequest:
+    return BuildRequest(
+        kind="binary",
+        task_id=task_id,
+        owner="alice",
+        target="demo",
+        component="bench",
+        platforms=["x86_64", "aarch64"],
+        git_uri="git://example.com/bench",
+        git_ref="abc",
+        git_branch="main",
+        opts={"git_branch": "main"},
+    )
+
+
+def burst_lines(total_bytes: int) -> dict[str, list]:
+    """Build-log-like lines (timestamps, varied lengths) spread over the tasks."""
+    tasks: dict[str, list] = {name: [] for name in TASKS}
+    size = 0
+    n = 0
+    while size < total_bytes:
+        line = (
+            f"2024-05-01 12:{n // 6000 % 60:02d}:{n // 100 % 60:02d},{n % 1000:03d} - "
+            f"atomic_reactor.tasks.binary_container_build - INFO - step {n}: "
+            + "compiling module "
+            * (n % 9)
+        )
+        tasks[TASKS[n % len(TASKS)]].append(line)
+        size += len(line) + 1
+        n += 1
+    return tasks
+
+
+class Timed:
+    """Wraps a backend's logs() to note when each line left the backend."""
+
+    def __init__(self, backend):
+        self.backend = backend
+        self.times: list[float] = []
+        self.cpu_at: list[float] = []
+
+    def logs(self, handle):
+        stamp = self.times.append
+        for item in self.backend.logs(handle):
+            stamp(time.monotonic())
+            yield item
+
+
+def run_build(cluster, backend, hub, script, task_id, timed=None, flush=FLUSH_INTERVAL):
+    cluster.script(script)
+    handle = backend.start(request(task_id))
+    upload_path = f"tasks/{task_id % 10000}/{task_id}"
+    local_dir = tempfile.mkdtemp(prefix="bench-logs-")
+    logs = TaskLogs(hub.session, upload_path, local_dir, hub.work_dir, flush_interval=flush)
+    source = timed or backend
+    start = time.perf_counter()
+    stream_build_logs(source, handle, logs)
+    streamed = time.monotonic()
+    logs.close()
+    closed = time.monotonic()
+    elapsed = time.perf_counter() - start
+    size = os.path.getsize(os.path.join(local_dir, "osbs-build.log"))
+    return logs, elapsed, size, upload_path, streamed, closed
+
+
+def baseline(cluster, backend, script, task_id, out_dir) -> float:
+    """The same generator written straight to one local file."""
+    cluster.script(script)
+    osbs = backend._client("binary")[0]
+    handle = backend.start(request(task_id))
+    start = time.perf_counter()
+    with open(os.path.join(out_dir, f"baseline-{task_id}.log"), "wb") as out:
+        for _task, line in osbs.get_build_logs(handle, follow=True, wait=True):
+            out.write(line.encode("utf-8"))
+            out.write(b"\n")
+    return time.perf_counter() - start
+
+
+def bench_burst(args, cluster, backend, hub, figures: Figures) -> None:
+    runs = 3
+    per_run = args.burst_mb * 1024 * 1024 // runs
+    tasks = burst_lines(per_run)
+    print(f"\n{args.burst_mb} MB burst over {runs} task runs ({per_run / 2**20:.1f} MB each)")
+    base_time = 0.0
+    our_time = 0.0
+    total_log = 0
+    total_sent = 0
+    total_calls = 0
+    total_local = 0
+    close_delays = []
+    with tempfile.TemporaryDirectory() as out_dir:
+        for run in range(runs):
+            base_time += baseline(cluster, backend, BuildScript(tasks=tasks), 900 + run, out_dir)
+            logs, elapsed, size, _, streamed, closed = run_build(
+                cluster, backend, hub, BuildScript(tasks=tasks), 1000 + run
+            )
+            our_time += elapsed
+            total_log += size
+            close_delays.append(closed - streamed)
+            sent = hub.uploaded_bytes()
+            total_sent += sent
+            total_calls += hub.upload_calls()
+            hub.reset_counters()
+            local = sum(os.path.getsize(path) for path in logs.files())
+            total_local += local
+            if sent != local:
+                figures.missed.append(f"run {run}: uploaded {sent} bytes of {local}")
+    throughput = total_log / our_time / 2**20
+    base_throughput = total_log / base_time / 2**20
+    print(
+        f"  baseline (generator -> file)  {base_throughput:8.1f} MB/s   ours {throughput:.1f} MB/s"
+    )
+    figures.report(
+        "throughput vs file-write baseline",
+        100 * throughput / base_throughput,
+        70,
+        "%",
+        higher=True,
+    )
+    logs_total = total_log
+    print(
+        f"  osbs-build.log {logs_total} bytes; all log files {total_local} bytes; "
+        f"uploaded {total_sent} bytes in {total_calls} calls"
+    )
+    figures.report(
+        "|bytes uploaded - bytes of the log files|",
+        abs(total_sent - total_local),
+        0,
+        "bytes",
+        higher=False,
+    )
+    figures.report(
+        "average bytes per upload call",
+        total_calls and total_sent / total_calls / 1024,
+        256,
+        "KiB",
+        higher=True,
+    )
+    figures.report(
+        "last line -> close() returned (burst, max)",
+        max(close_delays) * 1000,
+        50,
+        "ms",
+        higher=False,
+    )
+
+
+def paced_lines(rate: int, seconds: float) -> list:
+    """Lines at `rate` per second, in 10 ms steps."""
+    per_step = max(1, rate // 100)
+    items: list = []
+    for step in range(int(seconds * 100)):
+        items.append(Delay(0.01))
+        items.extend(f"paced line {step}.{k} " + "x" * 80 for k in range(per_step))
+    return items
+
+
+def bench_paced(args, cluster, backend, hub, figures: Figures) -> None:
+    rate = 2000
+    print(f"\n{rate} lines/s for {args.paced_seconds:g} s")
+    timed = Timed(backend)
+    script = BuildScript(
+        tasks={"binary-container-build-x86-64": paced_lines(rate, args.paced_seconds)}
+    )
+    hub.track_times = True
+    logs, _, size, _, _, closed = run_build(cluster, backend, hub, script, 2000, timed)
+    hub.track_times = False
+    arrivals = hub.arrivals("osbs-build.log")  # (time, end offset)
+    delays = []
+    end = 0
+    index = 0
+    path = os.path.join(logs.local_dir, "osbs-build.log")
+    with open(path, "rb") as handle:
+        offsets = []
+        for line in handle:
+            end += len(line)
+            offsets.append(end)
+    for produced, line_end in zip(timed.times, offsets):
+        while index < len(arrivals) and arrivals[index][1] < line_end:
+            index += 1
+        if index == len(arrivals):
+            figures.missed.append("a paced line never reached the hub")
+            break
+        delays.append(arrivals[index][0] - produced)
+    delays.sort()
+    p95 = delays[int(len(delays) * 0.95) - 1] if delays else float("inf")
+    print(f"  {len(delays)} lines, {size} bytes, {len(arrivals)} upload calls")
+    figures.report("line-to-hub delay p95", p95, 0.3, "s", higher=False)
+    figures.report(
+        "last line -> close() returned", (closed - timed.times[-1]) * 1000, 50, "ms", higher=False
+    )
+    hub.reset_counters()
+
+
+def bench_quiet(args, cluster, backend, hub, figures: Figures) -> None:
+    print(f"\nquiet build: one line, {args.quiet_seconds:g} s of silence, one line")
+    release = Pause()
+    script = BuildScript(
+        tasks={"binary-container-build-x86-64": ["first line", release, "last line"]}
+    )
+    marks: dict[str, float] = {}
+
+    class Marking(Timed):
+        def logs(self, handle):
+            for item in self.backend.logs(handle):
+                if item[1] == "first line":
+                    time.sleep(FLUSH_INTERVAL * 2)  # let the first upload happen
+                    marks["cpu0"] = time.process_time()
+                    threading.Timer(args.quiet_seconds, release.event.set).start()
+                elif item[1] == "last line":
+                    marks["cpu1"] = time.process_time()
+                yield item
+
+    run_build(cluster, backend, hub, script, 3000, Marking(backend))
+    figures.report(
+        f"CPU seconds during {args.quiet_seconds:g} s quiet",
+        marks["cpu1"] - marks["cpu0"],
+        0.05,
+        "s",
+        higher=False,
+    )
+    hub.reset_counters()
+
+
+def bench_memory(args, cluster, backend, hub, figures: Figures) -> None:
+    longest = args.long_line_mb * 1024 * 1024
+    print(f"\nmemory: a {args.long_line_mb} MB line among ordinary lines")
+    big = "L" * longest
+    tasks = {"binary-container-build-x86-64": ["before"] * 1000 + [big] + ["after"] * 1000}
+    script = BuildScript(tasks=tasks)
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    before, _ = tracemalloc.get_traced_memory()
+    run_build(cluster, backend, hub, script, 4000)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    growth = peak - before
+    print(f"  peak growth {growth / 2**20:.1f} MiB for a {longest / 2**20:.0f} MiB line")
+    figures.report("peak memory growth / longest line", growth / longest, 2.0, "x", higher=False)
+    hub.reset_counters()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small burst, 3 s quiet build")
+    parser.add_argument("--quiet-seconds", type=float, default=None)
+    parser.add_argument("--burst-mb", type=int, default=None)
+    parser.add_argument("--paced-seconds", type=float, default=None)
+    parser.add_argument("--long-line-mb", type=int, default=10)
+    args = parser.parse_args(argv)
+    if args.quiet_seconds is None:
+        args.quiet_seconds = 3.0 if args.quick else 30.0
+    if args.burst_mb is None:
+        args.burst_mb = 15 if args.quick else 100
+    if args.paced_seconds is None:
+        args.paced_seconds = 2.0 if args.quick else 5.0
+
+    cluster = fake_openshift.FakeOpenShift()
+    fake_openshift.install(cluster)
+    figures = Figures()
+    with tempfile.TemporaryDirectory(prefix="bench-hub-") as topdir:
+        hub = make_session(topdir)
+        print(f"hub session: {hub.description}")
+        backend = OsbsBackend(OsbsSettings(conf_file=os.devnull, retry_seconds=5))
+        bench_burst(args, cluster, backend, hub, figures)
+        bench_paced(args, cluster, backend, hub, figures)
+        bench_quiet(args, cluster, backend, hub, figures)
+        bench_memory(args, cluster, backend, hub, figures)
+    if figures.missed:
+        print("\nMISSED: " + "; ".join(figures.missed))
+        return 1
+    print("\nall figures within their limits")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
