@@ -157,3 +157,23 @@ def test_pip_install_gives_koji_the_three_commands(tmp_path):
     )
     listed = {line.split()[0] for line in result.stdout.splitlines() if line.startswith(" ")}
     assert set(COMMANDS) <= listed, result.stdout
+
+
+def _other_os_family() -> str:
+    # The other family's registry binary (docker-registry vs registry) is never here.
+    text = Path("/etc/os-release").read_text() if Path("/etc/os-release").exists() else ""
+    return "debian" if re.search(r"^ID(_LIKE)?=.*(fedora|rhel)", text, re.M) else "fedora"
+
+
+def test_bootstrap_as_non_root_names_the_missing_packages(tmp_path):
+    family = _other_os_family()
+    command = ["bash", "-c", f"source {REPO}/scripts/bootstrap.sh"]
+    if os.geteuid() == 0:
+        command = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", *command]
+    env = dict(os.environ, KCB_OS_FAMILY=family, KCB_VENV=str(tmp_path / "venv"))
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert result.returncode == 1
+    package = "docker-distribution" if family == "fedora" else "docker-registry"
+    installer = "dnf install -y" if family == "fedora" else "apt-get install -y"
+    assert f"sudo {installer} " in result.stderr and package in result.stderr
+    assert not (tmp_path / "venv").exists()
