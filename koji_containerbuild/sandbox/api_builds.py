@@ -165,7 +165,7 @@ def archive_type_for(filename: str) -> str | None:
 
 def archive_info(row: dict) -> dict:
     type_id, desc, extensions = ARCHIVE_TYPES[row["type_name"]]
-    return {
+    info = {
         "id": row["id"],
         "type_id": type_id,
         "type_name": row["type_name"],
@@ -182,6 +182,11 @@ def archive_info(row: dict) -> dict:
         "btype": row["btype"],
         "btype_id": 4 if row["btype"] == "image" else 0,
     }
+    if row["btype"] == "image":
+        extra = info["extra"] or {}
+        image = extra.get("image") or extra.get("typeinfo", {}).get("image") or {}
+        info["arch"] = image.get("arch")
+    return info
 
 
 @export()
@@ -280,11 +285,18 @@ def new_build(data: dict, cnx) -> int:
         data.get("completion_time"),
     )
     if old is not None:
-        if old["state"] not in (BUILD_STATES["FAILED"], BUILD_STATES["CANCELED"]):
+        state_name = koji.BUILD_STATES[old["state"]]
+        if state_name == "BUILDING" and data["state"] == old["state"]:
+            return old["id"]  # recycle_build: same in-progress build, the caller decides
+        if state_name == "BUILDING":
+            raise koji.GenericError("Build already in progress (task {})".format(old["task_id"]))
+        if state_name not in ("FAILED", "CANCELED"):
             raise koji.GenericError(
-                f"Build already exists (id={old['id']}, "
-                f"state={koji.BUILD_STATES[old['state']]}): {data!r}"
+                f"Build already exists (id={old['id']}, state={state_name}): {data!r}"
             )
+        for table, what in (("tag_listing", "tag history"), ("archives", "archive data")):
+            if cnx.execute(f"SELECT 1 FROM {table} WHERE build_id = ?", (old["id"],)).fetchone():
+                raise koji.GenericError(f"Build already exists. Unable to recycle, has {what}")
         cnx.execute("DELETE FROM archives WHERE build_id = ?", (old["id"],))
         cnx.execute(
             "UPDATE builds SET package_id = ?, version = ?, release = ?, epoch = ?, state = ?, "
@@ -311,26 +323,28 @@ def CGInitBuild(cg, data):
     data["cg_id"] = cg_row["id"]
     data.pop("start_time", None)
     token = secrets.token_hex(16)
+    koji.check_NVR(data, strict=True)
     with current().db.write() as cnx:
         build_id = new_build(data, cnx)
+        reserved = cnx.execute("SELECT token FROM builds WHERE id = ?", (build_id,)).fetchone()
+        if reserved["token"]:
+            raise koji.GenericError("Build is already reserved")
         cnx.execute("UPDATE builds SET token = ? WHERE id = ?", (token, build_id))
     return {"build_id": build_id, "token": token}
 
 
 @export()
 def CGRefundBuild(cg, build_id, token, state=BUILD_STATES["FAILED"]):
-    cg_row = assert_cg(cg)
-    if isinstance(state, bool) or not isinstance(state, int):
-        raise koji.ParameterError(f"Invalid type for value {state!r}: {type(state)}")
     if state not in (BUILD_STATES["FAILED"], BUILD_STATES["CANCELED"]):
-        raise koji.GenericError(f"Invalid refund state: {state}")
+        raise koji.GenericError("Only FAILED/CANCELED build states are allowed")
+    cg_row = assert_cg(cg)
     row = build_row(build_id, strict=True)
+    if row["state"] != BUILD_STATES["BUILDING"]:
+        raise koji.GenericError(f"Build ID {build_id} is not in BUILDING state")
     if row["token"] is None or row["token"] != token:
         raise koji.GenericError(f"Token doesn't match build ID {build_id}")
     if row["cg_id"] != cg_row["id"]:
         raise koji.GenericError(f"Build ID {build_id} is not reserved by this CG")
-    if row["state"] != BUILD_STATES["BUILDING"]:
-        raise koji.GenericError(f"Build ID {build_id} is not in BUILDING state")
     with current().db.write() as cnx:
         cnx.execute(
             "UPDATE builds SET state = ?, completion_ts = ?, token = NULL WHERE id = ?",
