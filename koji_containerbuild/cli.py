@@ -228,10 +228,11 @@ def parse_build_args(
         )
     target, source = positional
     _check_wait_flags(parser, values)
+    source_problems = []
     try:
         check_scm_url(source)
     except SourceError as exc:
-        parser.error(str(exc))
+        source_problems.append(str(exc))
     opts: dict[str, Any] = {
         "scratch": values.scratch,
         "git_branch": values.git_branch,
@@ -250,7 +251,7 @@ def parse_build_args(
         opts["isolated"] = values.isolated
         opts["release"] = values.release
         opts["koji_parent_build"] = values.koji_parent_build
-    return values, target, source, _normalized(parser, normalize_build_opts, opts)
+    return values, target, source, _normalized(parser, normalize_build_opts, opts, source_problems)
 
 
 def parse_source_args(goptions: Any, args: list[str]) -> tuple[Any, str, dict]:
@@ -270,11 +271,22 @@ def parse_source_args(goptions: Any, args: list[str]) -> tuple[Any, str, dict]:
     return values, positional[0], _normalized(parser, normalize_source_opts, opts)
 
 
-def _normalized(parser: OptionParser, normalize: Callable[[dict], dict], opts: dict) -> dict:
+def _normalized(
+    parser: OptionParser,
+    normalize: Callable[[dict], dict],
+    opts: dict,
+    problems: list[str] | None = None,
+) -> dict:
+    """The schema's normal form of opts; every problem (with `problems`) in one usage error."""
+    problems = list(problems or [])
+    normal: dict = {}
     try:
-        return normalize(opts)
+        normal = normalize(opts)
     except OptionsError as exc:
-        parser.error(" ".join(flag_names(problem) for problem in exc.problems))
+        problems.extend(flag_names(problem) for problem in exc.problems)
+    if problems:
+        parser.error(" ".join(problems))
+    return normal
 
 
 def flag_names(sentence: str) -> str:

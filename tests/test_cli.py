@@ -397,6 +397,16 @@ def test_bad_source_is_a_usage_error(koji_cli, sandbox_hub, source, says):
     assert _tasks(sandbox_hub) == []
 
 
+def test_all_problems_of_one_call_are_reported_together(offline_cli):
+    result = offline_cli.run(
+        "container-build", "demo", "https://example.com/x.git", "--scratch", "--isolated"
+    )
+    assert result.returncode == 2
+    assert "not an SCM URL" in result.stderr
+    assert "--git-branch is required" in result.stderr
+    assert "--scratch and --isolated" in result.stderr
+
+
 def test_wrong_number_of_arguments_is_a_usage_error(offline_cli):
     result = offline_cli.run("container-build", "demo")
     assert result.returncode == 2
