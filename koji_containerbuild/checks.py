@@ -100,7 +100,7 @@ def select_arches(target_info: TargetInfo, opts: dict) -> list[str]:
             unknown.append(arch)
     if unknown or not selected:
         raise koji.BuildError(
-            f"arch_override asks for {', '.join(unknown) or override!r}, which build tag "
+            f"arch_override asks for {', '.join(unknown) or 'no arch'}, which build tag "
             f"{target_info.build_tag_name!r} does not have; use some of: "
             f"{' '.join(target_info.arches)}."
         )

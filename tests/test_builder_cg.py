@@ -1,0 +1,192 @@
+"""Builds the plugin imports itself (backends with imports_builds False).
+
+A small backend implementing base.BuildBackend stands in for the local
+buildah backend, so these tests are about the task flow around it: the
+NVR is reserved before the build starts, imported after success, and the
+reservation refunded on every failure, exception or cancel.
+"""
+
+import hashlib
+import os
+import signal
+
+import koji
+import pytest
+
+from koji_containerbuild import taskrun
+from koji_containerbuild.backends.base import (
+    BuildBackend,
+    BuildResult,
+    ImageOutput,
+    Outcome,
+)
+from koji_containerbuild.cancel import TaskCancelled
+from tests.builder_harness import DOCKERFILE, Kojid, write_builder_config
+
+pytest_plugins = ["tests.git_fixture"]
+
+NVR = "demo-image-1.0-1"
+
+
+class ImageBuildingBackend(BuildBackend):
+    """Builds nothing but reports one x86_64 image, like the local backend."""
+
+    name = "local"
+    imports_builds = False
+
+    def __init__(self, workdir, session):
+        self.workdir = workdir
+        self.session = session
+        self.outcome = Outcome.SUCCEEDED
+        self.log_error = None
+        self.on_start = None
+        self.requests = []
+        self.nvr_state_at_start = None
+        self.cancelled = []
+        self.cleaned = []
+        self.known = set()
+
+    def start(self, request):
+        self.requests.append(request)
+        build = self.session.getBuild(f"{request.component}-{request.version}-{request.release}")
+        self.nvr_state_at_start = build and koji.BUILD_STATES[build["state"]]
+        handle = f"fake-{len(self.requests)}"
+        self.known.add(handle)
+        if self.on_start:
+            self.on_start()
+        return handle
+
+    def logs(self, handle):
+        yield "x86_64", "STEP 1/2: FROM scratch"
+        if self.log_error:
+            raise self.log_error
+        yield "x86_64", "STEP 2/2: LABEL ..."
+
+    def wait(self, handle):
+        if self.outcome != Outcome.SUCCEEDED:
+            return BuildResult(self.outcome, reason="RUN exited with 1", build_name=handle)
+        archive = os.path.join(self.workdir, f"{handle}.tar")
+        with open(archive, "wb") as out:
+            out.write(b"not really an image archive")
+        digest = "sha256:" + hashlib.sha256(b"manifest").hexdigest()
+        pull = f"127.0.0.1:5000/demo/image@{digest}"
+        image = ImageOutput(
+            arch="x86_64",
+            image_id="sha256:" + hashlib.sha256(b"config").hexdigest(),
+            archive_path=archive,
+            digests={"application/vnd.oci.image.manifest.v1+json": digest},
+            config={"architecture": "amd64", "os": "linux"},
+            layer_sizes=[{"diff_id": "sha256:" + "0" * 64, "size": 27}],
+            repositories=[pull, "127.0.0.1:5000/demo/image:1.0-1"],
+            tags=["1.0-1"],
+        )
+        return BuildResult(
+            Outcome.SUCCEEDED,
+            repositories=[pull, "127.0.0.1:5000/demo/image:1.0-1"],
+            platforms=["x86_64"],
+            images=[image],
+            build_name=handle,
+        )
+
+    def cancel(self, handle):
+        self.cancelled.append(handle)
+
+    def cleanup(self, handle):
+        self.cleaned.append(handle)
+
+    def lookup(self, handle):
+        return handle in self.known
+
+
+@pytest.fixture
+def kojid(sandbox_hub, tmp_path, monkeypatch):
+    config = write_builder_config(str(tmp_path / "builder.conf"), "local")
+    monkeypatch.setenv("KOJI_CONTAINERBUILD_BUILDER_CONFIG", config)
+    sandbox_hub.grant_cg_access("builder", "koji-containerbuild")
+    return Kojid(sandbox_hub, str(tmp_path / "kojid-work"))
+
+
+@pytest.fixture
+def backend(kojid, tmp_path, monkeypatch):
+    fake = ImageBuildingBackend(str(tmp_path), kojid.session)
+    monkeypatch.setattr(taskrun, "create_backend", lambda name, settings: fake)
+    return fake
+
+
+@pytest.fixture
+def source(git_sources):
+    return git_sources.publish("demo-image", {"Dockerfile": DOCKERFILE})
+
+
+OPTS = {"git_branch": "main"}
+
+
+def build_state(kojid, nvr=NVR):
+    build = kojid.session.getBuild(nvr)
+    return build and koji.BUILD_STATES[build["state"]]
+
+
+def test_nvr_is_reserved_before_the_build_starts(kojid, backend, source):
+    kojid.run(kojid.submit(source, OPTS))
+    assert backend.nvr_state_at_start == "BUILDING"
+
+
+def test_success_imports_the_build(kojid, backend, source):
+    result = kojid.run(kojid.submit(source, OPTS))
+    build = kojid.session.getBuild(NVR)
+    assert result["koji_builds"] == [str(build["id"])]
+    assert koji.BUILD_STATES[build["state"]] == "COMPLETE"
+    assert backend.cleaned == ["fake-1"]
+
+
+def test_failed_build_refunds_the_reservation(kojid, backend, source):
+    backend.outcome = Outcome.FAILED
+    with pytest.raises(koji.BuildError, match="fake-1 failed: RUN exited with 1"):
+        kojid.run(kojid.submit(source, OPTS))
+    assert build_state(kojid) == "FAILED"
+
+
+def test_refunded_nvr_can_be_built_again(kojid, backend, source):
+    backend.outcome = Outcome.FAILED
+    with pytest.raises(koji.BuildError):
+        kojid.run(kojid.submit(source, OPTS))
+    backend.outcome = Outcome.SUCCEEDED
+    kojid.run(kojid.submit(source, OPTS))
+    assert build_state(kojid) == "COMPLETE"
+
+
+def test_exception_while_following_refunds_and_stops_the_build(kojid, backend, source):
+    backend.log_error = RuntimeError("log stream exploded")
+    with pytest.raises(RuntimeError):
+        kojid.run(kojid.submit(source, OPTS))
+    assert build_state(kojid) == "FAILED"
+    assert backend.cancelled == ["fake-1"]
+
+
+def test_cancel_during_start_cancels_build_and_refunds(kojid, backend, source, sandbox_hub):
+    task_id = kojid.submit(source, OPTS)
+
+    def cancel_in_koji():
+        sandbox_hub.session("admin").cancelTask(task_id)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    backend.on_start = cancel_in_koji
+    with pytest.raises(TaskCancelled):
+        kojid.run(task_id)
+    assert backend.cancelled == ["fake-1"]
+    assert build_state(kojid) == "CANCELED"
+
+
+def test_scratch_build_reserves_and_imports_nothing(kojid, backend, source):
+    result = kojid.run(kojid.submit(source, {"git_branch": "main", "scratch": True}))
+    assert result["koji_builds"] == []
+    assert build_state(kojid) is None
+
+
+def test_missing_release_takes_the_next_free_one(kojid, backend, git_sources):
+    dockerfile = DOCKERFILE.replace(" release=1", "")
+    src = git_sources.publish("norelease", {"Dockerfile": dockerfile})
+    kojid.run(kojid.submit(src, OPTS))
+    kojid.run(kojid.submit(src, OPTS))
+    assert [r.release for r in backend.requests] == ["1", "2"]
+    assert build_state(kojid, "demo-image-1.0-2") == "COMPLETE"

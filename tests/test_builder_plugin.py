@@ -1,0 +1,280 @@
+"""buildContainer / buildSourceContainer through the real builder plugin file.
+
+The handlers run as kojid runs them (plugin loaded with koji.plugin, kojid
+options, the builder host's session of the sandbox hub) against the
+osbs-client stand-in, with sources served by a local git daemon.
+"""
+
+import os
+import signal
+
+import koji
+import pytest
+
+from koji_containerbuild.attach import RECORD_NAME
+from koji_containerbuild.cancel import TaskCancelled
+from tests.builder_harness import DOCKERFILE, Kojid, when, write_builder_config
+
+pytest_plugins = ["tests.git_fixture", "tests.standins.osbs_fixture"]
+
+
+@pytest.fixture
+def kojid(sandbox_hub, tmp_path, monkeypatch):
+    config = write_builder_config(
+        str(tmp_path / "builder.conf"), "osbs", osbs={"conf_file": str(tmp_path / "osbs.conf")}
+    )
+    monkeypatch.setenv("KOJI_CONTAINERBUILD_BUILDER_CONFIG", config)
+    return Kojid(sandbox_hub, str(tmp_path / "kojid-work"))
+
+
+@pytest.fixture
+def source(git_sources):
+    return git_sources.publish("demo-image", {"Dockerfile": DOCKERFILE})
+
+
+def fake_openshift():
+    import fake_openshift as module  # on sys.path while the fake_osbs fixture is active
+
+    return module
+
+
+BUILD_OPTS = {"git_branch": "main"}
+
+
+# -- success ---------------------------------------------------------------
+
+
+def test_success_returns_repositories_and_koji_build(kojid, fake_osbs, source):
+    task_id = kojid.submit(source, BUILD_OPTS)
+    result = kojid.run(task_id)
+    name = fake_osbs.runs and next(iter(fake_osbs.runs))
+    assert result["build_name"] == name
+    assert result["repositories"] == [
+        f"registry.example.com/{name}:1.0-1",
+        f"registry.example.com/{name}:unique",
+        f"registry.example.com/{name}:latest",
+    ]
+    assert result["koji_builds"] == ["1001"]
+    assert result["user_warnings"] == []
+
+
+def test_build_is_created_with_task_facts(kojid, fake_osbs, source):
+    task_id = kojid.submit(source, {"git_branch": "main", "yum_repourls": ["http://r/x.repo"]})
+    kojid.run(task_id)
+    [(kind, kwargs)] = fake_osbs.created
+    assert kind == "binary"
+    url, commit = source.split("#")
+    assert kwargs["git_uri"] == url
+    assert kwargs["git_ref"] == commit
+    assert kwargs["git_branch"] == "main"
+    assert kwargs["component"] == "demo-image"
+    assert kwargs["koji_task_id"] == task_id
+    assert kwargs["user"] == "alice"
+    assert kwargs["platforms"] == ["x86_64"]
+    assert kwargs["yum_repourls"] == ["http://r/x.repo"]
+
+
+def test_logs_and_handle_record_land_in_task_output(kojid, fake_osbs, source):
+    fake_osbs.script(tasks={"binary-container-build-x86-64": ["step 1", "step 2"]})
+    task_id = kojid.submit(source, BUILD_OPTS)
+    kojid.run(task_id)
+    output = kojid.session.listTaskOutput(task_id)
+    assert RECORD_NAME in output
+    assert b"step 2" in kojid.session.downloadTaskOutput(task_id, "x86_64.log")
+
+
+def test_user_warnings_are_returned(kojid, fake_osbs, source):
+    warning = 'x - USER_WARNING - {"message": "base image is old"}'
+    fake_osbs.script(tasks={"binary-container-build-x86-64": [warning, warning]})
+    result = kojid.run(kojid.submit(source, BUILD_OPTS))
+    assert result["user_warnings"] == ["base image is old"]
+
+
+def test_scratch_build_has_no_koji_build_and_skips_package_check(kojid, fake_osbs, git_sources):
+    dockerfile = DOCKERFILE.replace("demo-image", "unlisted-image")
+    src = git_sources.publish("unlisted", {"Dockerfile": dockerfile})
+    fake_osbs.script(
+        results={"repositories": {"primary": ["r/x:1"], "unique": [], "floating": []}}
+    )
+    result = kojid.run(kojid.submit(src, {"git_branch": "main", "scratch": True}))
+    assert result["koji_builds"] == []
+    assert fake_osbs.created[0][1]["scratch"] is True
+
+
+# -- checks ------------------------------------------------------------------
+
+
+def assert_refused(kojid, fake_osbs, task_id, message):
+    with pytest.raises(koji.BuildError) as error:
+        kojid.run(task_id)
+    assert message in str(error.value)
+    assert fake_osbs.created == []
+
+
+def test_invalid_opts_are_refused(kojid, fake_osbs, source, sandbox_hub):
+    # admins can make tasks with any arguments, bypassing the hub plugin
+    admin = sandbox_hub.session("admin")
+    task_id = admin.makeTask("buildContainer", [source, "demo", {"bogus": 1}], channel="container")
+    assert_refused(kojid, fake_osbs, task_id, "Invalid build options")
+
+
+def test_unknown_target_is_refused(kojid, fake_osbs, source, sandbox_hub):
+    admin = sandbox_hub.session("admin")
+    task_id = admin.makeTask("buildContainer", [source, "nope", BUILD_OPTS], channel="container")
+    assert_refused(kojid, fake_osbs, task_id, "Build target 'nope' does not exist")
+
+
+def test_arch_override_needs_scratch_or_isolated(kojid, fake_osbs, source, sandbox_hub):
+    admin = sandbox_hub.session("admin")
+    opts = {"git_branch": "main", "arch_override": "x86_64"}
+    task_id = admin.makeTask("buildContainer", [source, "demo", opts], channel="container")
+    assert_refused(kojid, fake_osbs, task_id, "only allowed for scratch or isolated builds")
+
+
+def test_arch_override_must_be_build_tag_arch(kojid, fake_osbs, source):
+    opts = {"git_branch": "main", "scratch": True, "arch_override": "ppc64le"}
+    assert_refused(kojid, fake_osbs, kojid.submit(source, opts), "ppc64le")
+
+
+def test_arch_override_selects_platforms(kojid, fake_osbs, source, sandbox_hub):
+    sandbox_hub.add_tag("multi-build", arches="x86_64 aarch64")
+    sandbox_hub.add_target("multi", "multi-build", "demo-candidate")
+    opts = {"git_branch": "main", "scratch": True, "arch_override": "aarch64"}
+    kojid.run(kojid.submit(source, opts, target="multi"))
+    assert fake_osbs.created[0][1]["platforms"] == ["aarch64"]
+
+
+def test_build_tag_arches_are_all_platforms(kojid, fake_osbs, source, sandbox_hub):
+    sandbox_hub.add_tag("multi-build", arches="x86_64 aarch64")
+    sandbox_hub.add_target("multi", "multi-build", "demo-candidate")
+    kojid.run(kojid.submit(source, BUILD_OPTS, target="multi"))
+    assert fake_osbs.created[0][1]["platforms"] == ["x86_64", "aarch64"]
+
+
+def test_scm_outside_allowlist_is_refused(sandbox_hub, tmp_path, fake_osbs, source, monkeypatch):
+    config = write_builder_config(str(tmp_path / "b.conf"), "osbs")
+    monkeypatch.setenv("KOJI_CONTAINERBUILD_BUILDER_CONFIG", config)
+    kojid = Kojid(sandbox_hub, str(tmp_path / "w"), allowed_scms="scm.example.com:*")
+    assert_refused(kojid, fake_osbs, kojid.submit(source, BUILD_OPTS), "allowed SCMs")
+
+
+def test_missing_dockerfile_is_refused(kojid, fake_osbs, git_sources):
+    src = git_sources.publish("empty", {"README": "no dockerfile\n"})
+    assert_refused(kojid, fake_osbs, kojid.submit(src, BUILD_OPTS), "has no Dockerfile")
+
+
+def test_missing_name_label_is_refused(kojid, fake_osbs, git_sources):
+    src = git_sources.publish("noname", {"Dockerfile": DOCKERFILE.replace("name=", "x=")})
+    assert_refused(kojid, fake_osbs, kojid.submit(src, BUILD_OPTS), "name (or Name)")
+
+
+def test_too_long_tag_is_refused(kojid, fake_osbs, source):
+    opts = {"git_branch": "main", "release": "r" * 130}
+    assert_refused(kojid, fake_osbs, kojid.submit(source, opts), "at most 128")
+
+
+def test_package_not_in_list_is_refused(kojid, fake_osbs, git_sources):
+    src = git_sources.publish("other", {"Dockerfile": DOCKERFILE.replace("demo-image", "other")})
+    assert_refused(kojid, fake_osbs, kojid.submit(src, BUILD_OPTS), "not in the package list")
+
+
+def test_blocked_package_is_refused(kojid, fake_osbs, source, sandbox_hub):
+    sandbox_hub.add_package("demo-candidate", "demo-image", "alice", blocked=True)
+    assert_refused(kojid, fake_osbs, kojid.submit(source, BUILD_OPTS), "is blocked")
+
+
+def reserve(sandbox_hub, nvr_release="1"):
+    sandbox_hub.grant_cg_access("admin", "test-cg")
+    admin = sandbox_hub.session("admin")
+    data = {"name": "demo-image", "version": "1.0", "release": nvr_release}
+    return admin, admin.CGInitBuild("test-cg", data)
+
+
+def test_existing_nvr_is_refused(kojid, fake_osbs, source, sandbox_hub):
+    reserve(sandbox_hub)
+    assert_refused(kojid, fake_osbs, kojid.submit(source, BUILD_OPTS), "demo-image-1.0-1 already")
+
+
+def test_failed_nvr_may_be_rebuilt(kojid, fake_osbs, source, sandbox_hub):
+    admin, reservation = reserve(sandbox_hub)
+    failed = koji.BUILD_STATES["FAILED"]
+    admin.CGRefundBuild("test-cg", reservation["build_id"], reservation["token"], failed)
+    assert kojid.run(kojid.submit(source, BUILD_OPTS))["koji_builds"]
+
+
+def test_koji_parent_build_must_exist(kojid, fake_osbs, source):
+    opts = {"git_branch": "main", "koji_parent_build": "base-1-1"}
+    assert_refused(kojid, fake_osbs, kojid.submit(source, opts), "koji_parent_build 'base-1-1'")
+
+
+# -- outcomes ------------------------------------------------------------------
+
+
+def test_failed_build_fails_task_with_reason_and_name(kojid, fake_osbs, source):
+    fake_osbs.script(state="Failed", error_message="RUN step exited with 1;")
+    with pytest.raises(koji.BuildError) as error:
+        kojid.run(kojid.submit(source, BUILD_OPTS))
+    name = next(iter(fake_osbs.runs))
+    assert name in str(error.value)
+    assert "RUN step exited with 1" in str(error.value)
+
+
+def test_cancel_in_osbs_cancels_the_task(kojid, fake_osbs, source):
+    fake_osbs.script(state="PipelineRunCancelled")
+    task_id = kojid.submit(source, BUILD_OPTS)
+    with pytest.raises(koji.BuildError, match="cancelled"):
+        kojid.run(task_id)
+    assert kojid.task_state(task_id) == "CANCELED"
+
+
+def paused_build(fake_osbs):
+    pause = fake_openshift().Pause()
+    fake_osbs.script(tasks={"binary-container-build-x86-64": ["first line", pause, "last"]})
+    return pause
+
+
+def test_koji_cancel_signal_cancels_the_osbs_build(kojid, fake_osbs, source, sandbox_hub):
+    paused_build(fake_osbs)
+    task_id = kojid.submit(source, BUILD_OPTS)
+
+    def cancel():
+        sandbox_hub.session("admin").cancelTask(task_id)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    when(lambda: any(run.log_opens for run in fake_osbs.runs.values()), cancel)
+    with pytest.raises(TaskCancelled):
+        kojid.run(task_id)
+    assert fake_osbs.cancelled == list(fake_osbs.runs)
+
+
+def test_shutdown_signal_keeps_the_build_and_rerun_follows_it(kojid, fake_osbs, source):
+    pause = paused_build(fake_osbs)
+    task_id = kojid.submit(source, BUILD_OPTS)
+    when(
+        lambda: any(run.log_opens for run in fake_osbs.runs.values()),
+        lambda: os.kill(os.getpid(), signal.SIGINT),
+    )
+    with pytest.raises(TaskCancelled):
+        kojid.run(task_id)  # the task is still OPEN: kojid is going down
+    assert fake_osbs.cancelled == []
+    pause.event.set()
+    result = kojid.run(task_id)  # the same task run again after the restart
+    assert len(fake_osbs.created) == 1
+    assert result["build_name"] == next(iter(fake_osbs.runs))
+
+
+def test_rerun_starts_anew_when_the_recorded_build_is_gone(kojid, fake_osbs, source):
+    task_id = kojid.submit(source, BUILD_OPTS)
+    kojid.run(task_id)
+    for run in fake_osbs.runs.values():
+        run.removed = True
+    kojid.run(task_id)
+    assert len(fake_osbs.created) == 2
+
+
+# -- source container builds -----------------------------------------------------
+
+
+def test_source_build_must_exist(kojid, fake_osbs):
+    task_id = kojid.submit_source({"koji_build_nvr": "nope-1-1"})
+    assert_refused(kojid, fake_osbs, task_id, "does not exist")
