@@ -185,8 +185,14 @@ class Worker:
                 self._finished(task, code)
                 continue
             info = self.session.getTaskInfo(task_id)
-            if info is None or info["state"] != TASK_OPEN or info.get("host_id") != self.host_id:
-                LOGGER.info("Task %s is no longer open here; stopping its processes", task_id)
+            # Like kojid: cancelled or taken away -> kill; closed or failed -> the
+            # process reported its result and is about to exit, let it linger.
+            if (
+                info is None
+                or info["state"] == TASK_CANCELED
+                or info.get("host_id") != self.host_id
+            ):
+                LOGGER.info("Task %s is no longer ours to run; stopping its processes", task_id)
                 del self.running[task_id]
                 self._kill(task)
 
