@@ -10,6 +10,8 @@ import base64
 import os
 import time
 
+from koji.util import adler32_constructor
+
 
 class MeasuredHub:
     """Counts upload calls and bytes, and when each chunk reached the hub."""
@@ -89,6 +91,33 @@ class RecordingSession:
             handle.seek(offset)
             handle.write(contents)
         return True
+
+
+class CountingSession:
+    """A hub on another machine, as the builder sees it: rawUpload checked, nothing stored.
+
+    Offsets must be contiguous per file (each byte once); the answer carries
+    the adler32 digest the builder verifies, like kojihub's.
+    """
+
+    def __init__(self, work_dir: str):
+        self.work_dir = work_dir
+        self.opts = {"use_fast_upload": True}
+        self.sizes: dict[tuple[str, str], int] = {}
+
+    def rawUpload(self, chunk, offset, path, name, overwrite=False, **kwargs):
+        key = (path, name)
+        if offset != self.sizes.get(key, 0):
+            raise AssertionError(f"{name}: upload at {offset}, hub has {self.sizes.get(key, 0)}")
+        self.sizes[key] = offset + len(chunk)
+        return {"size": len(chunk), "hexdigest": adler32_constructor(chunk).hexdigest()}
+
+
+def make_counting_session(topdir: str) -> MeasuredHub:
+    work_dir = os.path.join(topdir, "work")
+    return MeasuredHub(
+        CountingSession(work_dir), work_dir, "counting hub session (builder-side cost only)"
+    )
 
 
 def make_session(topdir: str) -> MeasuredHub:

@@ -33,31 +33,34 @@ class LogUploadError(Exception):
 
 
 #: Queued bytes at which the writer waits for the uploader (bounds memory).
-MAX_QUEUED = 16 * 1024 * 1024
+MAX_QUEUED = 4 * 1024 * 1024
 
 
 class UploadedFile:
-    """One log file: lines queued by the writer, on disk, and uploaded."""
+    """One log file: what was written to it locally and what the hub has."""
 
     def __init__(self, path: str, name: str):
         self.path = path
         self.name = name
         self.handle = open(path, "wb")  # noqa: SIM115 - closed by LiveUploader.close
-        #: encoded lines (newlines included) not yet written to disk
-        self.queue: list[bytes] = []
         self.written = 0
         self.uploaded = 0
         self.failed = False
 
+    def append(self, pieces: list[bytes], size: int) -> None:
+        """Write encoded lines (newlines included); only the uploader thread writes."""
+        self.handle.writelines(pieces)
+        self.written += size
+
 
 class LiveUploader:
-    """Background thread that writes queued lines to the files and uploads them.
+    """Background thread that writes the queued lines to the files and uploads them.
 
-    The writer queues lines under :attr:`lock` and calls :meth:`wrote`; the
-    thread sleeps on a Condition (no polling) until bytes are pending, then
-    waits at most ``flush_interval`` (less when a burst fills
-    :data:`BURST_THRESHOLD`). Doing the file writes here keeps the writer's
-    per-line work to a few list appends.
+    The writer hands over work through the ``take``/``process`` hooks and
+    calls :meth:`wrote`; the thread sleeps on a Condition (no polling) until
+    work is pending, then waits at most ``flush_interval`` (less when a burst
+    fills :data:`BURST_THRESHOLD`). Doing the file writes here keeps the
+    writer's per-line work to a list append.
     """
 
     def __init__(
@@ -87,11 +90,17 @@ class LiveUploader:
         self._signal_at = 1
         self._closing = False
         self._fast = bool(getattr(session, "opts", None) and session.opts.get("use_fast_upload"))
+        #: hooks of the writer: take() runs under the lock and returns the new
+        #: work, process(work) runs outside it and writes the files
+        self.take: Callable[[], Any] | None = None
+        self.process: Callable[[Any], None] = lambda work: None
         self._thread = threading.Thread(target=self._run, name="log-uploader", daemon=True)
+
+    def start(self) -> None:
         self._thread.start()
 
     def add(self, path: str, name: str) -> UploadedFile:
-        """Create (truncate) a local file that will be uploaded as ``name``; holds no lock."""
+        """Create (truncate) a local file that will be uploaded as ``name``."""
         uploaded = UploadedFile(path, name)
         self.files.append(uploaded)
         return uploaded
@@ -130,20 +139,16 @@ class LiveUploader:
         while True:
             with self.cond:
                 closing = self._wait_for_work()
-                batches = []
-                for uploaded in self.files:
-                    batches.append((uploaded, uploaded.queue, uploaded.written))
-                    uploaded.queue = []
+                work = self.take() if self.take is not None else None
                 self._pending = 0
                 self._pending_since = None
                 self._signal_at = 1
                 self.cond.notify_all()  # a writer may wait for room
-            for uploaded, queue, target in batches:
-                if queue:
-                    uploaded.handle.writelines(queue)
-                    uploaded.handle.flush()
-                    del queue[:]
-                self._send(uploaded, target)
+            if work is not None:
+                self.process(work)
+            for uploaded in list(self.files):
+                uploaded.handle.flush()
+                self._send(uploaded, uploaded.written)
             if closing:
                 return
 

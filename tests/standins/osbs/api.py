@@ -211,6 +211,8 @@ class OSBS:
             )
         self.os.cancelled.append(build_name)
         run.cancelled.set()
+        for pause in run.pending_pauses():
+            pause.event.set()
         if not run.finished:
             run.reason = run.script.cancel_reason
         return run.info()
@@ -255,9 +257,7 @@ def _stream(run):
                 if isinstance(item, Delay):
                     time.sleep(item.seconds)
                 else:
-                    while not item.event.wait(0.01):
-                        if run.cancelled.is_set():
-                            break
+                    item.event.wait()  # cancel_build sets it too
                 item = next(items, _END)
             if item is _END or run.cancelled.is_set():
                 del streams[pipeline_task_name]
