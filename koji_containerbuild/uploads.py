@@ -25,7 +25,7 @@ logger = logging.getLogger(f"{LOGGER_NAME}.uploads")
 #: Largest chunk sent in one call (kojid's uploadWrapper uses the same size).
 MAX_CHUNK = 1024 * 1024
 #: Pending bytes that wake the uploader before the flush interval elapses.
-BURST_THRESHOLD = 2 * MAX_CHUNK
+BURST_THRESHOLD = MAX_CHUNK
 
 
 class LogUploadError(Exception):
@@ -33,7 +33,7 @@ class LogUploadError(Exception):
 
 
 #: Queued bytes at which the writer waits for the uploader (bounds memory).
-MAX_QUEUED = 4 * 1024 * 1024
+MAX_QUEUED = 2 * 1024 * 1024
 
 
 class UploadedFile:
