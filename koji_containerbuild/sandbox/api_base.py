@@ -131,4 +131,3 @@ def require_int(value, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise koji.ParameterError(f"Invalid type for {what}: {value!r}")
     return value
-

@@ -10,6 +10,7 @@ from koji.context import context
 
 from koji_containerbuild.sandbox.api_base import current, export, format_ts
 from koji_containerbuild.sandbox.api_core import user_row
+from koji_containerbuild.sandbox.api_tags import tag_row
 from koji_containerbuild.sandbox.api_tasks import apply_query_opts
 from koji_containerbuild.sandbox.state import dump_json, load_json
 
@@ -358,7 +359,6 @@ def CGRefundBuild(cg, build_id, token, state=BUILD_STATES["FAILED"]):
 
 def tag_build(tag, build) -> None:
     """Put a build into a tag (no policy, no task), as tagBuildBypass does."""
-    from koji_containerbuild.sandbox.api_core import tag_row
 
     hub = current()
     tag_id = tag_row(tag, strict=True)["id"]
@@ -396,7 +396,6 @@ def listTagged(
     extra=False,
     draft=None,
 ):
-    from koji_containerbuild.sandbox.api_core import tag_row
 
     tag_info = tag_row(tag, strict=strict)
     if tag_info is None:

@@ -25,6 +25,8 @@ from koji_containerbuild.sandbox import (  # noqa: F401
     api_base,
     api_builds,
     api_core,
+    api_host,
+    api_tags,
     api_tasks,
     cg_import,
     uploads,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import koji
 from koji.context import context
 
-from koji_containerbuild.sandbox import api_builds, api_core, api_tasks
+from koji_containerbuild.sandbox import api_builds, api_core, api_tags, api_tasks
 from koji_containerbuild.sandbox.api_base import current
 
 __all__ = [
@@ -43,15 +43,15 @@ def policy_data_from_task_args(method, arglist):
 
 
 def get_build_target(info, event=None, strict=False):
-    return api_core.getBuildTarget(info, event=event, strict=strict)
+    return api_tags.getBuildTarget(info, event=event, strict=strict)
 
 
 def get_tag(tagInfo, strict=False, event=None, blocked=False):
-    return api_core.getTag(tagInfo, strict=strict, event=event, blocked=blocked)
+    return api_tags.getTag(tagInfo, strict=strict, event=event, blocked=blocked)
 
 
 def get_tag_id(info, strict=False, create=False):
-    row = api_core.tag_row(info, strict=strict)
+    row = api_tags.tag_row(info, strict=strict)
     return row["id"] if row else None
 
 
@@ -73,7 +73,7 @@ def get_build(buildInfo, strict=False):
 
 
 def lookup_package(info, strict=True, create=False):
-    return api_core.getPackage(info, strict=strict, create=create)
+    return api_tags.getPackage(info, strict=strict, create=create)
 
 
 def lookup_perm(info, strict=False, create=False):
