@@ -188,10 +188,12 @@ def resolve_parent_image(session: Any, parent_nvr: str) -> str:
             f"koji_parent_build {parent_nvr} is in state {state}, not COMPLETE; "
             "pick a completed build."
         )
-    extra = build.get("extra") or {}
-    image = extra.get("image") if isinstance(extra, dict) else None
-    index = image.get("index") if isinstance(image, dict) else None
-    pulls = index.get("pull") if isinstance(index, dict) else None
+    pulls = None
+    for image in _image_infos(build):
+        index = image.get("index")
+        pulls = index.get("pull") if isinstance(index, dict) else None
+        if pulls:
+            break
     if not pulls or not isinstance(pulls, list):
         raise koji.BuildError(
             f"koji_parent_build {parent_nvr} records no pull spec (extra.image.index.pull); "
@@ -216,23 +218,26 @@ class SourceBuildInfo:
         return f"{self.name}-source"
 
 
-def _is_image_build(build: dict) -> bool:
+def _image_infos(build: dict) -> list[dict]:
+    """extra.image (atomic-reactor's legacy key) and extra.typeinfo.image, when dicts."""
     extra = build.get("extra") or {}
     if not isinstance(extra, dict):
-        return False
-    typeinfo = extra.get("typeinfo") or {}
-    return "image" in extra or (isinstance(typeinfo, dict) and "image" in typeinfo)
+        return []
+    typeinfo = extra.get("typeinfo") if isinstance(extra.get("typeinfo"), dict) else {}
+    return [info for info in (extra.get("image"), typeinfo.get("image")) if isinstance(info, dict)]
+
+
+def _is_image_build(build: dict) -> bool:
+    return bool(_image_infos(build)) or "image" in (
+        (build.get("extra") or {}).get("typeinfo") or {}
+    )
 
 
 def _is_source_container_build(build: dict) -> bool:
-    extra = build.get("extra") or {}
-    image = extra.get("image") or {}
-    typeinfo_image = (extra.get("typeinfo") or {}).get("image") or {}
-    osbs_build = extra.get("osbs_build") or {}
-    return bool(
-        (isinstance(image, dict) and image.get("sources_for_nvr"))
-        or (isinstance(typeinfo_image, dict) and typeinfo_image.get("sources_for_nvr"))
-        or (isinstance(osbs_build, dict) and osbs_build.get("kind") == "source_container_build")
+    """atomic-reactor marks source container builds with sources_for_nvr and osbs_build.kind."""
+    osbs_build = (build.get("extra") or {}).get("osbs_build") or {}
+    return any(info.get("sources_for_nvr") for info in _image_infos(build)) or (
+        isinstance(osbs_build, dict) and osbs_build.get("kind") == "source_container_build"
     )
 
 

@@ -113,8 +113,12 @@ def when(condition, action, timeout: float = 20.0) -> threading.Thread:
     return thread
 
 
-def import_image_build(hub, workdir: str, nvr: str, image_extra: dict, cg_name="test-cg") -> dict:
-    """Put a COMPLETE image build into the hub through the CG API (log output only)."""
+def import_image_build(hub, workdir: str, nvr: str, image_extra, cg_name="test-cg") -> dict:
+    """Put a COMPLETE build into the hub through the CG API (log output only).
+
+    ``image_extra`` becomes extra.image, as atomic-reactor writes it; None
+    makes a build that is not an image build.
+    """
     import hashlib
     import uuid
 
@@ -134,13 +138,14 @@ def import_image_build(hub, workdir: str, nvr: str, image_extra: dict, cg_name="
     metadata = {
         "metadata_version": 0,
         "build": {
+            "build_id": reservation["build_id"],
             "name": name,
             "version": version,
             "release": release,
             "source": "git://example.com/x#abc",
             "start_time": now,
             "end_time": now,
-            "extra": {"image": dict(image_extra), "typeinfo": {"image": dict(image_extra)}},
+            "extra": {} if image_extra is None else {"image": dict(image_extra)},
         },
         "buildroots": [
             {

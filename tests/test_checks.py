@@ -132,3 +132,14 @@ def test_source_of_a_source_container_is_refused(sandbox_hub, session, tmp_path)
     import_image_build(sandbox_hub, str(tmp_path), "demo-image-source-1.0-1.1", extra)
     with pytest.raises(koji.BuildError, match="itself a source container build"):
         checks.resolve_source_build(session, None, "demo-image-source-1.0-1.1")
+
+
+def test_source_build_must_be_an_image_build(sandbox_hub, session, tmp_path):
+    import_image_build(sandbox_hub, str(tmp_path), "tool-1.0-1", None)
+    with pytest.raises(koji.BuildError, match="not a container image build"):
+        checks.resolve_source_build(session, None, "tool-1.0-1")
+
+
+def test_source_build_marked_by_osbs_kind_is_refused(sandbox_hub, session, tmp_path):
+    build = {"extra": {"image": {}, "osbs_build": {"kind": "source_container_build"}}}
+    assert checks._is_source_container_build(build)
