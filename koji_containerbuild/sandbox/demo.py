@@ -92,6 +92,8 @@ def _show_result(session: koji.ClientSession, task_id: int, registry: str) -> in
     for warning in result.get("user_warnings", []):
         print(f"User warning: {warning}")
     specs = [spec for spec in result.get("repositories", []) if spec.startswith(registry)]
+    # Inspect the version-release tag when there is one: the tag users pull.
+    specs.sort(key=lambda spec: "@" in spec or spec.count("-") > 1)
     if not specs:
         print("No pull spec in this sandbox's registry to inspect.")
         return 1

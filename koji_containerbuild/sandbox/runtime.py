@@ -13,8 +13,6 @@ import contextlib
 import json
 import logging
 import os
-import platform
-import shutil
 import signal
 import subprocess
 import sys
@@ -26,223 +24,90 @@ import koji
 from koji_containerbuild import LOGGER_NAME
 from koji_containerbuild.sandbox import proctree
 from koji_containerbuild.sandbox.gitserve import GitServer
+from koji_containerbuild.sandbox.layout import (
+    ADMIN,
+    BASE_IMAGE,
+    BUILD_TAG,
+    BUILDER_CONFIG_ENV,
+    BUILDER_PLUGIN,
+    BUSYBOX,
+    BUSYBOX_APPLETS,
+    CG_NAME,
+    CHANNEL,
+    CLI_PLUGIN_DIR,
+    DEFAULT_ALLOWED_SCMS,
+    DEMO_PACKAGE,
+    DEST_TAG,
+    EXAMPLES_DIR,
+    HOST,
+    HUB_CONFIG_ENV,
+    HUB_PLUGIN,
+    REPO_ROOT,
+    STATE_ENV,
+    TARGET,
+    USER,
+    Paths,
+    SandboxError,
+    alive,
+    build_base_image,
+    buildah_base_args,
+    default_state_dir,
+    host_arch,
+    koji_command,
+    load_ports,
+    plugin_env,
+    port_free,
+    read_info,
+    setup_demo,
+    write_builder_config,
+    write_hub_config,
+    write_koji_config,
+)
 from koji_containerbuild.sandbox.taskrun import PASSWORD_ENV
 
 LOGGER = logging.getLogger(LOGGER_NAME + ".sandbox.runtime")
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-HUB_PLUGIN = os.path.join(REPO_ROOT, "plugins", "hub", "hub_containerbuild.py")
-BUILDER_PLUGIN = os.path.join(REPO_ROOT, "plugins", "builder", "builder_containerbuild.py")
-CLI_PLUGIN_DIR = os.path.join(REPO_ROOT, "cli")
-EXAMPLES_DIR = os.path.join(REPO_ROOT, "examples")
 
-STATE_ENV = "KOJI_CONTAINERBUILD_SANDBOX"
-BUILDER_CONFIG_ENV = "KOJI_CONTAINERBUILD_BUILDER_CONFIG"
-HUB_CONFIG_ENV = "KOJI_CONTAINERBUILD_HUB_CONFIG"
-
-BASE_IMAGE = "localhost/koji-sandbox-base:latest"
-BUSYBOX = "/bin/busybox"
-BUSYBOX_APPLETS = ("sh", "cat", "echo", "ls", "mkdir", "rm", "cp", "sleep", "true", "false",
-                   "env", "test", "touch", "grep", "sed", "id", "uname", "date")  # fmt: skip
-
-# The ready-made demo setup (users are named after what they do).
-USER, ADMIN, HOST = "alice", "admin", "builder"
-CHANNEL, TARGET = "container", "demo"
-BUILD_TAG, DEST_TAG = "demo-build", "demo-candidate"
-DEMO_PACKAGE = "demo-image"
-CG_NAME = "koji-containerbuild"
-#: kojid allowlist: the sandbox git daemon only (the host carries the port).
-DEFAULT_ALLOWED_SCMS = "127.0.0.1*:/*:no"
-
-
-class SandboxError(RuntimeError):
-    """The sandbox could not be started; the message says what to do."""
-
-
-def default_state_dir() -> str:
-    return os.environ.get(STATE_ENV) or os.path.join(REPO_ROOT, ".sandbox")
-
-
-def host_arch() -> str:
-    return koji.canonArch(platform.machine())
-
-
-class Paths:
-    """Where each piece keeps its files inside the state directory."""
-
-    def __init__(self, state_dir: str) -> None:
-        self.state = os.path.abspath(state_dir)
-        self.topdir = os.path.join(self.state, "koji")
-        self.registry = os.path.join(self.state, "registry")
-        self.git = os.path.join(self.state, "git")
-        self.workdir = os.path.join(self.state, "kojid", "work")
-        self.local = os.path.join(self.state, "local")
-        self.storage_root = os.path.join(self.state, "containers", "storage")
-        self.storage_runroot = os.path.join(self.state, "containers", "run")
-        self.logs = os.path.join(self.state, "logs")
-        self.run = os.path.join(self.state, "run")
-        self.config = os.path.join(self.state, "config")
-        self.builder_config = os.path.join(self.config, "builder_containerbuild.conf")
-        self.hub_config = os.path.join(self.config, "hub_containerbuild.conf")
-        self.kojid_options = os.path.join(self.config, "kojid.json")
-        self.koji_config = os.path.join(self.config, "koji.conf")
-        self.info = os.path.join(self.run, "sandbox.json")
-        self.setup_done = os.path.join(self.config, "demo-setup.done")
-
-    def make(self) -> None:
-        for path in (
-            self.topdir,
-            self.registry,
-            self.git,
-            self.workdir,
-            self.local,
-            self.storage_root,
-            self.storage_runroot,
-            self.logs,
-            self.run,
-            self.config,
-        ):
-            os.makedirs(path, exist_ok=True)  # fmt: skip
-
-
-def buildah_base_args(paths: Paths) -> list[str]:
-    return ["buildah", "--root", paths.storage_root, "--runroot", paths.storage_runroot,
-            "--storage-driver", "vfs"]  # fmt: skip
-
-
-def build_base_image(paths: Paths, log_path: str) -> None:
-    """Build the busybox base image into the local backend's storage, once."""
-    exists = subprocess.run(
-        [*buildah_base_args(paths), "inspect", "--type", "image", BASE_IMAGE],
-        capture_output=True,
-        check=False,
-    )
-    if exists.returncode == 0:
-        return
-    if not os.path.exists(BUSYBOX):
-        raise SandboxError(f"{BUSYBOX} is missing; install the busybox-static package.")
-    context = os.path.join(paths.state, "base-context")
-    shutil.rmtree(context, ignore_errors=True)
-    shutil.copytree(os.path.join(EXAMPLES_DIR, "base"), context)
-    bindir = os.path.join(context, "rootfs", "bin")
-    os.makedirs(bindir)
-    os.makedirs(os.path.join(context, "rootfs", "tmp"))
-    shutil.copy2(BUSYBOX, os.path.join(bindir, "busybox"))
-    for applet in BUSYBOX_APPLETS:
-        os.symlink("busybox", os.path.join(bindir, applet))
-    with open(log_path, "ab") as log:
-        done = subprocess.run(
-            [
-                *buildah_base_args(paths),
-                "bud",
-                "--isolation",
-                "chroot",
-                "-t",
-                BASE_IMAGE,
-                context,
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            check=False,
-        )
-    shutil.rmtree(context, ignore_errors=True)
-    if done.returncode != 0:
-        raise SandboxError(f"Building the base image failed; see {log_path}.")
-
-
-def write_builder_config(paths: Paths, registry: str) -> None:
-    """The builder plugin's own config file: local backend, sandbox storage."""
-    text = (
-        "[builder]\n"
-        "backend = local\n"
-        "log_flush_interval = 0.2\n"
-        f"cg_name = {CG_NAME}\n"
-        "\n[local]\n"
-        f"registry = {registry}\n"
-        "registry_tls_verify = false\n"
-        f"state_dir = {paths.local}\n"
-        f"storage_root = {paths.storage_root}\n"
-        f"storage_runroot = {paths.storage_runroot}\n"
-        "storage_driver = vfs\n"
-        "isolation = chroot\n"
-    )
-    with open(paths.builder_config, "w", encoding="utf-8") as handle:
-        handle.write(text)
-
-
-def write_hub_config(paths: Paths) -> None:
-    """The hub plugin's config file: any logged-in user builds in ``container``."""
-    text = (
-        "# koji-containerbuild hub plugin settings for the sandbox.\n"
-        "[channels]\n"
-        f"buildContainer = {CHANNEL}\n"
-        f"buildSourceContainer = {CHANNEL}\n"
-    )
-    with open(paths.hub_config, "w", encoding="utf-8") as handle:
-        handle.write(text)
-
-
-def plugin_env(paths: Paths) -> dict[str, str]:
-    """Environment for processes that load the plugins."""
-    env = dict(os.environ)
-    env[BUILDER_CONFIG_ENV] = paths.builder_config
-    env[HUB_CONFIG_ENV] = paths.hub_config
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (REPO_ROOT, env.get("PYTHONPATH")) if p)
-    return env
-
-
-def setup_demo(hub: Any, arch: str) -> None:
-    """Users, channel, host, tags, target, package and CG access of the demo."""
-    hub.add_user(USER, password=USER)
-    hub.add_user(ADMIN, password=ADMIN, perms=("admin",))
-    hub.add_user(HOST, password=HOST, host=True)
-    hub.add_channel(CHANNEL)
-    hub.add_host_to_channel(HOST, CHANNEL)
-    hub.add_tag(BUILD_TAG, arches=arch)
-    hub.add_tag(DEST_TAG, arches=arch)
-    hub.add_target(TARGET, BUILD_TAG, DEST_TAG)
-    hub.add_package(DEST_TAG, DEMO_PACKAGE, USER)
-    hub.grant_cg_access(HOST, CG_NAME)
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def read_info(state_dir: str) -> dict | None:
-    """The running sandbox's addresses and pids, or None when none runs."""
-    try:
-        with open(Paths(state_dir).info, encoding="utf-8") as handle:
-            info = json.load(handle)
-    except (OSError, ValueError):
-        return None
-    return info if alive(info.get("pid", 0)) else None
-
-
-def write_koji_config(paths: Paths, hub_url: str) -> None:
-    """A koji CLI profile ``sandbox`` for the hub, polling every second."""
-    text = (
-        "[sandbox]\n"
-        f"server = {hub_url}\n"
-        f"weburl = {hub_url.rsplit('/', 1)[0]}/koji\n"
-        "authtype = password\n"
-        "poll_interval = 1\n"
-        f"plugin_paths = {CLI_PLUGIN_DIR}\n"
-    )
-    with open(paths.koji_config, "w", encoding="utf-8") as handle:
-        handle.write(text)
-
-
-def koji_command(state_dir: str, user: str = USER) -> list[str]:
-    """The koji CLI command line that talks to the sandbox hub as ``user``."""
-    config = Paths(state_dir).koji_config
-    return ["koji", "-c", config, "-p", "sandbox", "--user", user, "--password", user]
+__all__ = [
+    "ADMIN",
+    "BASE_IMAGE",
+    "BUILDER_CONFIG_ENV",
+    "BUILDER_PLUGIN",
+    "BUILD_TAG",
+    "BUSYBOX",
+    "BUSYBOX_APPLETS",
+    "CG_NAME",
+    "CHANNEL",
+    "CLI_PLUGIN_DIR",
+    "DEFAULT_ALLOWED_SCMS",
+    "DEMO_PACKAGE",
+    "DEST_TAG",
+    "EXAMPLES_DIR",
+    "HOST",
+    "HUB_CONFIG_ENV",
+    "HUB_PLUGIN",
+    "REPO_ROOT",
+    "STATE_ENV",
+    "TARGET",
+    "USER",
+    "Paths",
+    "Sandbox",
+    "SandboxError",
+    "alive",
+    "build_base_image",
+    "buildah_base_args",
+    "default_state_dir",
+    "host_arch",
+    "koji_command",
+    "load_ports",
+    "plugin_env",
+    "port_free",
+    "read_info",
+    "setup_demo",
+    "write_builder_config",
+    "write_hub_config",
+    "write_koji_config",
+]
 
 
 class Sandbox:
@@ -278,7 +143,8 @@ class Sandbox:
         from koji_containerbuild.sandbox.registry import Registry
 
         self.paths.make()
-        self.registry = Registry(self.paths.registry)
+        ports = load_ports(self.paths)
+        self.registry = Registry(self.paths.registry, port=ports.get("registry", 0))
         self.registry_address = self.registry.start()
         self._started.append("registry")
         write_builder_config(self.paths, self.registry_address)
@@ -286,15 +152,22 @@ class Sandbox:
         os.environ[BUILDER_CONFIG_ENV] = self.paths.builder_config
         os.environ[HUB_CONFIG_ENV] = self.paths.hub_config
         build_base_image(self.paths, os.path.join(self.paths.logs, "base-image.log"))
-        self._start_hub()
-        self.git = GitServer(self.paths.git, log_path=os.path.join(self.paths.logs, "git.log"))
+        self._start_hub(ports.get("hub", 0))
+        self.git = GitServer(
+            self.paths.git,
+            port=ports.get("git", 0),
+            log_path=os.path.join(self.paths.logs, "git.log"),
+        )
         self.git.start()
         self._started.append("git")
         self._write_kojid_options()
         self.start_worker()
         self._write_info()
+        with open(self.paths.ports, "w", encoding="utf-8") as handle:
+            json.dump({"registry": self.registry.port, "hub": self.server.port,
+                       "git": self.git.port}, handle)  # fmt: skip
 
-    def _start_hub(self) -> None:
+    def _start_hub(self, port: int = 0) -> None:
         from koji_containerbuild.sandbox.hub import SandboxHub
         from koji_containerbuild.sandbox.server import serve
 
@@ -303,7 +176,7 @@ class Sandbox:
             setup_demo(self.hub, host_arch())
             with open(self.paths.setup_done, "w", encoding="utf-8") as handle:
                 handle.write("done\n")
-        self.server = serve(self.hub)
+        self.server = serve(self.hub, port=port)
         self._started.append("hub")
         write_koji_config(self.paths, self.server.url)
 
