@@ -22,6 +22,9 @@ from koji_containerbuild.sandbox import runtime
 pytestmark = pytest.mark.e2e
 
 CREATED = re.compile(r"Created task:\s*(\d+)")
+#: Makes the sleep commands of this run's builds unique on the machine, so the
+#: process checks never see another test run's builds.
+UNIQUE = f"{os.getpid() % 1000:03d}"
 
 
 # ---------------------------------------------------------------- helpers
@@ -184,13 +187,15 @@ def test_failing_run_fails_the_task_and_refunds_the_nvr(sandbox, session, tmp_pa
 
 
 def test_cancel_stops_the_build_and_pushes_nothing(sandbox, session, tmp_path):
-    marker = "sleep 97"
+    marker = f"sleep 600.{UNIQUE}"
     url = publish(sandbox, tmp_path, "e2e-cancel", dockerfile("e2e-cancel", "1", marker))
     _, task_id = build(sandbox, url, wait=False)
     wait_for(lambda: processes_matching(marker), timeout=90)
     done = koji_cli(sandbox, "cancel", str(task_id))
     assert done.returncode == 0, done.stderr
+    task_process = f"{sandbox.paths.logs}/tasks/task-{task_id}.options.json"
     wait_for(lambda: not processes_matching(marker), timeout=30)
+    wait_for(lambda: not processes_matching(task_process), timeout=30)
     assert task_state(session, task_id) == "CANCELED"
     assert "1.0-1" not in registry_tags(sandbox, "e2e/e2e-cancel")
     assert session.getBuild("e2e-cancel-1.0-1") is None or koji.BUILD_STATES[
@@ -199,7 +204,7 @@ def test_cancel_stops_the_build_and_pushes_nothing(sandbox, session, tmp_path):
 
 
 def test_worker_restart_mid_build_finishes_the_task_once(sandbox, session, tmp_path):
-    marker = "sleep 6"
+    marker = f"sleep 6.{UNIQUE}"
     text = dockerfile("e2e-restart", "1", marker)
     url = publish(sandbox, tmp_path, "e2e-restart", text)
     _, task_id = build(sandbox, url, wait=False)
