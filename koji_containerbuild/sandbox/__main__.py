@@ -19,6 +19,8 @@ import threading
 import time
 
 from koji_containerbuild.sandbox import runtime
+from koji_containerbuild.sandbox.gitserve import GitServeError
+from koji_containerbuild.sandbox.registry import RegistryError
 
 
 def _print_ready(info: dict) -> None:
@@ -43,7 +45,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     sandbox = runtime.Sandbox(args.state_dir)
     try:
-        sandbox.start()
+        try:
+            sandbox.start()
+        except (runtime.SandboxError, RegistryError, GitServeError) as exc:
+            # A missing tool or a busy resource: one sentence, no traceback.
+            print(f"sandbox: {exc}", file=sys.stderr)
+            return 1
         while not stop.wait(1.0):
             if sandbox.worker is not None and sandbox.worker.poll() is not None:
                 logging.getLogger(runtime.LOGGER.name).warning("Worker exited; restarting it")
