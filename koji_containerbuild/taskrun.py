@@ -190,8 +190,14 @@ class _BuildRun:
             stream_build_logs(
                 self.backend, self.handle, self.task_logs, cancelled=self.watch.event
             )
-        finally:
-            self.task_logs.close()
+        except BaseException:
+            # keep the original error (a stop signal above all); the upload one is logged
+            try:
+                self.task_logs.close()
+            except Exception:
+                logger.exception("Could not upload the rest of the build logs")
+            raise
+        self.task_logs.close()
         result = self.backend.wait(self.handle)
         self.ended = True
         return result
@@ -324,6 +330,10 @@ def run_build(ctx: TaskContext, prepared: PreparedBuild, watch: CancelWatch) -> 
     except TaskCancelled:
         run.on_stop_signal()
         raise
+    except BackendError as error:
+        # its message is meant for the owner: fail the task with it, not a traceback
+        run.on_failure()
+        raise koji.BuildError(str(error)) from None
     except BaseException:
         run.on_failure()
         raise

@@ -15,6 +15,7 @@ import pytest
 
 from koji_containerbuild import taskrun
 from koji_containerbuild.backends.base import (
+    BackendError,
     BuildBackend,
     BuildResult,
     ImageOutput,
@@ -161,6 +162,13 @@ def test_exception_while_following_refunds_and_stops_the_build(kojid, backend, s
         kojid.run(kojid.submit(source, OPTS))
     assert build_state(kojid) == "FAILED"
     assert backend.cancelled == ["fake-1"]
+
+
+def test_backend_error_fails_the_task_with_its_sentence(kojid, backend, source):
+    backend.log_error = BackendError("The build host cannot build s390x; use --arch-override.")
+    with pytest.raises(koji.BuildError, match="cannot build s390x"):
+        kojid.run(kojid.submit(source, OPTS))
+    assert build_state(kojid) == "FAILED"
 
 
 def test_cancel_during_start_cancels_build_and_refunds(kojid, backend, source, sandbox_hub):

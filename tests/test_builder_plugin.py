@@ -13,7 +13,13 @@ import pytest
 
 from koji_containerbuild.attach import RECORD_NAME
 from koji_containerbuild.cancel import TaskCancelled
-from tests.builder_harness import DOCKERFILE, Kojid, when, write_builder_config
+from tests.builder_harness import (
+    DOCKERFILE,
+    Kojid,
+    import_image_build,
+    when,
+    write_builder_config,
+)
 
 pytest_plugins = ["tests.git_fixture", "tests.standins.osbs_fixture"]
 
@@ -278,3 +284,54 @@ def test_rerun_starts_anew_when_the_recorded_build_is_gone(kojid, fake_osbs, sou
 def test_source_build_must_exist(kojid, fake_osbs):
     task_id = kojid.submit_source({"koji_build_nvr": "nope-1-1"})
     assert_refused(kojid, fake_osbs, task_id, "does not exist")
+
+
+def test_scratch_metadata_file_is_attached(kojid, fake_osbs, source, sandbox_hub):
+    relpath = "tasks/9/9/x86_64-metadata.json"
+    full = os.path.join(sandbox_hub.topdir, "work", relpath)
+    os.makedirs(os.path.dirname(full))
+    with open(full, "w") as handle:
+        handle.write('{"arch": "x86_64"}')
+    line = f"2024-01-01 - atomic_reactor - INFO - platform:_metadata_ {relpath}"
+    fake_osbs.script(tasks={"binary-container-build-x86-64": [line]})
+    task_id = kojid.submit(source, {"git_branch": "main", "scratch": True})
+    result = kojid.run(task_id)
+    assert result["metadata_file"] == "x86_64-metadata.json"
+    content = kojid.session.downloadTaskOutput(task_id, "x86_64-metadata.json")
+    assert content == b'{"arch": "x86_64"}'
+
+
+# -- source container builds -----------------------------------------------------
+
+
+@pytest.fixture
+def image_build(sandbox_hub, tmp_path):
+    return import_image_build(sandbox_hub, str(tmp_path / "imports"), "demo-image-1.0-1", {})
+
+
+def test_source_build_is_created_for_the_image_build(kojid, fake_osbs, sandbox_hub, image_build):
+    sandbox_hub.add_package("demo-candidate", "demo-image-source", "alice")
+    task_id = kojid.submit_source({"koji_build_nvr": "demo-image-1.0-1"})
+    result = kojid.run(task_id)
+    [(kind, kwargs)] = fake_osbs.created
+    assert kind == "source"
+    assert kwargs["component"] == "demo-image-source"
+    assert kwargs["sources_for_koji_build_nvr"] == "demo-image-1.0-1"
+    assert kwargs["sources_for_koji_build_id"] == image_build["id"]
+    assert result["koji_builds"]
+
+
+def test_source_build_component_must_be_listed(kojid, fake_osbs, image_build):
+    task_id = kojid.submit_source({"koji_build_id": image_build["id"]})
+    assert_refused(kojid, fake_osbs, task_id, "'demo-image-source' is not in the package list")
+
+
+def test_scratch_source_build_skips_package_check(kojid, fake_osbs, image_build):
+    task_id = kojid.submit_source({"koji_build_id": image_build["id"], "scratch": True})
+    kojid.run(task_id)
+    assert fake_osbs.created[0][1]["scratch"] is True
+
+
+def test_source_build_id_and_nvr_must_agree(kojid, fake_osbs, image_build):
+    opts = {"koji_build_id": image_build["id"] + 7, "koji_build_nvr": "demo-image-1.0-1"}
+    assert_refused(kojid, fake_osbs, kojid.submit_source(opts), "name different builds")
