@@ -466,10 +466,22 @@ def test_channel_override_refused_by_hub_for_plain_user(koji_cli, sandbox_hub):
 # ---------------------------------------------------------------- watching and results
 
 
+def _reserve_build(hub) -> int:
+    hub.grant_cg_access("builder", "koji-containerbuild")
+    reservation = hub.call(
+        "CGInitBuild",
+        ["koji-containerbuild", {"name": "demo-image", "version": "1.0", "release": "1"}],
+        session_user="builder",
+    )
+    return reservation["build_id"]
+
+
 def test_successful_task_prints_result_and_exits_zero(koji_cli, sandbox_hub):
+    build_id = _reserve_build(sandbox_hub)
+
     def act(builder, task_id):
         builder.open(task_id)
-        builder.close(task_id, SUCCESS)
+        builder.close(task_id, dict(SUCCESS, koji_builds=[str(build_id)]))
 
     result = _run_with_builder(
         koji_cli,
@@ -479,6 +491,7 @@ def test_successful_task_prints_result_and_exits_zero(koji_cli, sandbox_hub):
     )
     assert result.returncode == 0, result.stderr
     assert "127.0.0.1:5000/demo-image:1.0-1" in result.stdout
+    assert f"demo-image-1.0-1  {WEBURL}/buildinfo?buildID={build_id}" in result.stdout
     assert "User warnings:" in result.stdout
     assert "Base image is deprecated" in result.stdout
     assert "build_name: demo-image-build-1" in result.stdout
@@ -514,13 +527,7 @@ def test_cancelled_task_exits_one(koji_cli, sandbox_hub):
 
 
 def test_json_output_of_a_successful_build_with_koji_build(koji_cli, sandbox_hub):
-    sandbox_hub.grant_cg_access("builder", "koji-containerbuild")
-    reservation = sandbox_hub.call(
-        "CGInitBuild",
-        ["koji-containerbuild", {"name": "demo-image", "version": "1.0", "release": "1"}],
-        session_user="builder",
-    )
-    build_id = reservation["build_id"]
+    build_id = _reserve_build(sandbox_hub)
 
     def act(builder, task_id):
         builder.open(task_id)
