@@ -192,6 +192,20 @@ def test_cancel_by_someone_else_is_refused(sandbox_hub):
     sandbox_hub.session("admin").cancelTask(task_id)
 
 
+def test_host_running_the_task_may_cancel_it(sandbox_hub):
+    task_id = _make(sandbox_hub, "thing", ["demo"], channel="container")
+    builder = sandbox_hub.session("builder")
+    builder.host.openTask(task_id)
+    builder.cancelTask(task_id)
+    assert sandbox_hub.session().getTaskInfo(task_id)["state"] == koji.TASK_STATES["CANCELED"]
+
+
+def test_host_not_running_the_task_may_not_cancel_it(sandbox_hub):
+    task_id = _make(sandbox_hub, "thing", ["demo"], channel="container")
+    with pytest.raises(koji.ActionNotAllowed):
+        sandbox_hub.session("builder").cancelTask(task_id)
+
+
 def test_close_after_cancel_keeps_canceled(sandbox_hub):
     task_id = _make(sandbox_hub, "thing", ["demo"], channel="container")
     builder = sandbox_hub.session("builder")

@@ -296,7 +296,13 @@ def cancel_task(task_id: int, recurse: bool = True) -> bool:
 def cancelTask(task_id, recurse=True):
     row = task_row(task_id)
     session = context.session
-    if not session.isUser(row["owner"]) and not session.hasPerm("admin"):
+    # As the real hub: the owner, the host that has the task open, or an admin.
+    runs_it = (
+        row["state"] == koji.TASK_STATES["OPEN"]
+        and session.getHostId() is not None
+        and row["host_id"] == session.getHostId()
+    )
+    if not session.isUser(row["owner"]) and not runs_it and not session.hasPerm("admin"):
         raise koji.ActionNotAllowed("Cannot cancel task, not owner")
     cancel_task(task_id, recurse)
 
