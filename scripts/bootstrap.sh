@@ -114,7 +114,7 @@ kcb_venv_setup() {
         "$python" -m venv "$kcb_venv" || return 1
         echo '*' >"$kcb_venv/.gitignore" # keep the venv out of git status
     fi
-    local pip=("$kcb_venv/bin/python" -m pip -q --disable-pip-version-check)
+    local pip=("$kcb_venv/bin/python" -m pip -q --disable-pip-version-check --no-warn-conflicts)
     local deps_stamp="$kcb_venv/.kcb-deps" deps_want="koji ${kcb_python_deps[*]}"
     if [[ "$(cat "$deps_stamp" 2>/dev/null)" != "$deps_want" ]]; then
         kcb_say "installing koji (without Kerberos) and ${kcb_python_deps[*]}"

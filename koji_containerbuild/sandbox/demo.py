@@ -126,4 +126,8 @@ def run_demo(info: dict) -> int:
         print(f"\nThe build did not succeed (koji exited with {status});"
               f" worker logs are in {info['state_dir']}/logs.")  # fmt: skip
         return status
+    print(
+        "\nThe sandbox keeps running for a closer look: './scripts/demo status' shows it, "
+        "'./scripts/demo stop' stops it."
+    )
     return shown
