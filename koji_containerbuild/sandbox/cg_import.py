@@ -15,10 +15,10 @@ import time
 import koji
 from koji.context import context
 
+from koji_containerbuild.sandbox.api_archives import archive_type_for
 from koji_containerbuild.sandbox.api_base import current, export
 from koji_containerbuild.sandbox.api_builds import (
     BUILD_STATES,
-    archive_type_for,
     assert_cg,
     build_row,
     getBuild,

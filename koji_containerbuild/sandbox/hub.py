@@ -22,6 +22,7 @@ from koji.context import context
 
 # the API modules register their RPCs in api_base.EXPORTS when imported
 from koji_containerbuild.sandbox import (  # noqa: F401
+    api_archives,
     api_base,
     api_builds,
     api_core,
