@@ -114,19 +114,19 @@ kcb_venv_setup() {
         "$python" -m venv "$kcb_venv" || return 1
         echo '*' >"$kcb_venv/.gitignore" # keep the venv out of git status
     fi
-    local pip=("$kcb_venv/bin/python" -m pip -q --disable-pip-version-check --no-warn-conflicts)
+    local pip=("$kcb_venv/bin/python" -m pip -q --disable-pip-version-check)
     local deps_stamp="$kcb_venv/.kcb-deps" deps_want="koji ${kcb_python_deps[*]}"
     if [[ "$(cat "$deps_stamp" 2>/dev/null)" != "$deps_want" ]]; then
         kcb_say "installing koji (without Kerberos) and ${kcb_python_deps[*]}"
-        "${pip[@]}" install --no-deps koji || return 1
-        "${pip[@]}" install "${kcb_python_deps[@]}" || return 1
+        "${pip[@]}" install --no-warn-conflicts --no-deps koji || return 1
+        "${pip[@]}" install --no-warn-conflicts "${kcb_python_deps[@]}" || return 1
         echo "$deps_want" >"$deps_stamp"
     fi
     local src_stamp="$kcb_venv/.kcb-installed" src_hash
     src_hash="$(kcb_source_hash)"
     if [[ "$(cat "$src_stamp" 2>/dev/null)" != "$src_hash" ]]; then
         kcb_say "installing koji-containerbuild into $kcb_venv"
-        "${pip[@]}" install --no-deps --force-reinstall "$kcb_root" || return 1
+        "${pip[@]}" install --no-warn-conflicts --no-deps --force-reinstall "$kcb_root" || return 1
         echo "$src_hash" >"$src_stamp"
     fi
 }
