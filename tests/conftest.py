@@ -43,3 +43,20 @@ def hub_server(sandbox_hub):
     handle = serve(sandbox_hub)
     yield handle
     handle.stop()
+
+
+@pytest.fixture
+def koji_cli(tmp_path, hub_server):
+    """The real koji command with this repository's CLI plugin, talking to hub_server."""
+    from tests.cli_harness import KojiCLI
+
+    return KojiCLI(tmp_path, hub_server.url)
+
+
+@pytest.fixture
+def offline_cli(tmp_path):
+    """The koji command with no hub: a command that got as far as calling one fails."""
+    from tests.cli_harness import KojiCLI
+
+    # Nothing listens on port 9.
+    return KojiCLI(tmp_path, "http://127.0.0.1:9/kojihub")

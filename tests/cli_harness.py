@@ -1,0 +1,84 @@
+"""Run the real `koji` command with this repository's CLI plugin, for the CLI tests.
+
+The plugin is loaded the way users load it (--plugin-paths); the hub is the
+sandbox hub with the real hub plugin, served over Koji's XML-RPC protocol.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+WEBURL = "http://koji.example.com/koji"
+SOURCE = "git://git.example.com/containers/demo-image.git#0123abcd"
+COMMANDS = ("container-build", "flatpak-build", "source-container-build")
+
+
+def _koji_executable() -> str:
+    beside = Path(sys.executable).parent / "koji"
+    found = str(beside) if beside.exists() else shutil.which("koji")
+    assert found, "the koji command (pip install koji) is needed for these tests"
+    return found
+
+
+class KojiCLI:
+    """Runs the real koji command with this repository's plugin and library."""
+
+    def __init__(self, tmp_path: Path, server_url: str):
+        self.config = tmp_path / "koji.conf"
+        self.config.write_text(
+            "[sandbox]\n"
+            f"server = {server_url}\n"
+            f"weburl = {WEBURL}\n"
+            "authtype = password\n"
+            "poll_interval = 1\n"
+        )
+        self.env = dict(os.environ, PYTHONPATH=str(REPO), HOME=str(tmp_path))
+
+    def command(self, args, user="alice"):
+        return [
+            _koji_executable(),
+            "--config",
+            str(self.config),
+            "--profile",
+            "sandbox",
+            "--user",
+            user,
+            "--password",
+            user,
+            "--plugin-paths",
+            str(REPO / "cli"),
+            *args,
+        ]
+
+    def run(self, *args, user="alice", timeout=60) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            self.command(args, user),
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+
+    def start(self, *args, user="alice") -> subprocess.Popen:
+        return subprocess.Popen(
+            self.command(args, user),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+        )
+
+
+def hub_tasks(hub) -> list[dict]:
+    return hub.call("listTasks", [], {})
+
+
+def task_request(hub, task_id: int) -> list:
+    return hub.call("getTaskInfo", [task_id], {"request": True})["request"]
