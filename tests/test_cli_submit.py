@@ -9,6 +9,7 @@ from __future__ import annotations
 import koji
 
 from tests.cli_harness import SOURCE, WEBURL, hub_tasks, task_request
+from tests.rpkg_opts import fedpkg_opts
 
 # ---------------------------------------------------------------- submissions
 
@@ -142,20 +143,9 @@ def test_fedpkg_style_call_creates_one_task_with_normalised_opts(hub_server, san
     # rpkg 1.70 sends every optional key, unset ones as None/False, and no channel.
     session = koji.ClientSession(hub_server.url, {"user": "alice", "password": "alice"})
     session.login()
-    opts = {
-        "scratch": False,
-        "release": None,
-        "isolated": False,
-        "koji_parent_build": None,
-        "git_branch": "rawhide",
-        "signing_intent": None,
-        "skip_build": False,
-        "yum_repourls": None,
-        "dependency_replacements": None,
-        "compose_ids": None,
-        "arch_override": None,
-    }
-    task_id = session.buildContainer(SOURCE, "demo", opts, priority=None)
+    task_id = session.buildContainer(
+        SOURCE, "demo", fedpkg_opts(arch_override=None), priority=None
+    )
     session.logout()
     assert [task["id"] for task in hub_tasks(sandbox_hub)] == [task_id]
     assert task_request(sandbox_hub, task_id)[2] == {"git_branch": "rawhide"}

@@ -13,6 +13,7 @@ import pytest
 
 import koji_containerbuild
 from koji_containerbuild.config import HUB_CONFIG_ENV
+from tests.rpkg_opts import fedpkg_opts
 
 SRC = "git://127.0.0.1/containers/demo-image.git#0123456789abcdef0123456789abcdef01234567"
 
@@ -37,24 +38,6 @@ def alice(sandbox_hub):
 @pytest.fixture
 def admin(sandbox_hub):
     return sandbox_hub.session("admin")
-
-
-def fedpkg_opts(**changes):
-    """What rpkg 1.70 sends for `fedpkg container-build` (unset keys None/False)."""
-    opts = {
-        "scratch": False,
-        "release": None,
-        "isolated": False,
-        "koji_parent_build": None,
-        "yum_repourls": None,
-        "git_branch": "rawhide",
-        "signing_intent": None,
-        "compose_ids": None,
-        "skip_build": False,
-        "dependency_replacements": None,
-    }
-    opts.update(changes)
-    return opts
 
 
 def task_info(session, task_id):

@@ -1,4 +1,7 @@
-"""Table-driven tests of the shared option schemas."""
+"""Table-driven tests of the shared option schemas: build options (fedpkg's too).
+
+Source container options are in test_options_source.py.
+"""
 
 import json
 
@@ -10,53 +13,25 @@ from koji_containerbuild.options import (
     USERDATA_MAX_BYTES,
     OptionsError,
     normalize_build_opts,
-    normalize_source_opts,
 )
-
-
-def fedpkg_opts(**changes):
-    """The opts rpkg 1.70 container_build_koji sends for `fedpkg container-build`."""
-    opts = {
-        "scratch": False,
-        "release": None,
-        "isolated": False,
-        "koji_parent_build": None,
-        "yum_repourls": None,
-        "git_branch": "f40",
-        "signing_intent": None,
-        "compose_ids": None,
-        "skip_build": False,
-        "dependency_replacements": None,
-    }
-    opts.update(changes)
-    return opts
-
-
-def fedpkg_flatpak_opts(**changes):
-    """`fedpkg flatpak-build`: no compose_ids/dependency_replacements, flatpak True."""
-    opts = fedpkg_opts(**changes)
-    del opts["compose_ids"]
-    del opts["dependency_replacements"]
-    opts["flatpak"] = True
-    return opts
-
+from tests.rpkg_opts import fedpkg_flatpak_opts, fedpkg_opts
 
 VALID_BUILD = [
-    ("fedpkg container-build", fedpkg_opts(), {"git_branch": "f40"}),
+    ("fedpkg container-build", fedpkg_opts(), {"git_branch": "rawhide"}),
     (
         "fedpkg flatpak-build",
         fedpkg_flatpak_opts(),
-        {"git_branch": "f40", "flatpak": True},
+        {"git_branch": "rawhide", "flatpak": True},
     ),
     (
         "fedpkg container-build --scratch --arches x86_64 aarch64",
         fedpkg_opts(scratch=True, arch_override="x86_64 aarch64"),
-        {"git_branch": "f40", "scratch": True, "arch_override": "x86_64 aarch64"},
+        {"git_branch": "rawhide", "scratch": True, "arch_override": "x86_64 aarch64"},
     ),
     (
         "fedpkg container-build --isolated --build-release 5",
         fedpkg_opts(isolated=True, release="5"),
-        {"git_branch": "f40", "isolated": True, "release": "5"},
+        {"git_branch": "rawhide", "isolated": True, "release": "5"},
     ),
     (
         "fedpkg container-build with repo URLs, composes and replacements",
@@ -67,7 +42,7 @@ VALID_BUILD = [
             koji_parent_build="base-image-1.0-3",
         ),
         {
-            "git_branch": "f40",
+            "git_branch": "rawhide",
             "yum_repourls": ["https://example.com/a.repo", "http://example.com/b.repo"],
             "compose_ids": [12, 34],
             "dependency_replacements": ["gomod:example.com/x:v1.2"],
@@ -77,7 +52,7 @@ VALID_BUILD = [
     (
         "fedpkg container-build --signing-intent",
         fedpkg_opts(signing_intent="release"),
-        {"git_branch": "f40", "signing_intent": "release"},
+        {"git_branch": "rawhide", "signing_intent": "release"},
     ),
     (
         "arch_override as a comma list with duplicates",
@@ -349,77 +324,6 @@ def test_each_problem_is_one_sentence_without_jsonschema_wording():
 def test_opts_that_are_not_a_mapping_are_refused():
     with pytest.raises(OptionsError, match="Options must be a mapping"):
         normalize_build_opts(["scratch"])
-
-
-VALID_SOURCE = [
-    ("by id", {"koji_build_id": 42}, {"koji_build_id": 42}),
-    ("by NVR", {"koji_build_nvr": "app-1.0-1"}, {"koji_build_nvr": "app-1.0-1"}),
-    (
-        "every key, unset ones None or False",
-        {
-            "scratch": False,
-            "koji_build_id": None,
-            "koji_build_nvr": "app-1.0-1",
-            "signing_intent": None,
-            "userdata": None,
-        },
-        {"koji_build_nvr": "app-1.0-1"},
-    ),
-    (
-        "everything set",
-        {
-            "scratch": True,
-            "koji_build_id": 42,
-            "koji_build_nvr": "app-1.0-1",
-            "signing_intent": "beta",
-            "userdata": '{"a": 1}',
-        },
-        {
-            "scratch": True,
-            "koji_build_id": 42,
-            "koji_build_nvr": "app-1.0-1",
-            "signing_intent": "beta",
-            "userdata": {"a": 1},
-        },
-    ),
-]
-
-
-@pytest.mark.parametrize(
-    ("opts", "expected"), [c[1:] for c in VALID_SOURCE], ids=[c[0] for c in VALID_SOURCE]
-)
-def test_valid_source_opts_are_normalised(opts, expected):
-    assert normalize_source_opts(opts) == expected
-
-
-INVALID_SOURCE = [
-    ("nothing", None, "Options 'koji_build_id' and 'koji_build_nvr' are both missing"),
-    (
-        "both None",
-        {"koji_build_id": None, "koji_build_nvr": None},
-        "Options 'koji_build_id' and 'koji_build_nvr' are both missing",
-    ),
-    ("id as a string", {"koji_build_id": "42"}, "Option 'koji_build_id' must be the id"),
-    ("id negative", {"koji_build_id": -1}, "Option 'koji_build_id' must be the id"),
-    ("id boolean", {"koji_build_id": True}, "got the boolean true"),
-    ("empty NVR", {"koji_build_nvr": ""}, "Option 'koji_build_nvr' must be the NVR"),
-    (
-        "binary build option",
-        {"koji_build_id": 1, "git_branch": "m"},
-        "Option 'git_branch' is not known",
-    ),
-    ("userdata a list", {"koji_build_id": 1, "userdata": "[]"}, "Option 'userdata' must be"),
-]
-
-
-@pytest.mark.parametrize(
-    ("opts", "expected"), [c[1:] for c in INVALID_SOURCE], ids=[c[0] for c in INVALID_SOURCE]
-)
-def test_invalid_source_opts_are_refused_with_a_sentence(opts, expected):
-    with pytest.raises(OptionsError) as caught:
-        normalize_source_opts(opts)
-    assert len(caught.value.problems) == 1, caught.value.problems
-    assert expected in caught.value.problems[0]
 
 
 def test_schemas_are_valid_draft7_json_schemas():
