@@ -288,27 +288,24 @@ class _BuildRun:
                 self.handle,
             )
             return
-        if self.handle and not self.ended:
-            logger.warning(
-                "Task %s was cancelled: cancelling build %s", self.ctx.task_id, self.handle
-            )
-            try:
-                self.backend.cancel(self.handle)
-            except Exception:
-                logger.exception("Could not cancel build %s", self.handle)
-            self.ended = True
+        self._cancel_build("was cancelled")
         self.refund("CANCELED")
 
     def on_failure(self) -> None:
         """The task fails: stop a build nobody will follow and free the NVR."""
-        if self.handle and not self.ended:
-            logger.warning("Task %s failed: cancelling build %s", self.ctx.task_id, self.handle)
-            try:
-                self.backend.cancel(self.handle)
-            except Exception:
-                logger.exception("Could not cancel build %s", self.handle)
-            self.ended = True
+        self._cancel_build("failed")
         self.refund("FAILED")
+
+    def _cancel_build(self, why: str) -> None:
+        """Cancel the backend build if it is still running; the task ends without it."""
+        if not self.handle or self.ended:
+            return
+        logger.warning("Task %s %s: cancelling build %s", self.ctx.task_id, why, self.handle)
+        try:
+            self.backend.cancel(self.handle)
+        except Exception:
+            logger.exception("Could not cancel build %s", self.handle)
+        self.ended = True
 
     def cleanup(self) -> None:
         if self.handle and self.ended:

@@ -175,33 +175,9 @@ class InProcessSession:
         clone.setSession(self.callMethod("subsession"))
         return clone
 
-    def fastUpload(
-        self,
-        localfile,
-        path,
-        name=None,
-        callback=None,
-        blocksize=None,
-        overwrite=False,
-        volume=None,
-    ):
-        return koji.ClientSession.fastUpload(
-            self, localfile, path, name, callback, blocksize, overwrite, volume
-        )
-
-    def uploadWrapper(
-        self,
-        localfile,
-        path,
-        name=None,
-        callback=None,
-        blocksize=None,
-        overwrite=True,
-        volume=None,
-    ):
-        return koji.ClientSession.uploadWrapper(
-            self, localfile, path, name, callback, blocksize, overwrite, volume
-        )
+    # the real client's upload code, running over this session's calls and _raw_upload
+    fastUpload = koji.ClientSession.fastUpload
+    uploadWrapper = koji.ClientSession.uploadWrapper
 
     def downloadTaskOutput(self, taskID, fileName, offset=0, size=-1, volume=None):
         kwargs = {"offset": offset, "size": size}
