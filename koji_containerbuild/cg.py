@@ -11,7 +11,6 @@ can be built again.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import logging
@@ -251,8 +250,3 @@ def import_build(
     build_id = int(build["id"]) if isinstance(build, dict) and "id" in build else None
     log.info("imported %s as build %s", reservation.nvr, build_id or reservation.build_id)
     return build_id or reservation.build_id
-
-
-def reservation_dict(reservation: CGReservation) -> dict[str, Any]:
-    """JSON-ready form, for the re-attach record."""
-    return dataclasses.asdict(reservation)

@@ -9,6 +9,7 @@ so a typo never silently changes behaviour.
 from __future__ import annotations
 
 import configparser
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -107,7 +108,7 @@ def _number(minimum: float, strict: bool) -> _Converter:
             value = float(raw)
         except ValueError:
             raise _Invalid(accepted) from None
-        if value != value or value < minimum or (strict and value == minimum):
+        if math.isnan(value) or value < minimum or (strict and value == minimum):
             raise _Invalid(accepted)
         return value
 

@@ -24,7 +24,6 @@ USERDATA_MAX_BYTES = 64 * 1024
 _SCHEMA_URI = "http://json-schema.org/draft-07/schema#"
 
 # Each property's "description" completes the sentence "Option 'x' must be ...".
-_STRING = {"type": "string", "minLength": 1, "description": "a non-empty string"}
 _BOOLEAN = {"type": "boolean", "description": "true or false"}
 _USERDATA = {
     "type": ["object", "string"],
