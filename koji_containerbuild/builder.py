@@ -119,7 +119,8 @@ def prepare_binary_build(ctx: TaskContext, src: str, target: str, opts: Any) -> 
     flatpak = bool(opts.get("flatpak"))
     request_fields: dict[str, Any] = {}
     if flatpak:
-        # Flatpaks are described by container.yaml; the backend derives the NVR.
+        # Flatpaks are described by container.yaml and built from the dist-git
+        # repository of the same name; the backend derives the NVR.
         component = repo_component
         nvr_known = False
     else:
@@ -141,8 +142,8 @@ def prepare_binary_build(ctx: TaskContext, src: str, target: str, opts: Any) -> 
             "release": labels.release,
             "tags": labels.tags,
         }
-        if not scratch:
-            checks.check_package_listed(ctx.session, target_info, component)
+    if not scratch:
+        checks.check_package_listed(ctx.session, target_info, component)
 
     request = BuildRequest(
         kind="binary",

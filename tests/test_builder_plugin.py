@@ -107,6 +107,25 @@ def test_scratch_build_has_no_koji_build_and_skips_package_check(kojid, fake_osb
     assert fake_osbs.created[0][1]["scratch"] is True
 
 
+def test_flatpak_build_is_created_for_the_repository_component(kojid, fake_osbs, git_sources):
+    src = git_sources.publish(
+        "demo-image", {"container.yaml": "flatpak:\n  id: org.example.Demo\n"}
+    )
+    kojid.run(kojid.submit(src, {"git_branch": "main", "flatpak": True}))
+    kind, kwargs = fake_osbs.created[0]
+    assert kind == "binary"
+    assert kwargs["flatpak"] is True
+    assert kwargs["component"] == "demo-image"
+
+
+def test_flatpak_build_of_an_unlisted_repository_is_refused(kojid, fake_osbs, git_sources):
+    src = git_sources.publish("unlisted-app", {"container.yaml": "flatpak: {}\n"})
+    task_id = kojid.submit(src, {"git_branch": "main", "flatpak": True})
+    with pytest.raises(koji.BuildError, match="unlisted-app"):
+        kojid.run(task_id)
+    assert fake_osbs.created == []
+
+
 # -- checks ------------------------------------------------------------------
 
 
