@@ -116,7 +116,10 @@ class CountingSession:
 def make_counting_session(topdir: str) -> MeasuredHub:
     work_dir = os.path.join(topdir, "work")
     return MeasuredHub(
-        CountingSession(work_dir), work_dir, "counting hub session (builder-side cost only)"
+        CountingSession(work_dir),
+        work_dir,
+        "counting hub (rawUpload: checks each file's offsets are contiguous and answers "
+        "the adler32 digest the builder verifies; stores nothing)",
     )
 
 

@@ -4,50 +4,60 @@ Every line goes to ``osbs-build.log``; a line of a platform also goes to
 ``<platform>.log`` (``remote-sources.log`` for the remote-sources step).
 Lines are untrusted: bytes that are not UTF-8 are kept as they are, user
 warnings are parsed defensively, and a ``_metadata_`` path is accepted only
-when it names a regular file inside the hub's work directory.
+when it names a regular file inside the hub's work directory (loglines.py).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import operator
 import os
-import re
 import threading
-from typing import Any
+import time
+from collections import Counter
+from collections.abc import Iterator
+from itertools import islice
+from typing import Any, Callable
 
 from koji_containerbuild import LOGGER_NAME
 from koji_containerbuild.backends.base import BackendError
-from koji_containerbuild.uploads import LiveUploader, LogUploadError, UploadedFile
+from koji_containerbuild.logfiles import BUILD_LOG, USER_WARNINGS_LOG, LogFiles, Router
+from koji_containerbuild.loglines import safe_work_path
+from koji_containerbuild.uploads import LiveUploader, LogUploadError
 
-__all__ = ["LogUploadError", "TaskLogs", "stream_build_logs"]
+__all__ = [
+    "BUILD_LOG",
+    "USER_WARNINGS_LOG",
+    "LogUploadError",
+    "TaskLogs",
+    "safe_work_path",
+    "stream_build_logs",
+]
 
 logger = logging.getLogger(f"{LOGGER_NAME}.logs")
 
-BUILD_LOG = "osbs-build.log"
-USER_WARNINGS_LOG = "user_warnings.log"
-
-#: atomic-reactor logs user warnings at level USER_WARNING with a JSON message.
-USER_WARNING_RE = re.compile(r"^.+ - USER_WARNING - (\{.*\})$")
-#: atomic-reactor logs ``platform:_metadata_ <path>`` for scratch builds'
-#: metadata.json, after its usual ``time - logger - level - `` prefix.
-METADATA_RE = re.compile(r"^(?:.* - )?platform:_metadata_ (\S+)$")
-#: Platform names that are safe as file names.
-PLATFORM_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
-#: Lines per inbox list before the writer hands it over as one batch.
+#: Lines write() queues before it hands them over as one batch.
 _ROTATE_LINES = 4096
-#: Lines longer than this are processed alone (no joined copy of them).
-_BIG_LINE = 256 * 1024
+#: Lines drain() takes per step. Small enough that the line tuples die before
+#: the garbage collector's first generation fills (700 objects by default):
+#: keeping thousands alive made every step pay for collections.
+_DRAIN_LINES = 512
+
+_key_of = operator.itemgetter(0)
+_line_of = operator.itemgetter(1)
 
 
 class TaskLogs:
     """Log files of one task, written locally and uploaded while the build runs.
 
-    :meth:`write` only appends the line to an inbox list; the uploader thread
-    takes the inbox in batches and encodes, routes, writes and uploads them
-    with a few C-level joins per batch instead of Python work per line.
-    ``write`` is meant to be called from one thread (the log reader).
+    Two ways in, both from one reader thread: :meth:`write` appends one line
+    to an inbox that the uploader thread turns into file bytes at its next
+    flush; :meth:`drain` lets a backend's line iterator fill the inbox from C
+    (``list.extend``) and encodes and routes each step's lines itself, with a
+    few C-level joins per step. The uploader thread writes the local files
+    and uploads the new bytes; it also picks up lines that wait in the inbox
+    while the iterator blocks, so a slow log still arrives within
+    ``flush_interval``.
     """
 
     def __init__(
@@ -63,32 +73,34 @@ class TaskLogs:
     ):
         self.local_dir = local_dir
         self.work_dir = work_dir
-        self.user_warnings: list[str] = []
-        self.metadata_file: str | None = None
         os.makedirs(local_dir, exist_ok=True)
         self._uploader = LiveUploader(
             session, upload_path, flush_interval, retries=upload_retries, retry_delay=retry_delay
         )
         self._lock = self._uploader.lock
-        #: platform -> its log file (None: the line goes to the build log only)
-        self._targets: dict[str | None, UploadedFile | None] = {None: None}
         self._closed = False
-        self._build_log = self._open(BUILD_LOG)
-        self._warnings_log: UploadedFile | None = None
-        #: lines appended by the writer without a lock; the uploader takes
-        #: items[_taken:] under the lock, the writer rotates full lists out
-        self._inbox: list[tuple[str | None, str | bytes]] = []
+        self._files = LogFiles(self._uploader, local_dir, work_dir)
+        #: routers by the platform_of function of their keys (write(): platforms)
+        self._direct = self._files.router(None)
+        self._routers: dict[Any, Router] = {}
+        #: lines appended by the reader without a lock; the uploader takes
+        #: items[_taken:] under the lock, the reader replaces full lists
+        self._inbox: list[tuple[Any, str | bytes]] = []
+        self._inbox_router = self._direct
         self._taken = 0
-        self._rotated: list[list[tuple[str | None, str | bytes]]] = []
+        self._rotated: list[tuple[Router, list[tuple[Any, str | bytes]]]] = []
         #: True when the uploader took everything: the next line must wake it
         self._idle = True
-        self._uploader.take = self._take
-        self._uploader.process = self._process
+        self._uploader.prepare = self._write_queued
+        self._uploader.peek = lambda: len(self._inbox) > self._taken
         self._uploader.start()
 
-    # -- the writer side -------------------------------------------------------
+    # -- the reader side -------------------------------------------------------
     def write(self, platform: str | None, line: str | bytes) -> None:
         """Queue one line (without newline) for the build log and its platform's log."""
+        if self._inbox_router is not self._direct:
+            with self._lock:
+                self._switch(self._direct)
         inbox = self._inbox
         inbox.append((platform, line))
         # _idle is set by the uploader before it measures the inbox, so a
@@ -96,18 +108,95 @@ class TaskLogs:
         if self._idle or len(inbox) >= _ROTATE_LINES or self._closed:
             self._kick()
 
+    def drain(
+        self,
+        items: Iterator[tuple[Any, str | bytes]],
+        platform_of: Callable[[Any], str | None],
+        counts: Counter,
+        cancelled: threading.Event | None = None,
+    ) -> BaseException | None:
+        """Write ``(key, line)`` items until ``items`` ends; return what ended it.
+
+        ``platform_of(key)`` names the platform of a key (called once per
+        key). ``counts[key]`` grows by the lines taken, also when ``items``
+        raises: the exception is returned (None when it simply ended, or
+        when ``cancelled`` got set) with every line before it written.
+        """
+        router = self._routers.get(platform_of)
+        if router is None:
+            router = self._routers[platform_of] = self._files.router(platform_of)
+        with self._lock:
+            if self._closed:
+                raise ValueError("TaskLogs is closed")
+            self._switch(router)
+            self._uploader.feeding = True
+            self._uploader.cond.notify_all()
+        try:
+            while True:
+                inbox = self._inbox  # a fresh list: _switch and _write_step replace it
+                since = time.monotonic()
+                error = None
+                try:
+                    inbox.extend(islice(items, _DRAIN_LINES))
+                except Exception as exc:
+                    error = exc
+                taken = len(inbox)
+                if taken:
+                    keys = list(map(_key_of, inbox))
+                    for key in set(keys):
+                        counts[key] += keys.count(key)
+                    self._write_step(router, keys, list(map(_line_of, inbox)), since)
+                del inbox
+                if error is not None or taken < _DRAIN_LINES:
+                    return error
+                if cancelled is not None and cancelled.is_set():
+                    return None
+        finally:
+            with self._lock:
+                self._uploader.feeding = False
+
+    def _write_step(self, router: Router, keys: list, lines: list, since: float) -> None:
+        """Write the lines drain() just took (the uploader may have written the first ones)."""
+        with self._uploader.flush_lock:
+            with self._lock:
+                earlier = self._take_rotated()
+                taken = self._taken
+                self._inbox = []
+                self._taken = 0
+                self._idle = False
+            self._write_batches(earlier)
+            if taken:
+                del keys[:taken], lines[:taken]
+            nbytes = self._files.write_lines(router, keys, lines) if keys else 0
+        with self._lock:
+            # the first of these lines may have waited since the step began
+            self._uploader.wrote(nbytes, since)
+
+    def _switch(self, router: Router) -> None:
+        """Start a new inbox list for keys of ``router``; the caller holds the lock."""
+        if self._inbox_router is router:
+            return
+        if len(self._inbox) > self._taken:
+            self._rotate()
+        self._inbox = []
+        self._taken = 0
+        self._inbox_router = router
+
+    def _rotate(self) -> None:
+        """Hand the untaken part of the inbox over as a batch; the caller holds the lock."""
+        batch = self._inbox[self._taken :]
+        self._rotated.append((self._inbox_router, batch))
+        self._inbox = []
+        self._taken = 0
+        self._idle = False
+        self._uploader.wrote(sum(map(len, map(_line_of, batch))) + len(batch))
+
     def _kick(self) -> None:
         with self._lock:
             if self._closed:
                 raise ValueError("TaskLogs is closed")
-            inbox = self._inbox
-            if len(inbox) >= _ROTATE_LINES:
-                batch = inbox[self._taken :]
-                self._rotated.append(batch)
-                self._inbox = []
-                self._taken = 0
-                self._idle = False
-                self._uploader.wrote(sum(map(len, map(_line_of, batch))) + len(batch))
+            if len(self._inbox) >= _ROTATE_LINES:
+                self._rotate()
             elif self._idle:
                 self._idle = False
                 self._uploader.wrote(1)
@@ -119,6 +208,16 @@ class TaskLogs:
                 return
             self._closed = True
         self._uploader.close()
+
+    @property
+    def user_warnings(self) -> list[str]:
+        """De-duplicated USER_WARNING messages, in the order they appeared."""
+        return self._files.user_warnings
+
+    @property
+    def metadata_file(self) -> str | None:
+        """Validated path named by a ``platform:_metadata_`` line."""
+        return self._files.metadata_file
 
     def files(self) -> list[str]:
         """Local paths of the log files written, build log first."""
@@ -136,146 +235,30 @@ class TaskLogs:
     def bytes_uploaded(self) -> int:
         return self._uploader.bytes_sent
 
-    # -- the uploader side -------------------------------------------------------
-    def _take(self) -> list[list[tuple[str | None, str | bytes]]]:
-        """Everything written so far; runs in the uploader thread under the lock."""
-        self._idle = True
+    # -- turning lines into file bytes (either thread, under flush_lock) -------
+    def _write_queued(self) -> None:
+        """Write every line still queued, in order; the uploader calls it before a flush."""
+        with self._uploader.flush_lock:
+            with self._lock:
+                batches = self._take_rotated()
+                self._idle = True
+                end = len(self._inbox)
+                if end > self._taken:
+                    batches.append((self._inbox_router, self._inbox[self._taken : end]))
+                    self._taken = end
+            self._write_batches(batches)
+
+    def _take_rotated(self) -> list[tuple[Router, list[tuple[Any, str | bytes]]]]:
         batches = self._rotated
         self._rotated = []
-        end = len(self._inbox)
-        if end > self._taken:
-            batches.append(self._inbox[self._taken : end])
-            self._taken = end
         return batches
 
-    def _process(self, batches: list[list[tuple[str | None, str | bytes]]]) -> None:
-        for items in batches:
-            if items and not self._process_fast(items):
-                for platform, line in items:
-                    self._process_line(platform, line)
-
-    def _process_fast(self, items: list[tuple[str | None, str | bytes]]) -> bool:
-        """A batch of ordinary str lines in a few joins; False to go line by line."""
-        lines = list(map(_line_of, items))
-        if max(map(len, lines)) > _BIG_LINE:
-            return False
-        try:
-            text = "\n".join(lines)
-            blob = text.encode("utf-8")
-        except (TypeError, UnicodeEncodeError):  # bytes or surrogates in the batch
-            return False
-        if "_metadata_" in text or "USER_WARNING" in text:
-            for line in lines:
-                self._inspect(line)
-        self._build_log.append([blob, b"\n"], len(blob) + 1)
-        platforms = dict.fromkeys(map(_platform_of, items))
-        for platform in platforms:
-            target = self._target_for(platform)
-            if target is None:
-                continue
-            if len(platforms) == 1:
-                part = blob
-            else:
-                part = "\n".join([line for p, line in items if p == platform]).encode("utf-8")
-            target.append([part, b"\n"], len(part) + 1)
-        return True
-
-    def _process_line(self, platform: str | None, line: str | bytes) -> None:
-        if isinstance(line, str):
-            self._inspect(line)
-            data = _encode(line)
-        else:
-            data = bytes(line)
-        pieces = [data, b"\n"]
-        self._build_log.append(pieces, len(data) + 1)
-        target = self._target_for(platform)
-        if target is not None:
-            target.append(pieces, len(data) + 1)
-
-    def _inspect(self, line: str) -> None:
-        if "_metadata_" in line:
-            self._check_metadata(line)
-        if "USER_WARNING" in line:
-            self._add_warning(_user_warning(line))
-
-    def _open(self, name: str) -> UploadedFile:
-        return self._uploader.add(os.path.join(self.local_dir, name), name)
-
-    def _target_for(self, platform: str | None) -> UploadedFile | None:
-        try:
-            return self._targets[platform]
-        except KeyError:
-            pass
-        target = None
-        if isinstance(platform, str) and PLATFORM_RE.match(platform):
-            target = self._open(f"{platform}.log")
-        self._targets[platform] = target
-        return target
-
-    def _add_warning(self, warning: str | None) -> None:
-        if warning is None or warning in self.user_warnings:
-            return
-        self.user_warnings.append(warning)
-        if self._warnings_log is None:
-            self._warnings_log = self._open(USER_WARNINGS_LOG)
-        data = _encode(warning)
-        self._warnings_log.append([data, b"\n"], len(data) + 1)
-
-    def _check_metadata(self, text: str) -> None:
-        match = METADATA_RE.match(text)
-        if not match:
-            return
-        path = safe_work_path(self.work_dir, match.group(1))
-        if path is None:
-            logger.warning("Ignoring _metadata_ path outside the work dir: %r", match.group(1))
-        elif self.metadata_file is None:
-            self.metadata_file = path
-
-
-_platform_of = operator.itemgetter(0)
-_line_of = operator.itemgetter(1)
-
-
-def safe_work_path(work_dir: str, relpath: str) -> str | None:
-    """The real path of ``relpath`` if it is a regular file inside ``work_dir``, else None."""
-    if not relpath or relpath.startswith("/") or "\0" in relpath:
-        return None
-    if ".." in relpath.split("/"):
-        return None
-    root = os.path.realpath(work_dir)
-    candidate = os.path.realpath(os.path.join(root, relpath))
-    if os.path.commonpath([root, candidate]) != root or candidate == root:
-        return None
-    if not os.path.isfile(candidate):
-        return None
-    return candidate
-
-
-def _encode(text: str) -> bytes:
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError:
-        pass
-    try:
-        return text.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "backslashreplace")
-
-
-def _user_warning(text: str) -> str | None:
-    match = USER_WARNING_RE.match(text)
-    if not match:
-        return None
-    try:
-        payload = json.loads(match.group(1))
-    except ValueError:
-        return None
-    if not isinstance(payload, dict):
-        return None
-    message = payload.get("message")
-    if not isinstance(message, str) or not message.strip():
-        return None
-    return message.replace("\n", " ")
+    def _write_batches(self, batches: list[tuple[Router, list[tuple[Any, str | bytes]]]]) -> None:
+        for router, items in batches:
+            if items:
+                self._files.write_lines(
+                    router, list(map(_key_of, items)), list(map(_line_of, items))
+                )
 
 
 def stream_build_logs(
@@ -284,13 +267,26 @@ def stream_build_logs(
     task_logs: TaskLogs,
     cancelled: threading.Event | None = None,
 ) -> None:
-    """Follow ``backend.logs(handle)`` into ``task_logs`` until the logs end.
+    """Follow the build's logs into ``task_logs`` until the logs end.
 
-    Stops early when ``cancelled`` is set. When the backend reports that the
-    stream broke for good, a note goes into the build log (so nobody mistakes
-    the cut log for a whole one) and the BackendError propagates.
+    A backend with ``log_feed(handle)`` (the OSBS one) hands over whole line
+    iterators that :meth:`TaskLogs.drain` consumes from C; any other backend
+    is read line by line through ``backend.logs(handle)``. Stops early when
+    ``cancelled`` is set. When the backend reports that the stream broke for
+    good, a note goes into the build log (so nobody mistakes the cut log for
+    a whole one) and the BackendError propagates.
     """
-    lines = backend.logs(handle)
+    try:
+        if hasattr(backend, "log_feed"):
+            _follow_feed(backend.log_feed(handle), task_logs, cancelled)
+        else:
+            _follow_lines(backend.logs(handle), task_logs, cancelled)
+    except BackendError as exc:
+        task_logs.write(None, f"koji-containerbuild: the build log is incomplete: {exc}")
+        raise
+
+
+def _follow_lines(lines: Any, task_logs: TaskLogs, cancelled: threading.Event | None) -> None:
     write = task_logs.write
     try:
         if cancelled is None:
@@ -301,10 +297,31 @@ def stream_build_logs(
                 if cancelled.is_set():
                     break
                 write(platform, line)
-    except BackendError as exc:
-        write(None, f"koji-containerbuild: the build log is incomplete: {exc}")
-        raise
     finally:
         close = getattr(lines, "close", None)
         if close is not None:
             close()
+
+
+def _follow_feed(feed: Any, task_logs: TaskLogs, cancelled: threading.Event | None) -> None:
+    """Drive a backend's log feed.
+
+    ``feed.streams()`` is a generator of ``(key, line)`` iterators: each one
+    is drained and the exception that ended it (None if it just ended) is
+    sent back, so the backend decides whether to resume, fall back or give
+    up. ``feed.delivered`` counts the lines taken per key and
+    ``feed.platform_of`` maps a key to its platform.
+    """
+    streams = feed.streams()
+    error: BaseException | None = None
+    try:
+        while True:
+            try:
+                source = streams.send(error)
+            except StopIteration:
+                return
+            error = task_logs.drain(source, feed.platform_of, feed.delivered, cancelled)
+            if cancelled is not None and cancelled.is_set():
+                return
+    finally:
+        streams.close()

@@ -3,17 +3,18 @@
 Each file is sent in chunks at increasing offsets with the hub calls
 koji.daemon.incremental_upload uses (``uploadFile`` with a sha256 digest, or
 ``rawUpload`` when fast upload is on), so every byte crosses the wire once
-and ``koji watch-logs`` sees the log grow. Chunks are large during a burst
-(few calls) and small only when the flush interval elapses on a slow log.
+and ``koji watch-logs`` sees the log grow. The bytes are sent from memory as
+they are written (nothing is read back from disk). Chunks are large during a
+burst (few calls) and small only when the flush interval elapses on a slow log.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any, Callable
 
 from koji.util import adler32_constructor, base64encode
@@ -26,18 +27,16 @@ logger = logging.getLogger(f"{LOGGER_NAME}.uploads")
 MAX_CHUNK = 1024 * 1024
 #: Pending bytes that wake the uploader before the flush interval elapses.
 BURST_THRESHOLD = MAX_CHUNK
+#: Queued bytes at which the writer waits for the uploader (bounds memory).
+MAX_QUEUED = 2 * 1024 * 1024
 
 
 class LogUploadError(Exception):
     """Part of a task log could not be uploaded; the task output is incomplete."""
 
 
-#: Queued bytes at which the writer waits for the uploader (bounds memory).
-MAX_QUEUED = 2 * 1024 * 1024
-
-
 class UploadedFile:
-    """One log file: what was written to it locally and what the hub has."""
+    """One log file: its new bytes wait in memory until the thread writes and sends them."""
 
     def __init__(self, path: str, name: str):
         self.path = path
@@ -46,21 +45,57 @@ class UploadedFile:
         self.written = 0
         self.uploaded = 0
         self.failed = False
+        #: bytes not yet written locally nor uploaded, in order
+        self.unsent: list[bytes] = []
 
     def append(self, pieces: list[bytes], size: int) -> None:
-        """Write encoded lines (newlines included); only the uploader thread writes."""
-        self.handle.writelines(pieces)
+        """Queue encoded lines (newlines included); the caller holds the flush_lock."""
+        self.unsent.extend(pieces)
         self.written += size
 
 
+def chunks(parts: list[bytes], limit: int) -> Iterator[bytes]:
+    """The bytes of ``parts`` in order, in chunks of at most ``limit`` bytes.
+
+    A part of a quarter of ``limit`` or more goes alone (no copy when it fits,
+    memoryview slices when it does not: a 10 MB line costs one chunk of
+    memory, not another copy); smaller parts are joined up to ``limit``.
+    """
+    small: list[bytes] = []
+    size = 0
+    for part in parts:
+        length = len(part)
+        if length >= limit // 4:
+            if small:
+                yield b"".join(small)
+                small = []
+                size = 0
+            if length <= limit:
+                yield part
+            else:
+                view = memoryview(part)
+                for start in range(0, length, limit):
+                    yield bytes(view[start : start + limit])
+            continue
+        if size + length > limit:
+            yield b"".join(small)
+            small = []
+            size = 0
+        small.append(part)
+        size += length
+    if small:
+        yield b"".join(small)
+
+
 class LiveUploader:
-    """Background thread that writes the queued lines to the files and uploads them.
+    """Background thread that writes the log files and uploads their new bytes.
 
     The writer hands over work through the ``take``/``process`` hooks and
-    calls :meth:`wrote`; the thread sleeps on a Condition (no polling) until
-    work is pending, then waits at most ``flush_interval`` (less when a burst
-    fills :data:`BURST_THRESHOLD`). Doing the file writes here keeps the
-    writer's per-line work to a list append.
+    calls :meth:`wrote`; the thread sleeps on a Condition until work is
+    pending, then waits at most ``flush_interval`` (less when a burst fills
+    :data:`BURST_THRESHOLD`). While ``feeding`` is set the writer adds lines
+    without calling :meth:`wrote` per line (see TaskLogs.drain), so the thread
+    then also looks for new lines once per ``flush_interval`` via ``peek``.
     """
 
     def __init__(
@@ -90,10 +125,15 @@ class LiveUploader:
         self._signal_at = 1
         self._closing = False
         self._fast = bool(getattr(session, "opts", None) and session.opts.get("use_fast_upload"))
-        #: hooks of the writer: take() runs under the lock and returns the new
-        #: work, process(work) runs outside it and writes the files
-        self.take: Callable[[], Any] | None = None
-        self.process: Callable[[Any], None] = lambda work: None
+        #: held while lines are turned into file bytes and while the thread
+        #: takes a file's unsent bytes, so both happen in order
+        self.flush_lock = threading.Lock()
+        #: hook of the writer, called by the thread before each flush to write
+        #: the lines still queued into the files (takes flush_lock itself)
+        self.prepare: Callable[[], None] = lambda: None
+        #: True while lines may arrive without wrote(); peek() says if any did
+        self.feeding = False
+        self.peek: Callable[[], bool] = lambda: False
         self._thread = threading.Thread(target=self._run, name="log-uploader", daemon=True)
 
     def start(self) -> None:
@@ -105,14 +145,14 @@ class LiveUploader:
         self.files.append(uploaded)
         return uploaded
 
-    def wrote(self, nbytes: int) -> None:
-        """Account for bytes just queued; the caller holds :attr:`lock`."""
+    def wrote(self, nbytes: int, since: float | None = None) -> None:
+        """Account for bytes queued (waiting since ``since``); the caller holds :attr:`lock`."""
         pending = self._pending = self._pending + nbytes
         if pending < self._signal_at:
             return
         if self._pending_since is None:
             # first bytes since the last flush: start the flush_interval clock
-            self._pending_since = time.monotonic()
+            self._pending_since = time.monotonic() if since is None else since
             self._signal_at = BURST_THRESHOLD
             self.cond.notify_all()
         elif pending < MAX_QUEUED:
@@ -139,16 +179,17 @@ class LiveUploader:
         while True:
             with self.cond:
                 closing = self._wait_for_work()
-                work = self.take() if self.take is not None else None
                 self._pending = 0
                 self._pending_since = None
                 self._signal_at = 1
                 self.cond.notify_all()  # a writer may wait for room
-            if work is not None:
-                self.process(work)
+            self.prepare()
             for uploaded in list(self.files):
-                uploaded.handle.flush()
-                self._send(uploaded, uploaded.written)
+                if uploaded.unsent:
+                    with self.flush_lock:
+                        parts = uploaded.unsent
+                        uploaded.unsent = []
+                    self._send(uploaded, parts)
             if closing:
                 return
 
@@ -158,7 +199,13 @@ class LiveUploader:
             if self._closing:
                 return True
             if self._pending_since is None:
-                self.cond.wait()
+                if not self.feeding:
+                    self.cond.wait()
+                    continue
+                # lines may have arrived without wrote(): look once per interval
+                self.cond.wait(self.flush_interval)
+                if self._pending_since is None and not self._closing and self.peek():
+                    return False
                 continue
             if self._pending >= BURST_THRESHOLD:
                 return False
@@ -167,26 +214,24 @@ class LiveUploader:
                 return False
             self.cond.wait(remaining)
 
-    def _send(self, uploaded: UploadedFile, target: int) -> None:
-        if uploaded.failed or uploaded.uploaded >= target:
-            return
-        with open(uploaded.path, "rb") as source:
-            while uploaded.uploaded < target:
-                size = min(MAX_CHUNK, target - uploaded.uploaded)
-                chunk = os.pread(source.fileno(), size, uploaded.uploaded)
-                if not chunk:
-                    return
-                if not self._send_chunk(uploaded, chunk):
-                    uploaded.failed = True
-                    self.errors.append(
-                        f"Uploading {uploaded.name} to the task output failed at byte "
-                        f"{uploaded.uploaded}; the uploaded log is incomplete (the full log "
-                        f"is at {uploaded.path} on the builder)."
-                    )
-                    return
-                uploaded.uploaded += len(chunk)
-                self.calls += 1
-                self.bytes_sent += len(chunk)
+    def _send(self, uploaded: UploadedFile, parts: list[bytes]) -> None:
+        for chunk in chunks(parts, MAX_CHUNK):
+            # the local file is written here too, one write per chunk: every
+            # call that leaves the GIL costs a wait for it when coming back
+            uploaded.handle.write(chunk)
+            if uploaded.failed:
+                continue
+            if not self._send_chunk(uploaded, chunk):
+                uploaded.failed = True
+                self.errors.append(
+                    f"Uploading {uploaded.name} to the task output failed at byte "
+                    f"{uploaded.uploaded}; the uploaded log is incomplete (the full log "
+                    f"is at {uploaded.path} on the builder)."
+                )
+                continue
+            uploaded.uploaded += len(chunk)
+            self.calls += 1
+            self.bytes_sent += len(chunk)
 
     def _send_chunk(self, uploaded: UploadedFile, chunk: bytes) -> bool:
         for attempt in range(self.retries + 1):

@@ -9,17 +9,14 @@ backoff for ``OsbsSettings.retry_seconds``.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import re
 import time
 from collections.abc import Iterator
 from typing import Any, Callable
 
 from koji_containerbuild import LOGGER_NAME
 from koji_containerbuild.backends.base import (
-    REMOTE_SOURCES,
     BackendError,
     BuildBackend,
     BuildRequest,
@@ -28,12 +25,15 @@ from koji_containerbuild.backends.base import (
     Outcome,
     TransientBackendError,
 )
+from koji_containerbuild.backends.osbs_logs import NOTE, OsbsLogFeed, platform_of
+from koji_containerbuild.backends.osbs_logs import describe as _describe
+
+__all__ = ["NOTE", "OsbsBackend", "OsbsLogFeed", "create", "platform_of"]
 
 logger = logging.getLogger(f"{LOGGER_NAME}.backends.osbs")
 
 #: Tekton reasons of a cancelled PipelineRun (osbs-client 2.8 knows only the first).
 CANCELLED_REASONS = ("PipelineRunCancelled", "Cancelled")
-_ARCH_TASK_RE = re.compile(r"^binary-container-build-([A-Za-z0-9_-]+)$")
 _MAX_BACKOFF = 30.0
 
 #: Options of a buildContainer task passed to OSBS under the same name.
@@ -68,32 +68,10 @@ def _load_osbs() -> tuple[Any, Any, Any]:
     return OSBS, Configuration, exceptions
 
 
-def platform_of(task_name: str | None) -> str | None:
-    """Log platform of a pipeline task: an arch, REMOTE_SOURCES, or None."""
-    if not task_name:
-        return None
-    if "hermeto" in task_name or "cachito" in task_name or "remote-source" in task_name:
-        return REMOTE_SOURCES
-    match = _ARCH_TASK_RE.match(task_name)
-    if match:
-        return match.group(1).replace("-", "_")
-    return None
-
-
-def _task_of_decode_error(exc: UnicodeDecodeError) -> str | None:
-    """The pipeline task whose line failed to decode, read from osbs-client's frame."""
-    traceback = exc.__traceback__
-    while traceback is not None:
-        name = traceback.tb_frame.f_locals.get("pipeline_task_name")
-        if isinstance(name, str):
-            return name
-        traceback = traceback.tb_next
-    return None
-
-
 class OsbsBackend(BuildBackend):
     name = "osbs"
     imports_builds = True
+    max_backoff = _MAX_BACKOFF
 
     def __init__(
         self,
@@ -228,88 +206,31 @@ class OsbsBackend(BuildBackend):
         return {key: value for key, value in arguments.items() if value is not None}
 
     def logs(self, handle: str) -> Iterator[LogLine]:
-        """Follow the build's logs, resuming broken streams without repeating lines.
-
-        Every re-open of the stream starts each task's log from its first
-        line, so lines already delivered are skipped by counting per task.
-        """
-        osbs = self._osbs_for(handle)
-        delivered: dict[str | None, int] = {}
-        platforms: dict[str | None, str | None] = {}
-        retry_deadline: float | None = None
-        delay = 1.0
-        while True:
-            seen: dict[str | None, int] = {}
-            problem = None
-            stream = self._checked(
-                "read the build logs", osbs.get_build_logs, handle, follow=True, wait=True
-            )
-            lines = iter(stream)
+        """Follow the build's logs line by line (see :meth:`log_feed` for the fast way)."""
+        feed = self.log_feed(handle)
+        streams = feed.streams()
+        delivered = feed.delivered
+        platform_of = feed.platform_of
+        error: BaseException | None = None
+        try:
             while True:
                 try:
-                    task, line = next(lines)
+                    source = streams.send(error)
                 except StopIteration:
-                    break
-                except UnicodeDecodeError as exc:
-                    task = _task_of_decode_error(exc)
-                    position = seen.get(task, 0)
-                    if position < delivered.get(task, 0):
-                        # osbs-client re-streams the task from its first line and
-                        # fails at the same place: the rest cannot be read with it
-                        note = (
-                            f"koji-containerbuild: the log of OSBS build {handle} is incomplete: "
-                            f"osbs-client cannot read past line {position + 1} of task {task}, "
-                            "which is not UTF-8; the whole log is in OSBS."
-                        )
-                        self.incomplete_logs[handle] = note
-                        logger.warning("%s", note)
-                        yield self._platform(platforms, task), note
-                        return
-                    seen[task] = delivered[task] = position + 1
-                    yield self._platform(platforms, task), bytes(exc.object)
-                    problem = "reopen"
-                    break
-                except self._exc.OsbsException as exc:
-                    if not self._is_transient(exc):
-                        raise BackendError(
-                            f"The log stream of OSBS build {handle} failed "
-                            f"({_describe(exc)}); the task log is incomplete."
-                        ) from exc
-                    problem = _describe(exc)
-                    break
-                count = seen.get(task, 0) + 1
-                seen[task] = count
-                if count <= delivered.get(task, 0):
-                    continue
-                delivered[task] = count
-                retry_deadline = None
-                delay = 1.0
-                yield self._platform(platforms, task), line
-            if problem == "reopen":
-                continue
-            if problem is None and not self._checked(
-                "check the build state", osbs.build_not_finished, handle
-            ):
-                return
-            problem = problem or "the stream ended before the build finished"
-            if retry_deadline is None:
-                retry_deadline = self._clock() + self.settings.retry_seconds
-            remaining = retry_deadline - self._clock()
-            if remaining <= 0:
-                raise TransientBackendError(
-                    f"The log stream of OSBS build {handle} broke ({problem}) and could not be "
-                    f"resumed for {self.settings.retry_seconds:.0f} seconds; the task log is "
-                    "incomplete."
-                )
-            logger.warning("Log stream of %s broke (%s); resuming", handle, problem)
-            self._sleep(min(delay, remaining))
-            delay = min(delay * 2, _MAX_BACKOFF)
+                    return
+                error = None
+                try:
+                    for key, line in source:
+                        delivered[key] += 1
+                        yield platform_of(key), line
+                except Exception as exc:
+                    error = exc
+        finally:
+            streams.close()
 
-    @staticmethod
-    def _platform(cache: dict[str | None, str | None], task: str | None) -> str | None:
-        if task not in cache:
-            cache[task] = platform_of(task)
-        return cache[task]
+    def log_feed(self, handle: str) -> OsbsLogFeed:
+        """The build's logs as whole line iterators (for logs.stream_build_logs)."""
+        return OsbsLogFeed(self, handle)
 
     def wait(self, handle: str) -> BuildResult:
         osbs = self._osbs_for(handle)
@@ -394,17 +315,3 @@ def _success(handle: str, results: dict[str, Any]) -> BuildResult:
         platforms=platforms,
         build_name=handle,
     )
-
-
-def _describe(exc: BaseException) -> str:
-    """One line for an osbs-client exception, without its embedded traceback."""
-    message = getattr(exc, "message", None)
-    if isinstance(message, bytes):
-        message = message.decode("utf-8", "replace")
-    if isinstance(message, str) and message.lstrip().startswith("{"):
-        with contextlib.suppress(ValueError, AttributeError):
-            message = json.loads(message).get("message") or message
-    if not message:
-        cause = getattr(exc, "cause", None)
-        message = str(cause) if cause is not None else str(exc)
-    return " ".join(str(message).split())
