@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import os
 import threading
@@ -16,49 +14,62 @@ from koji_containerbuild.logs import LogUploadError, TaskLogs, stream_build_logs
 UPLOAD_PATH = "tasks/1234/101234"
 
 
-class HubUploads:
-    """Hub side of uploadFile as kojihub implements it, recording every call.
+class Hub:
+    """The sandbox hub's in-process session (the hub stand-in of record), as kojid's host.
 
-    Used until the sandbox's InProcessSession lands; it checks size and
-    digest, truncates a .log at offset 0 and writes at the given offset.
+    Uploads land under the sandbox's work dir and every call is recorded in
+    ``session.calls``. The only addition is fault injection: ``fail_next``
+    upload calls raise, or all of them with ``refuse_all``.
     """
 
-    def __init__(self, root: str):
-        self.root = root
-        self.opts = {}
-        self.calls: list[tuple[str, str, int, int]] = []
+    def __init__(self, sandbox_hub, fast_upload: bool):
+        self.session = sandbox_hub.session("builder", opts={"use_fast_upload": fast_upload})
+        self.root = sandbox_hub.workdir
+        self.opts = self.session.opts
         self.fail_next = 0
         self.refuse_all = False
 
-    def uploadFile(self, path, name, size, checksum, offset, data):
+    def _fault(self) -> None:
         if self.refuse_all:
             raise OSError("hub unreachable")
         if self.fail_next:
             self.fail_next -= 1
             raise OSError("connection reset")
-        contents = base64.b64decode(data)
-        if size != len(contents) or checksum != ("sha256", hashlib.sha256(contents).hexdigest()):
-            return False
-        target = os.path.join(self.root, path, name)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        mode = "r+b" if os.path.exists(target) and offset != 0 else "wb"
-        with open(target, mode) as handle:
-            handle.seek(offset)
-            handle.write(contents)
-        self.calls.append((path, name, offset, len(contents)))
-        return True
+
+    def rawUpload(self, *args, **kwargs):
+        self._fault()
+        return self.session.rawUpload(*args, **kwargs)
+
+    def uploadFile(self, *args, **kwargs):
+        self._fault()
+        return self.session.uploadFile(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.session, name)
+
+    def uploads(self) -> list[tuple[str, int, int]]:
+        """(name, offset, size) of every upload call the hub answered, in order."""
+        found = []
+        for method, args, _ in self.session.calls:
+            if method == "rawUpload":
+                chunk, offset, _path, name = args[:4]
+                found.append((name, offset, len(chunk)))
+            elif method == "uploadFile":
+                _path, name, size, _checksum, offset, _data = args[:6]
+                found.append((name, offset, size))
+        return found
 
     def uploaded(self, name: str) -> bytes:
         with open(os.path.join(self.root, UPLOAD_PATH, name), "rb") as handle:
             return handle.read()
 
     def offsets(self, name: str) -> list[tuple[int, int]]:
-        return [(offset, size) for _, n, offset, size in self.calls if n == name]
+        return [(offset, size) for n, offset, size in self.uploads() if n == name]
 
 
-@pytest.fixture
-def hub(tmp_path):
-    return HubUploads(str(tmp_path / "hub"))
+@pytest.fixture(params=[True, False], ids=["rawUpload", "uploadFile"])
+def hub(request, sandbox_hub):
+    return Hub(sandbox_hub, fast_upload=request.param)
 
 
 @pytest.fixture
@@ -131,7 +142,7 @@ def test_all_lines_arrive_in_order_and_each_byte_is_uploaded_once(hub, tmp_path,
             assert offset == position
             position += size
         assert position == os.path.getsize(os.path.join(tmp_path, "local", name))
-    assert logs.bytes_uploaded == sum(size for *_, size in hub.calls)
+    assert logs.bytes_uploaded == sum(size for *_, size in hub.uploads())
 
 
 def test_lines_are_uploaded_while_the_build_runs(hub, tmp_path, work_dir):
@@ -139,7 +150,7 @@ def test_lines_are_uploaded_while_the_build_runs(hub, tmp_path, work_dir):
     logs.write("x86_64", "early line")
     deadline = threading.Event()
     for _ in range(200):
-        if hub.calls:
+        if logs.upload_calls:
             break
         deadline.wait(0.01)
     assert hub.uploaded("osbs-build.log") == b"early line\n"
@@ -171,7 +182,7 @@ def test_ten_megabyte_line_is_written_whole(hub, tmp_path, work_dir):
     data = hub.uploaded("x86_64.log")
     assert len(data) == len(big) + 1 + 5
     assert data.endswith(b"y\nnext\n")
-    assert max(size for *_, size in hub.calls) <= 1024 * 1024
+    assert max(size for *_, size in hub.uploads()) <= 1024 * 1024
 
 
 def test_user_warnings_are_collected_once_each(hub, tmp_path, work_dir):
