@@ -433,23 +433,100 @@ def test_permanent_stream_error_is_reported(backend, fake_osbs):  # noqa: F811
         list(backend.logs(handle))
 
 
-def test_non_utf8_line_is_kept_as_bytes_and_a_cut_log_is_marked(backend, fake_osbs):  # noqa: F811
-    # osbs-client re-streams a task from its first line and fails at the same
-    # place again, so the rest of that log cannot be read: say so, never cut silently
+def bad_byte_script():
+    """A line that is not UTF-8 in the middle of one task, lines after it there and elsewhere."""
+    return {
+        "binary-container-prebuild": ["pre 1", "pre 2"],
+        "binary-container-build-x86-64": ["amd 0", "amd 1", b"amd \xff bad", "amd 3", "amd 4"],
+        "binary-container-build-s390x": [f"s390 {n}" for n in range(6)],
+        "binary-container-exit": ["exit 1"],
+    }
+
+
+def is_note(line) -> bool:
+    return isinstance(line, str) and line.startswith("koji-containerbuild:")
+
+
+def without_notes(lines):
+    return [(platform, line) for platform, line in lines if not is_note(line)]
+
+
+def test_non_utf8_line_and_the_rest_of_every_task_are_delivered(backend, fake_osbs):  # noqa: F811
+    script = bad_byte_script()
+    fake_osbs.script(tasks=script)
+    handle = backend.start(binary_request())
+    delivered = list(backend.logs(handle))
+    lines = per_task(without_notes(delivered))
+    assert lines["x86_64"] == ["amd 0", "amd 1", b"amd \xff bad", "amd 3", "amd 4"]
+    assert lines["s390x"] == [f"s390 {n}" for n in range(6)]
+    # prebuild and exit both belong to no platform: each in its own order, once
+    assert [line for line in lines[None] if line.startswith("pre")] == ["pre 1", "pre 2"]
+    assert [line for line in lines[None] if line.startswith("exit")] == ["exit 1"]
+    notes = [line for _, line in delivered if is_note(line)]
+    assert len(notes) == 1 and "binary-container-build-x86-64" in notes[0]
+    # osbs-client's stream was not re-opened into the same failure
+    assert fake_osbs.runs[handle].log_opens == 1
+    result = backend.wait(handle)
+    assert result.outcome is Outcome.SUCCEEDED
+    assert "logs_incomplete" not in result.extra
+
+
+def test_non_utf8_first_line_then_tasks_never_streamed(backend, fake_osbs):  # noqa: F811
     fake_osbs.script(
         tasks={
-            "binary-container-prebuild": ["pre"],
-            "binary-container-build-x86-64": ["ok", b"bad \xff here", "after"],
+            "binary-container-build-x86-64": [b"\xfe\xff", "amd 1"],
+            "binary-container-build-aarch64": ["arm 0", "arm 1"],
         }
     )
     handle = backend.start(binary_request())
+    assert without_notes(backend.logs(handle)) == [
+        ("x86_64", b"\xfe\xff"),
+        ("x86_64", "amd 1"),
+        ("aarch64", "arm 0"),
+        ("aarch64", "arm 1"),
+    ]
+
+
+def test_rest_of_the_log_reaches_the_task_logs(backend, fake_osbs, sandbox_hub, tmp_path):  # noqa: F811
+    from koji_containerbuild.logs import TaskLogs, stream_build_logs
+
+    fake_osbs.script(tasks=bad_byte_script())
+    handle = backend.start(binary_request())
+    session = sandbox_hub.session("builder")
+    logs = TaskLogs(session, "tasks/1/1", str(tmp_path / "local"), sandbox_hub.workdir, 0.01)
+    stream_build_logs(backend, handle, logs)
+    logs.close()
+    with open(tmp_path / "koji" / "work" / "tasks" / "1" / "1" / "x86_64.log", "rb") as handle:
+        x86 = handle.read()
+    assert x86.endswith(b"amd 0\namd 1\namd \xff bad\namd 3\namd 4\n")
+    with open(tmp_path / "local" / "osbs-build.log", "rb") as handle:
+        build_log = handle.read().splitlines()
+    assert [line for line in build_log if line.startswith(b"s390")] == [
+        f"s390 {n}".encode() for n in range(6)
+    ]
+    assert build_log.count(b"amd 3") == 1
+
+
+def test_transient_fault_while_reading_the_rest_is_retried(backend, fake_osbs, clock):  # noqa: F811
+    from osbs import exceptions
+
+    fake_osbs.script(tasks=bad_byte_script())
+    fake_osbs.fail("openshift_get", exceptions.OsbsNetworkException("https://osbs", "reset", 0))
+    handle = backend.start(binary_request())
+    lines = per_task(without_notes(backend.logs(handle)))
+    assert lines["x86_64"] == ["amd 0", "amd 1", b"amd \xff bad", "amd 3", "amd 4"]
+    assert clock.sleeps
+
+
+def test_rest_that_cannot_be_read_is_noted_and_marked_incomplete(backend, fake_osbs):  # noqa: F811
+    fake_osbs.script(tasks=bad_byte_script(), pod_log_status=403)
+    handle = backend.start(binary_request())
     delivered = list(backend.logs(handle))
-    assert delivered[:3] == [(None, "pre"), ("x86_64", "ok"), ("x86_64", b"bad \xff here")]
-    assert len(delivered) == 4
-    platform, note = delivered[3]
+    assert ("x86_64", b"amd \xff bad") in delivered
+    platform, note = delivered[-1]
     assert platform == "x86_64"
-    assert "incomplete" in note
-    assert "line 2 of task binary-container-build-x86-64" in note
+    assert is_note(note)
+    assert "is incomplete" in note and "could not be read" in note
     result = backend.wait(handle)
     assert result.outcome is Outcome.SUCCEEDED
     assert result.extra["logs_incomplete"] == note

@@ -53,9 +53,9 @@ def create(settings: Any, **kwargs: Any) -> OsbsBackend:
     return OsbsBackend(settings, **kwargs)
 
 
-def _load_osbs() -> tuple[Any, Any, Any]:
+def _load_osbs() -> tuple[Any, Any, Any, Any]:
     try:
-        from osbs import exceptions
+        from osbs import exceptions, tekton
         from osbs.api import OSBS
         from osbs.conf import Configuration
     except Exception as exc:
@@ -65,7 +65,7 @@ def _load_osbs() -> tuple[Any, Any, Any]:
             "(python3-osbs-client) on this builder or choose another backend in "
             "builder_containerbuild.conf."
         ) from exc
-    return OSBS, Configuration, exceptions
+    return OSBS, Configuration, exceptions, tekton
 
 
 class OsbsBackend(BuildBackend):
@@ -83,7 +83,7 @@ class OsbsBackend(BuildBackend):
         self.settings = settings
         self._clock = clock
         self._sleep = sleep
-        self._osbs_class, self._conf_class, self._exc = _load_osbs()
+        self._osbs_class, self._conf_class, self._exc, self._tekton = _load_osbs()
         self._clients: dict[str, tuple[Any, Any]] = {}
         self._kinds: dict[str, str] = {}
         #: handle -> why its log could not be read to the end (also in the log itself)

@@ -2,9 +2,12 @@
 
 osbs-client's ``get_build_logs(follow=True, wait=True)`` restarts every
 pipeline task's log at its first line when opened again, and dies with
-UnicodeDecodeError on a line that is not UTF-8. :class:`OsbsLogFeed`
-resumes broken streams without repeating lines and hands the lines out as
-whole iterators for :func:`koji_containerbuild.logs.stream_build_logs`.
+UnicodeDecodeError on a line that is not UTF-8 (at the same line again on
+every re-open). :class:`OsbsLogFeed` resumes broken streams without
+repeating lines, reads the rest of the log as raw bytes through
+osbs-client's lower layers (osbs.tekton, the pods' log endpoint) after such
+a line, and hands the lines out as whole iterators for
+:func:`koji_containerbuild.logs.stream_build_logs`.
 """
 
 from __future__ import annotations
@@ -54,6 +57,13 @@ def _task_of_decode_error(exc: UnicodeDecodeError) -> str | None:
     return None
 
 
+def _text_or_bytes(line: bytes) -> str | bytes:
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        return line
+
+
 def _skipping(stream: Iterator[Any], skip: dict[Any, int]) -> Iterator[Any]:
     """Drop the first ``skip[task]`` lines of each task; return once none are left to drop."""
     for item in stream:
@@ -99,6 +109,64 @@ class OsbsLogFeed:
         logger.warning("%s", text)
         return iter([((NOTE, task), text)])
 
+    def _rest_from_pods(self, bad_task: str | None) -> Generator[Iterator[Any], Any, None]:
+        """The rest of every task's log, read as raw bytes once the build has finished.
+
+        osbs-client decodes each streamed line and dies on one that is not
+        UTF-8, at the same line on every re-open; its lower layers hand out
+        the pods' whole logs as bytes, so the lines each task already
+        delivered are skipped and the rest follows task by task, a line that
+        is not UTF-8 as bytes. If that fails too, the log and the result say so.
+        """
+        backend = self.backend
+        handle = self.handle
+        where = f"task {bad_task}" if bad_task else "a task"
+        # in the build log only: the task's own log stays exactly its lines
+        yield self._note(
+            None,
+            f"koji-containerbuild: a line of {where} is not UTF-8 and osbs-client cannot stream "
+            "past it; the rest of the build log follows when the build has finished.",
+        )
+        osbs = backend._osbs_for(handle)
+        try:
+            while backend._checked("check the build state", osbs.build_not_finished, handle):
+                backend._checked("wait for the build", osbs.wait_for_build_to_finish, handle)
+            logs = backend._call("read the build's task logs", self._pod_logs, osbs)
+        except Exception as exc:  # any failure here only means the log stays cut
+            note = (
+                f"koji-containerbuild: the log of OSBS build {handle} is incomplete: the rest of "
+                f"the log after the line of {where} that is not UTF-8 could not be read "
+                f"({describe(exc)}); the whole log is in OSBS."
+            )
+            backend.incomplete_logs[handle] = note
+            yield self._note(bad_task, note)
+            return
+        for task, lines in logs:
+            rest = lines[self.delivered.get(task, 0) :]
+            if rest:
+                yield ((task, _text_or_bytes(line)) for line in rest)
+
+    def _pod_logs(self, osbs: Any) -> list[tuple[str, list[bytes]]]:
+        """Every task run's whole log as bytes lines, through osbs-client's lower layers."""
+        tekton = self.backend._tekton
+        openshift = osbs.os
+        logs = []
+        for reference in tekton.PipelineRun(openshift, self.handle).child_references:
+            info = tekton.TaskRun(openshift, reference["name"]).get_info()
+            task = info["metadata"]["labels"]["tekton.dev/pipelineTask"]
+            pod = info["status"]["podName"]
+            lines: list[bytes] = []
+            for step in info["status"]["steps"]:
+                url = openshift.build_url(
+                    "api", "v1", f"pods/{pod}/log", container=step["container"]
+                )
+                response = openshift.get(url)
+                tekton.check_response(response)
+                # the stream splits lines the same way (requests' iter_lines)
+                lines.extend(response.content.splitlines())
+            logs.append((task, lines))
+        return logs
+
     def streams(self) -> Generator[Iterator[Any], BaseException | None, None]:
         backend = self.backend
         handle = self.handle
@@ -125,19 +193,11 @@ class OsbsLogFeed:
                 delay = 1.0
             if isinstance(error, UnicodeDecodeError):
                 task = _task_of_decode_error(error)
-                if skip.get(task):
-                    # osbs-client re-streams the task from its first line and
-                    # fails at the same place: the rest cannot be read with it
-                    note = (
-                        f"koji-containerbuild: the log of OSBS build {handle} is incomplete: "
-                        f"osbs-client cannot read past line {delivered[task] - skip[task] + 1} "
-                        f"of task {task}, which is not UTF-8; the whole log is in OSBS."
-                    )
-                    backend.incomplete_logs[handle] = note
-                    yield self._note(task, note)
-                    return
-                yield iter([(task, bytes(error.object))])
-                continue
+                if task is not None and not skip.get(task):
+                    yield iter([(task, bytes(error.object))])
+                # osbs-client would fail at that line again on every re-open
+                yield from self._rest_from_pods(task)
+                return
             if error is None:
                 if not backend._checked("check the build state", osbs.build_not_finished, handle):
                     return

@@ -9,6 +9,8 @@ The stand-in ``osbs.api.OSBS`` talks to the cluster installed with
 
 from __future__ import annotations
 
+import json
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -56,6 +58,8 @@ class BuildScript:
     ``stream_breaks`` is consumed one entry per log-stream open: after that
     many lines the stream raises the exception, or just ends early when the
     exception is None (osbs-client swallows connection drops that way).
+    ``pod_log_status`` is the HTTP status of the pods' log endpoint (the
+    lower-layer read of a task's whole log).
     """
 
     tasks: dict[str, list[LogItem]] = field(default_factory=dict)
@@ -64,6 +68,16 @@ class BuildScript:
     results: dict[str, Any] | None = None
     error_message: str = "Error in binary-container-build-x86-64: build failed;"
     stream_breaks: list[tuple[int, BaseException | None]] = field(default_factory=list)
+    pod_log_status: int = 200
+
+
+#: Container of the single step of every scripted task (Tekton names it step-<step>).
+STEP_CONTAINER = "step-build"
+_PIPELINE_RUN_PATH = re.compile(
+    r"^apis/tekton\.dev/v1beta1/namespaces/[^/]+/pipelineruns/([^/]+)$"
+)
+_TASK_RUN_PATH = re.compile(r"^apis/tekton\.dev/v1beta1/namespaces/[^/]+/taskruns/([^/]+)$")
+_POD_LOG_PATH = re.compile(r"^api/v1/namespaces/[^/]+/pods/([^/]+)/log$")
 
 
 class FakeRun:
@@ -97,8 +111,41 @@ class FakeRun:
         )
         return {
             "metadata": {"name": self.name},
-            "status": {"conditions": [{"status": status, "reason": self.reason}]},
+            "status": {
+                "conditions": [{"status": status, "reason": self.reason}],
+                "childReferences": [
+                    {
+                        "apiVersion": "tekton.dev/v1beta1",
+                        "kind": "TaskRun",
+                        "name": self.task_run_name(task),
+                        "pipelineTaskName": task,
+                    }
+                    for task in self.script.tasks
+                ],
+            },
         }
+
+    def task_run_name(self, task: str) -> str:
+        return f"{self.name}-{task}"
+
+    def task_run_info(self, task: str) -> dict:
+        name = self.task_run_name(task)
+        return {
+            "metadata": {"name": name, "labels": {"tekton.dev/pipelineTask": task}},
+            "status": {
+                "podName": f"{name}-pod",
+                "steps": [{"name": STEP_CONTAINER[len("step-") :], "container": STEP_CONTAINER}],
+            },
+        }
+
+    def pod_log(self, task: str) -> bytes:
+        """The whole log of a task's pod as the log endpoint returns it: raw bytes."""
+        lines = [
+            item if isinstance(item, bytes) else item.encode("utf-8")
+            for item in self.script.tasks[task]
+            if isinstance(item, (str, bytes))
+        ]
+        return b"".join(line + b"\n" for line in lines)
 
     def pending_pauses(self) -> list[Pause]:
         return [
@@ -158,6 +205,49 @@ class FakeOpenShift:
             self.runs[name] = run
             self.created.append((kind, dict(kwargs)))
             return run
+
+    def http_get(self, path: str, query: dict) -> tuple[int, bytes]:
+        """Answer a GET of the OpenShift API (path below the API URL): status, body."""
+        for pattern, answer in (
+            (_PIPELINE_RUN_PATH, self._get_pipeline_run),
+            (_TASK_RUN_PATH, self._get_task_run),
+            (_POD_LOG_PATH, self._get_pod_log),
+        ):
+            match = pattern.match(path)
+            if match:
+                found = answer(match.group(1), query)
+                if found is not None:
+                    return found
+        body = {"kind": "Status", "status": "Failure", "reason": "NotFound", "code": 404}
+        return 404, json.dumps(body).encode()
+
+    def _get_pipeline_run(self, name: str, query: dict) -> tuple[int, bytes] | None:
+        run = self.run(name)
+        return None if run is None else (200, json.dumps(run.info()).encode())
+
+    def _task_of(self, task_run_name: str) -> tuple[FakeRun, str] | None:
+        for run in self.runs.values():
+            for task in run.script.tasks:
+                if not run.removed and run.task_run_name(task) == task_run_name:
+                    return run, task
+        return None
+
+    def _get_task_run(self, name: str, query: dict) -> tuple[int, bytes] | None:
+        found = self._task_of(name)
+        if found is None:
+            return None
+        run, task = found
+        return 200, json.dumps(run.task_run_info(task)).encode()
+
+    def _get_pod_log(self, pod: str, query: dict) -> tuple[int, bytes] | None:
+        found = self._task_of(pod[: -len("-pod")]) if pod.endswith("-pod") else None
+        if found is None or query.get("container") != STEP_CONTAINER:
+            return None
+        run, task = found
+        if run.script.pod_log_status != 200:
+            body = {"kind": "Status", "status": "Failure", "code": run.script.pod_log_status}
+            return run.script.pod_log_status, json.dumps(body).encode()
+        return 200, run.pod_log(task)
 
     def run(self, name: str) -> FakeRun | None:
         run = self.runs.get(name)

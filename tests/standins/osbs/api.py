@@ -10,6 +10,7 @@ from osbs.exceptions import (
     OsbsResponseException,
     OsbsValidationException,
 )
+from osbs.tekton import Openshift, PipelineRun
 
 
 def osbsapi(func):
@@ -27,25 +28,21 @@ def osbsapi(func):
     return wrapper
 
 
-class PipelineRun:
-    """What create_*_build return; only the name matters to callers."""
-
-    def __init__(self, os, pipeline_run_name, pipeline_run_data=None):
-        self.os = os
-        self.pipeline_run_name = pipeline_run_name
-        self.input_data = pipeline_run_data
-
-
 class OSBS:
     def __init__(self, openshift_configuration):
         self.os_conf = openshift_configuration
-        self.os = fake_openshift.current()
-        self.os.configurations.append(openshift_configuration)
+        self.os = Openshift(
+            openshift_api_url=openshift_configuration.get_openshift_base_uri(),
+            openshift_oauth_url=None,
+            namespace=openshift_configuration.get_namespace(),
+        )
+        self.cluster = fake_openshift.current()
+        self.cluster.configurations.append(openshift_configuration)
 
     # -- helpers -------------------------------------------------------------
     def _run(self, build_name, operation, *args):
-        self.os.check_fault(operation, (build_name, *args))
-        return self.os.run(build_name)
+        self.cluster.check_fault(operation, (build_name, *args))
+        return self.cluster.run(build_name)
 
     def _existing(self, build_name, operation):
         run = self._run(build_name, operation)
@@ -77,7 +74,7 @@ class OSBS:
         operator_csv_modifications_url=None,
         **kwargs,
     ):
-        self.os.check_fault("create_binary_container_build", ())
+        self.cluster.check_fault("create_binary_container_build", ())
         required = (("git_uri", git_uri), ("git_ref", git_ref), ("git_branch", git_branch))
         missing = [name for name, value in required if not value]
         if missing:
@@ -102,7 +99,7 @@ class OSBS:
             operator_csv_modifications_url=operator_csv_modifications_url,
             **kwargs,
         )
-        run = self.os.create("binary", arguments)
+        run = self.cluster.create("binary", arguments)
         return PipelineRun(self.os, run.name, {"metadata": {"name": run.name}})
 
     @osbsapi
@@ -113,7 +110,7 @@ class OSBS:
     def create_source_container_pipeline_run(
         self, component=None, koji_task_id=None, target=None, **kwargs
     ):
-        self.os.check_fault("create_source_container_build", ())
+        self.cluster.check_fault("create_source_container_build", ())
         if not component:
             raise OsbsValidationException("required argument 'component' can't be empty")
         if not kwargs.get("sources_for_koji_build_nvr") and not kwargs.get(
@@ -124,7 +121,7 @@ class OSBS:
                 "'sources_for_koji_build_nvr' has to be specified"
             )
         arguments = dict(component=component, koji_task_id=koji_task_id, target=target, **kwargs)
-        run = self.os.create("source", arguments)
+        run = self.cluster.create("source", arguments)
         return PipelineRun(self.os, run.name, {"metadata": {"name": run.name}})
 
     @osbsapi
@@ -193,7 +190,7 @@ class OSBS:
                 "unique": [f"registry.example.com/{run.name}:unique"],
                 "floating": [f"registry.example.com/{run.name}:latest"],
             },
-            "koji-build-id": 1000 + len(self.os.created),
+            "koji-build-id": 1000 + len(self.cluster.created),
             "platforms_result": {"platforms": ["x86_64"]},
         }
 
@@ -209,7 +206,7 @@ class OSBS:
             raise OsbsException(
                 f"Pipeline run '{build_name}' can't be canceled, because it doesn't exist"
             )
-        self.os.cancelled.append(build_name)
+        self.cluster.cancelled.append(build_name)
         run.cancelled.set()
         for pause in run.pending_pauses():
             pause.event.set()
@@ -221,57 +218,11 @@ class OSBS:
     def remove_build(self, build_name):
         run = self._existing(build_name, "remove_build")
         run.removed = True
-        self.os.removed.append(build_name)
+        self.cluster.removed.append(build_name)
         return {"kind": "Status", "status": "Success"}
 
     # -- logs ----------------------------------------------------------------
     @osbsapi
     def get_build_logs(self, build_name, follow=False, wait=False):
-        run = self._run(build_name, "get_build_logs", follow, wait)
-        if not (follow or wait):
-            raise NotImplementedError("the stand-in only streams logs (follow=True)")
-        if run is None:
-            return iter(())
-        return _stream(run)
-
-
-_END = object()
-
-
-def _stream(run):
-    """Round-robin over the tasks' lines, one per task per round, as osbs-client does.
-
-    Every open starts each task from its first line (pods re-stream their
-    whole log); bytes are decoded here, so a non-UTF-8 line raises
-    UnicodeDecodeError out of the generator and ends it.
-    """
-    run.log_opens += 1
-    breaks = run.script.stream_breaks
-    stream_break = breaks.pop(0) if breaks else None
-    streams = {name: iter(items) for name, items in run.script.tasks.items()}
-    delivered = 0
-    while streams:
-        for pipeline_task_name, items in list(streams.items()):
-            item = next(items, _END)
-            while isinstance(item, (Pause, Delay)):
-                if isinstance(item, Delay):
-                    time.sleep(item.seconds)
-                else:
-                    item.event.wait()  # cancel_build sets it too
-                item = next(items, _END)
-            if item is _END or run.cancelled.is_set():
-                del streams[pipeline_task_name]
-                continue
-            if stream_break is not None and delivered >= stream_break[0]:
-                if stream_break[1] is None:
-                    return
-                raise stream_break[1]
-            line = item.decode("utf-8") if isinstance(item, bytes) else item
-            delivered += 1
-            yield pipeline_task_name, line
-    if not run.cancelled.is_set():
-        run.finish()
-
-
-Pause = fake_openshift.Pause
-Delay = fake_openshift.Delay
+        self.cluster.check_fault("get_build_logs", (build_name, follow, wait))
+        return PipelineRun(self.os, build_name).get_logs(follow=follow, wait=wait)

@@ -42,5 +42,8 @@ class Configuration:
         value = self._get_value("verbose", GENERAL_CONFIGURATION_SECTION, False)
         return str(value).lower() in ("1", "true", "yes")
 
+    def get_openshift_base_uri(self):
+        return self._get_value("openshift_url", self.conf_section)
+
     def get_namespace(self):
         return self._get_value("namespace", self.conf_section)

@@ -1,0 +1,162 @@
+"""osbs.tekton of the osbs-client 2.8.0 stand-in: Openshift, PipelineRun, TaskRun.
+
+Same names, signatures and data shapes as osbs-client's lower layers, served
+by the scripted cluster (fake_openshift) instead of an OpenShift API:
+``Openshift.build_url``/``get`` (GET answers carry the raw ``content``
+bytes), ``PipelineRun(os, name).data`` / ``.child_references``,
+``TaskRun(os, name).get_info()`` (``status.podName``, ``status.steps[].container``,
+the ``tekton.dev/pipelineTask`` label) and ``pods/<pod>/log?container=...``.
+"""
+
+import time
+from urllib.parse import parse_qs, urlencode, urljoin, urlparse
+
+import fake_openshift
+from osbs.exceptions import OsbsResponseException
+from osbs.osbs_http import HttpResponse
+
+API_VERSION = "tekton.dev/v1beta1"
+DEFAULT_NAMESPACE = "default"
+
+
+def check_response(response, log_level=None):
+    if response.status_code not in (200, 201):
+        raise OsbsResponseException(message=response.content, status_code=response.status_code)
+
+
+def check_response_json(response, cmd):
+    try:
+        return response.json()
+    except OsbsResponseException as exc:
+        if exc.status_code == 404:
+            return None
+        raise
+
+
+class Openshift:
+    def __init__(
+        self,
+        openshift_api_url,
+        openshift_oauth_url,
+        k8s_api_url=None,
+        verbose=False,
+        username=None,
+        password=None,
+        use_kerberos=False,
+        kerberos_keytab=None,
+        kerberos_principal=None,
+        kerberos_ccache=None,
+        client_cert=None,
+        client_key=None,
+        verify_ssl=True,
+        use_auth=None,
+        token=None,
+        namespace=DEFAULT_NAMESPACE,
+    ):
+        self.os_api_url = openshift_api_url or "https://openshift.invalid/"
+        self.k8s_api_url = k8s_api_url
+        self.namespace = namespace or DEFAULT_NAMESPACE
+        self.verbose = verbose
+
+    def build_url(self, api_path, api_version, url, _prepend_namespace=True, **query):
+        path = f"namespaces/{self.namespace}/{url}" if _prepend_namespace else url
+        if query:
+            path = f"{path}?{urlencode(query)}"
+        return urljoin(self.os_api_url, f"{api_path}/{api_version}/{path}")
+
+    def get(self, url, with_auth=True, **kwargs):
+        cluster = fake_openshift.current()
+        cluster.check_fault("openshift_get", (url,))
+        parsed = urlparse(url)
+        base = urlparse(self.os_api_url).path
+        path = parsed.path[len(base) :] if parsed.path.startswith(base) else parsed.path
+        query = {key: values[-1] for key, values in parse_qs(parsed.query).items()}
+        status, content = cluster.http_get(path.lstrip("/"), query)
+        return HttpResponse(status, {}, content)
+
+
+class PipelineRun:
+    def __init__(self, os, pipeline_run_name, pipeline_run_data=None):
+        self.os = os
+        self.pipeline_run_name = pipeline_run_name
+        self.api_path = "apis"
+        self.api_version = API_VERSION
+        self.input_data = pipeline_run_data
+
+    @property
+    def pipeline_run_url(self):
+        return self.os.build_url(
+            self.api_path, self.api_version, f"pipelineruns/{self.pipeline_run_name}"
+        )
+
+    @property
+    def data(self):
+        return self.get_info()
+
+    def get_info(self, wait=False):
+        return check_response_json(self.os.get(self.pipeline_run_url), "get_info")
+
+    @property
+    def child_references(self):
+        data = self.data
+        if not data:
+            return []
+        references = data["status"].get("childReferences", [])
+        return [child for child in references if child["kind"] == "TaskRun"]
+
+    def get_logs(self, follow=False, wait=False):
+        if not (follow or wait):
+            raise NotImplementedError("the stand-in only streams logs (follow=True)")
+        run = fake_openshift.current().run(self.pipeline_run_name)
+        return iter(()) if run is None else _stream(run)
+
+
+class TaskRun:
+    def __init__(self, os, task_run_name):
+        self.os = os
+        self.task_run_name = task_run_name
+        self.api_path = "apis"
+        self.api_version = API_VERSION
+
+    def get_info(self, wait=False):
+        url = self.os.build_url(self.api_path, self.api_version, f"taskruns/{self.task_run_name}")
+        return check_response_json(self.os.get(url), "get_info")
+
+
+_END = object()
+
+
+def _stream(run):
+    """Round-robin over the tasks' lines, one per task per round, as osbs-client does.
+
+    Every open starts each task from its first line (pods re-stream their
+    whole log); each line is decoded here as osbs-client's Pod does, so a
+    line that is not UTF-8 raises UnicodeDecodeError out of the generator
+    and ends it.
+    """
+    run.log_opens += 1
+    breaks = run.script.stream_breaks
+    stream_break = breaks.pop(0) if breaks else None
+    streams = {name: iter(items) for name, items in run.script.tasks.items()}
+    delivered = 0
+    while streams:
+        for pipeline_task_name, items in list(streams.items()):
+            item = next(items, _END)
+            while isinstance(item, (fake_openshift.Pause, fake_openshift.Delay)):
+                if isinstance(item, fake_openshift.Delay):
+                    time.sleep(item.seconds)
+                else:
+                    item.event.wait()  # cancel_build sets it too
+                item = next(items, _END)
+            if item is _END or run.cancelled.is_set():
+                del streams[pipeline_task_name]
+                continue
+            if stream_break is not None and delivered >= stream_break[0]:
+                if stream_break[1] is None:
+                    return
+                raise stream_break[1]
+            line = item.decode("utf-8") if isinstance(item, bytes) else item
+            delivered += 1
+            yield pipeline_task_name, line
+    if not run.cancelled.is_set():
+        run.finish()
