@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections import Counter
 
 import pytest
 
@@ -289,3 +290,55 @@ def test_cancelled_stream_stops_reading(hub, tmp_path, work_dir):
     logs.close()
     assert hub.uploaded("osbs-build.log") == b"line 0\nline 1\nline 2\n"
     assert len(seen) == 4
+
+
+def test_drain_returns_what_ended_the_lines_and_keeps_those_before(hub, tmp_path, work_dir):
+    def lines():
+        for n in range(1500):
+            yield ("task-a" if n % 3 else "task-b"), f"line {n}"
+        raise ConnectionError("stream dropped")
+
+    logs = make_logs(hub, tmp_path, work_dir)
+    counts: Counter = Counter()
+    error = logs.drain(lines(), {"task-a": "x86_64", "task-b": None}.get, counts)
+    logs.close()
+    assert isinstance(error, ConnectionError)
+    assert counts == {"task-a": 1000, "task-b": 500}
+    expected = [f"line {n}" for n in range(1500)]
+    assert hub.uploaded("osbs-build.log") == "".join(f"{x}\n" for x in expected).encode()
+    assert (
+        hub.uploaded("x86_64.log") == "".join(f"line {n}\n" for n in range(1500) if n % 3).encode()
+    )
+
+
+def test_drain_uploads_lines_of_a_slow_stream_while_it_blocks(hub, tmp_path, work_dir):
+    release = threading.Event()
+
+    def lines():
+        yield "task", "first"
+        release.wait(5)  # the stream is quiet; the first line must not wait for it
+        yield "task", "second"
+
+    logs = make_logs(hub, tmp_path, work_dir, flush_interval=0.02)
+    reader = threading.Thread(target=logs.drain, args=(lines(), lambda key: None, Counter()))
+    reader.start()
+    for _ in range(300):
+        if logs.upload_calls:
+            break
+        threading.Event().wait(0.01)
+    uploaded_while_blocked = hub.uploaded("osbs-build.log")
+    release.set()
+    reader.join()
+    logs.close()
+    assert uploaded_while_blocked == b"first\n"
+    assert hub.uploaded("osbs-build.log") == b"first\nsecond\n"
+
+
+def test_drain_mixes_with_single_lines_in_order(hub, tmp_path, work_dir):
+    logs = make_logs(hub, tmp_path, work_dir)
+    logs.write(None, "note before")
+    logs.drain(iter([("t", "fed 1"), ("t", b"fed \xff")]), lambda key: "x86_64", Counter())
+    logs.write("x86_64", "note after")
+    logs.close()
+    assert hub.uploaded("osbs-build.log") == b"note before\nfed 1\nfed \xff\nnote after\n"
+    assert hub.uploaded("x86_64.log") == b"fed 1\nfed \xff\nnote after\n"
