@@ -121,6 +121,11 @@ class BuildBackend(abc.ABC):
     A *handle* is a short string naming one build; it is recorded in the task
     output right after :meth:`start` so that a re-run of the same task can
     :meth:`lookup` the build and follow it instead of starting another one.
+
+    A backend whose logs arrive in large bursts may also offer
+    ``log_feed(handle)`` (see :class:`koji_containerbuild.backends.osbs_logs.OsbsLogFeed`):
+    :func:`koji_containerbuild.logs.stream_build_logs` then takes whole line
+    iterators instead of one :meth:`logs` item at a time.
     """
 
     #: Configuration name of the backend (``osbs``, ``local``).
