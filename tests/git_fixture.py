@@ -1,10 +1,9 @@
 """pytest plugin: a git:// server on loopback with repositories made by tests.
 
 koji.daemon.SCM only takes SCM URLs (git://, git+https://, ...), not file://,
-so builder tests serve their sources with ``git daemon``. Use it with
-``pytest_plugins = ["tests.git_fixture"]``; the ``git_sources`` fixture
-returns a :class:`GitSources` whose ``publish(name, files)`` commits the
-files and returns ``git://127.0.0.1:PORT/<name>#<sha>``.
+so builder tests serve their sources with ``git daemon``. The root conftest
+loads this plugin; the ``git_sources`` fixture returns a :class:`GitSources`
+whose ``publish(name, files)`` commits the files and returns ``git://127.0.0.1:PORT/<name>#<sha>``.
 """
 
 from __future__ import annotations

@@ -18,14 +18,8 @@ from koji_containerbuild.backends import create_backend
 from koji_containerbuild.backends.base import BackendError, BuildRequest, Outcome
 from koji_containerbuild.backends.local import LocalBackend, _tree
 from koji_containerbuild.config import LocalSettings
-from tests import image_fixture
 
 HOST = bh.host_arch()
-
-# Session fixtures: a registry on loopback, buildah storage under tmp, the busybox base.
-registry = image_fixture.registry
-image_storage = image_fixture.image_storage
-base_image = image_fixture.base_image
 
 
 @pytest.fixture

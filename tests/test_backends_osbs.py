@@ -15,7 +15,6 @@ from koji_containerbuild.backends.base import (
     TransientBackendError,
 )
 from koji_containerbuild.config import OsbsSettings
-from tests.standins.osbs_fixture import fake_osbs  # noqa: F401  (fixture)
 
 
 class FakeClock:
@@ -58,7 +57,7 @@ def make_backend(osbs_conf, clock, **settings):
 
 
 @pytest.fixture
-def backend(fake_osbs, osbs_conf, clock):  # noqa: F811
+def backend(fake_osbs, osbs_conf, clock):
     return make_backend(osbs_conf, clock)
 
 
@@ -98,7 +97,7 @@ def source_request(**changes) -> BuildRequest:
 # -- creating builds ---------------------------------------------------------
 
 
-def test_binary_build_gets_every_option(backend, fake_osbs):  # noqa: F811
+def test_binary_build_gets_every_option(backend, fake_osbs):
     opts = {
         "git_branch": "main",
         "release": "3",
@@ -137,7 +136,7 @@ def test_binary_build_gets_every_option(backend, fake_osbs):  # noqa: F811
     }
 
 
-def test_scratch_build_with_compose_ids_and_signing_intent(backend, fake_osbs):  # noqa: F811
+def test_scratch_build_with_compose_ids_and_signing_intent(backend, fake_osbs):
     opts = {"git_branch": "main", "compose_ids": [1, 2], "signing_intent": "release"}
     backend.start(binary_request(scratch=True, opts=opts))
     arguments = fake_osbs.created[0][1]
@@ -150,7 +149,7 @@ def test_scratch_build_with_compose_ids_and_signing_intent(backend, fake_osbs): 
 
 def test_configuration_comes_from_the_configured_file_and_sections(
     backend,
-    fake_osbs,  # noqa: F811
+    fake_osbs,
     osbs_conf,
 ):
     backend.start(binary_request())
@@ -159,7 +158,7 @@ def test_configuration_comes_from_the_configured_file_and_sections(
     assert sections == [(osbs_conf, "default_binary"), (osbs_conf, "default_source")]
 
 
-def test_source_build_arguments(backend, fake_osbs):  # noqa: F811
+def test_source_build_arguments(backend, fake_osbs):
     backend.start(source_request(scratch=True))
     kind, arguments = fake_osbs.created[0]
     assert kind == "source"
@@ -176,20 +175,20 @@ def test_source_build_arguments(backend, fake_osbs):  # noqa: F811
     }
 
 
-def test_validation_error_becomes_a_sentence(backend, fake_osbs):  # noqa: F811
+def test_validation_error_becomes_a_sentence(backend, fake_osbs):
     with pytest.raises(BackendError, match="OSBS refused the build: The release parameter"):
         backend.start(binary_request(isolated=True))
     assert fake_osbs.created == []
 
 
-def test_other_create_error_is_not_retried(backend, fake_osbs, clock):  # noqa: F811
+def test_other_create_error_is_not_retried(backend, fake_osbs, clock):
     fake_osbs.fail("create_binary_container_build", ValueError("bad git repo"))
     with pytest.raises(BackendError, match="could not start the build: bad git repo"):
         backend.start(binary_request())
     assert clock.sleeps == []
 
 
-def test_backend_is_found_by_its_config_name(fake_osbs, osbs_conf):  # noqa: F811
+def test_backend_is_found_by_its_config_name(fake_osbs, osbs_conf):
     from koji_containerbuild.backends import create_backend
 
     backend = create_backend("osbs", OsbsSettings(conf_file=osbs_conf))
@@ -213,7 +212,7 @@ def connection_refused(osbs_exceptions):
 
 
 @pytest.mark.parametrize("fault", ["connection", "http503", "network"])
-def test_transient_create_fault_is_retried(backend, fake_osbs, clock, fault):  # noqa: F811
+def test_transient_create_fault_is_retried(backend, fake_osbs, clock, fault):
     from osbs import exceptions
 
     error = {
@@ -227,7 +226,7 @@ def test_transient_create_fault_is_retried(backend, fake_osbs, clock, fault):  #
     assert clock.sleeps == [1.0, 2.0]
 
 
-def test_transient_faults_give_up_after_retry_seconds(backend, fake_osbs, clock):  # noqa: F811
+def test_transient_faults_give_up_after_retry_seconds(backend, fake_osbs, clock):
     from osbs import exceptions
 
     fake_osbs.fail("create_binary_container_build", *[connection_refused(exceptions)] * 50)
@@ -237,7 +236,7 @@ def test_transient_faults_give_up_after_retry_seconds(backend, fake_osbs, clock)
     assert fake_osbs.created == []
 
 
-def test_transient_fault_while_reading_results_is_retried(backend, fake_osbs, clock):  # noqa: F811
+def test_transient_fault_while_reading_results_is_retried(backend, fake_osbs, clock):
     from osbs import exceptions
 
     handle = backend.start(binary_request())
@@ -247,7 +246,7 @@ def test_transient_fault_while_reading_results_is_retried(backend, fake_osbs, cl
     assert clock.sleeps == [1.0]
 
 
-def test_client_error_is_not_retried(backend, fake_osbs, clock):  # noqa: F811
+def test_client_error_is_not_retried(backend, fake_osbs, clock):
     from osbs import exceptions
 
     handle = backend.start(binary_request())
@@ -260,7 +259,7 @@ def test_client_error_is_not_retried(backend, fake_osbs, clock):  # noqa: F811
 # -- outcomes --------------------------------------------------------------------
 
 
-def test_success_reports_all_repositories_build_id_and_platforms(backend, fake_osbs):  # noqa: F811
+def test_success_reports_all_repositories_build_id_and_platforms(backend, fake_osbs):
     fake_osbs.script(
         results={
             "repositories": {
@@ -281,14 +280,14 @@ def test_success_reports_all_repositories_build_id_and_platforms(backend, fake_o
     assert result.build_name == handle
 
 
-def test_scratch_success_has_no_koji_build(backend, fake_osbs):  # noqa: F811
+def test_scratch_success_has_no_koji_build(backend, fake_osbs):
     fake_osbs.script(results={"repositories": {"primary": [], "unique": ["reg/x:u"]}})
     result = backend.wait(backend.start(binary_request(scratch=True)))
     assert result.koji_build_id is None
     assert result.repositories == ["reg/x:u"]
 
 
-def test_failure_carries_the_osbs_error_and_build_name(backend, fake_osbs):  # noqa: F811
+def test_failure_carries_the_osbs_error_and_build_name(backend, fake_osbs):
     fake_osbs.script(state="Failed", error_message="Error in plugin check_base_image: nope;\n")
     handle = backend.start(binary_request())
     result = backend.wait(handle)
@@ -298,7 +297,7 @@ def test_failure_carries_the_osbs_error_and_build_name(backend, fake_osbs):  # n
 
 
 @pytest.mark.parametrize("reason", ["PipelineRunCancelled", "Cancelled"])
-def test_cancelled_in_osbs_is_reported_as_cancelled(backend, fake_osbs, reason):  # noqa: F811
+def test_cancelled_in_osbs_is_reported_as_cancelled(backend, fake_osbs, reason):
     fake_osbs.script(cancel_reason=reason)
     handle = backend.start(binary_request())
     backend.cancel(handle)
@@ -306,12 +305,12 @@ def test_cancelled_in_osbs_is_reported_as_cancelled(backend, fake_osbs, reason):
     assert backend.wait(handle).outcome is Outcome.CANCELLED
 
 
-def test_cancel_of_a_build_that_is_gone_is_harmless(backend, fake_osbs):  # noqa: F811
+def test_cancel_of_a_build_that_is_gone_is_harmless(backend, fake_osbs):
     backend.cancel("nonexistent-build")
     assert fake_osbs.cancelled == []
 
 
-def test_finished_build_is_removed_when_configured(fake_osbs, osbs_conf, clock):  # noqa: F811
+def test_finished_build_is_removed_when_configured(fake_osbs, osbs_conf, clock):
     backend = make_backend(osbs_conf, clock, remove_finished_builds=True)
     handle = backend.start(binary_request())
     backend.wait(handle)
@@ -320,7 +319,7 @@ def test_finished_build_is_removed_when_configured(fake_osbs, osbs_conf, clock):
     assert backend.lookup(handle) is False
 
 
-def test_finished_build_is_kept_by_default(backend, fake_osbs):  # noqa: F811
+def test_finished_build_is_kept_by_default(backend, fake_osbs):
     handle = backend.start(binary_request())
     backend.wait(handle)
     backend.cleanup(handle)
@@ -328,7 +327,7 @@ def test_finished_build_is_kept_by_default(backend, fake_osbs):  # noqa: F811
     assert backend.lookup(handle) is True
 
 
-def test_lookup_of_a_build_created_before_a_restart(backend, fake_osbs):  # noqa: F811
+def test_lookup_of_a_build_created_before_a_restart(backend, fake_osbs):
     from fake_openshift import BuildScript
 
     fake_osbs.add_run("demo-image-old", BuildScript(tasks={"t": ["done"]}))
@@ -374,7 +373,7 @@ def per_task(lines):
     return grouped
 
 
-def test_logs_deliver_every_line_with_its_platform(backend, fake_osbs):  # noqa: F811
+def test_logs_deliver_every_line_with_its_platform(backend, fake_osbs):
     fake_osbs.script(tasks=two_arch_script())
     handle = backend.start(binary_request())
     assert per_task(backend.logs(handle)) == {
@@ -388,7 +387,7 @@ def test_logs_deliver_every_line_with_its_platform(backend, fake_osbs):  # noqa:
 @pytest.mark.parametrize("break_with", ["network", "silent_end"])
 def test_broken_stream_is_resumed_without_repeats(
     backend,
-    fake_osbs,  # noqa: F811
+    fake_osbs,
     clock,
     break_with,
 ):
@@ -407,7 +406,7 @@ def test_broken_stream_is_resumed_without_repeats(
     assert fake_osbs.runs[handle].log_opens == 3
 
 
-def test_stream_that_stays_broken_ends_in_a_clear_error(backend, fake_osbs, clock):  # noqa: F811
+def test_stream_that_stays_broken_ends_in_a_clear_error(backend, fake_osbs, clock):
     from osbs import exceptions
 
     error = exceptions.OsbsNetworkException("https://osbs", "reset", 0)
@@ -421,7 +420,7 @@ def test_stream_that_stays_broken_ends_in_a_clear_error(backend, fake_osbs, cloc
     assert sum(clock.sleeps) == pytest.approx(60.0)
 
 
-def test_permanent_stream_error_is_reported(backend, fake_osbs):  # noqa: F811
+def test_permanent_stream_error_is_reported(backend, fake_osbs):
     from osbs import exceptions
 
     fake_osbs.script(
@@ -451,7 +450,7 @@ def without_notes(lines):
     return [(platform, line) for platform, line in lines if not is_note(line)]
 
 
-def test_non_utf8_line_and_the_rest_of_every_task_are_delivered(backend, fake_osbs):  # noqa: F811
+def test_non_utf8_line_and_the_rest_of_every_task_are_delivered(backend, fake_osbs):
     script = bad_byte_script()
     fake_osbs.script(tasks=script)
     handle = backend.start(binary_request())
@@ -471,7 +470,7 @@ def test_non_utf8_line_and_the_rest_of_every_task_are_delivered(backend, fake_os
     assert "logs_incomplete" not in result.extra
 
 
-def test_non_utf8_first_line_then_tasks_never_streamed(backend, fake_osbs):  # noqa: F811
+def test_non_utf8_first_line_then_tasks_never_streamed(backend, fake_osbs):
     fake_osbs.script(
         tasks={
             "binary-container-build-x86-64": [b"\xfe\xff", "amd 1"],
@@ -487,7 +486,7 @@ def test_non_utf8_first_line_then_tasks_never_streamed(backend, fake_osbs):  # n
     ]
 
 
-def test_rest_of_the_log_reaches_the_task_logs(backend, fake_osbs, sandbox_hub, tmp_path):  # noqa: F811
+def test_rest_of_the_log_reaches_the_task_logs(backend, fake_osbs, sandbox_hub, tmp_path):
     from koji_containerbuild.logs import TaskLogs, stream_build_logs
 
     fake_osbs.script(tasks=bad_byte_script())
@@ -507,7 +506,7 @@ def test_rest_of_the_log_reaches_the_task_logs(backend, fake_osbs, sandbox_hub, 
     assert build_log.count(b"amd 3") == 1
 
 
-def test_transient_fault_while_reading_the_rest_is_retried(backend, fake_osbs, clock):  # noqa: F811
+def test_transient_fault_while_reading_the_rest_is_retried(backend, fake_osbs, clock):
     from osbs import exceptions
 
     fake_osbs.script(tasks=bad_byte_script())
@@ -518,7 +517,7 @@ def test_transient_fault_while_reading_the_rest_is_retried(backend, fake_osbs, c
     assert clock.sleeps
 
 
-def test_rest_that_cannot_be_read_is_noted_and_marked_incomplete(backend, fake_osbs):  # noqa: F811
+def test_rest_that_cannot_be_read_is_noted_and_marked_incomplete(backend, fake_osbs):
     fake_osbs.script(tasks=bad_byte_script(), pod_log_status=403)
     handle = backend.start(binary_request())
     delivered = list(backend.logs(handle))

@@ -24,8 +24,6 @@ from koji_containerbuild.backends.base import (
 from koji_containerbuild.cancel import TaskCancelled
 from tests.builder_harness import DOCKERFILE, Kojid, write_builder_config
 
-pytest_plugins = ["tests.git_fixture"]
-
 NVR = "demo-image-1.0-1"
 
 

@@ -21,8 +21,6 @@ from tests.builder_harness import (
     write_builder_config,
 )
 
-pytest_plugins = ["tests.git_fixture", "tests.standins.osbs_fixture"]
-
 
 @pytest.fixture
 def kojid(sandbox_hub, tmp_path, monkeypatch):

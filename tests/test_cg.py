@@ -15,12 +15,6 @@ import pytest
 from koji_containerbuild import cg
 from koji_containerbuild.backends.base import BuildRequest, BuildResult, ImageOutput, Outcome
 from koji_containerbuild.backends.local import LocalBackend
-from tests import image_fixture
-
-# Session fixtures for the one test that imports a real local build.
-registry = image_fixture.registry
-image_storage = image_fixture.image_storage
-base_image = image_fixture.base_image
 
 REGISTRY = "127.0.0.1:5000"
 REPO = f"{REGISTRY}/demo/demo-image"

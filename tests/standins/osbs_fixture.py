@@ -1,7 +1,6 @@
 """pytest plugin: the ``fake_osbs`` fixture puts the osbs-client stand-in in place.
 
-Use it from a test module with ``pytest_plugins = ["tests.standins.osbs_fixture"]``
-or ``from tests.standins.osbs_fixture import fake_osbs``. The fixture yields
+The root conftest loads this plugin for every test module. The fixture yields
 the :class:`fake_openshift.FakeOpenShift` that scripts and records builds.
 """
 
