@@ -31,10 +31,10 @@ import fake_openshift  # noqa: E402
 from bench_session import make_counting_session, make_session  # noqa: E402
 from fake_openshift import BuildScript, Delay, Pause  # noqa: E402
 
-from koji_containerbuild.backends.base import BuildRequest  # noqa: E402
 from koji_containerbuild.backends.osbs import OsbsBackend  # noqa: E402
 from koji_containerbuild.config import OsbsSettings  # noqa: E402
 from koji_containerbuild.logs import TaskLogs, stream_build_logs  # noqa: E402
+from tests.osbs_harness import binary_request  # noqa: E402
 
 TASKS = (
     "binary-container-prebuild",
@@ -55,21 +55,6 @@ class Figures:
         print(f"  {label:<44} {value:>12.3f} {unit:<8} limit {sign} {limit:g} {unit}  {status}")
         if not ok:
             self.missed.append(label)
-
-
-def request(task_id: int) -> BuildRequest:
-    return BuildRequest(
-        kind="binary",
-        task_id=task_id,
-        owner="alice",
-        target="demo",
-        component="bench",
-        platforms=["x86_64", "aarch64"],
-        git_uri="git://example.com/bench",
-        git_ref="abc",
-        git_branch="main",
-        opts={"git_branch": "main"},
-    )
 
 
 def burst_lines(total_bytes: int) -> dict[str, list]:
@@ -134,7 +119,7 @@ class _TimedFeed:
 def run_build(cluster, backend, hub, script, task_id, local_dir, timed=None):
     """One task's log streaming, as the builder does it; local files go to local_dir."""
     cluster.script(script)
-    handle = backend.start(request(task_id))
+    handle = backend.start(binary_request(task_id=task_id, component="bench"))
     upload_path = f"tasks/{task_id % 10000}/{task_id}"
     local_dir = os.path.join(local_dir, str(task_id))
     logs = TaskLogs(
@@ -155,7 +140,7 @@ def baseline(cluster, backend, script, task_id, out_dir) -> tuple[float, int]:
     """The same generator's lines written straight to one local file (line + newline)."""
     cluster.script(script)
     osbs = backend._client("binary")[0]
-    handle = backend.start(request(task_id))
+    handle = backend.start(binary_request(task_id=task_id, component="bench"))
     path = os.path.join(out_dir, f"baseline-{task_id}.log")
     start = time.perf_counter()
     with open(path, "wb") as out:

@@ -10,7 +10,12 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 HUB_PLUGIN = REPO_ROOT / "plugins" / "hub" / "hub_containerbuild.py"
 
 # Fixture modules shared by several test modules (pytest reads this list only here).
-pytest_plugins = ["tests.git_fixture", "tests.image_fixture", "tests.standins.osbs_fixture"]
+pytest_plugins = [
+    "tests.git_fixture",
+    "tests.image_fixture",
+    "tests.osbs_harness",
+    "tests.standins.osbs_fixture",
+]
 
 
 @pytest.fixture

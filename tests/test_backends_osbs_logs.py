@@ -1,0 +1,210 @@
+"""OSBS build logs: platforms, resumed streams and lines that are not UTF-8.
+
+Against the osbs-client 2.8 stand-in; mirrors koji_containerbuild/backends/osbs_logs.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from koji_containerbuild.backends.base import (
+    REMOTE_SOURCES,
+    BackendError,
+    Outcome,
+    TransientBackendError,
+)
+from tests.osbs_harness import binary_request
+
+# -- logs ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("task", "platform"),
+    [
+        ("binary-container-build-x86-64", "x86_64"),
+        ("binary-container-build-aarch64", "aarch64"),
+        ("binary-container-build-ppc64le", "ppc64le"),
+        ("binary-container-build-s390x", "s390x"),
+        ("binary-container-hermeto", REMOTE_SOURCES),
+        ("binary-container-cachito", REMOTE_SOURCES),
+        ("binary-container-prebuild", None),
+        ("binary-container-exit", None),
+    ],
+)
+def test_task_names_map_to_platforms(task, platform):
+    from koji_containerbuild.backends.osbs import platform_of
+
+    assert platform_of(task) == platform
+
+
+def two_arch_script():
+    return {
+        "binary-container-prebuild": ["pre 1", "pre 2"],
+        "binary-container-build-x86-64": [f"amd {n}" for n in range(5)],
+        "binary-container-build-s390x": [f"s390 {n}" for n in range(3)],
+    }
+
+
+def per_task(lines):
+    grouped: dict = {}
+    for platform, line in lines:
+        grouped.setdefault(platform, []).append(line)
+    return grouped
+
+
+def test_logs_deliver_every_line_with_its_platform(backend, fake_osbs):
+    fake_osbs.script(tasks=two_arch_script())
+    handle = backend.start(binary_request())
+    assert per_task(backend.logs(handle)) == {
+        None: ["pre 1", "pre 2"],
+        "x86_64": [f"amd {n}" for n in range(5)],
+        "s390x": [f"s390 {n}" for n in range(3)],
+    }
+    assert fake_osbs.calls.count(("get_build_logs", (handle, True, True))) == 1
+
+
+@pytest.mark.parametrize("break_with", ["network", "silent_end"])
+def test_broken_stream_is_resumed_without_repeats(
+    backend,
+    fake_osbs,
+    clock,
+    break_with,
+):
+    from osbs import exceptions
+
+    error = exceptions.OsbsNetworkException("https://osbs", "reset", 0)
+    fake_osbs.script(
+        tasks=two_arch_script(),
+        stream_breaks=[(4, error if break_with == "network" else None), (7, error)],
+    )
+    handle = backend.start(binary_request())
+    lines = per_task(backend.logs(handle))
+    assert lines["x86_64"] == [f"amd {n}" for n in range(5)]
+    assert lines["s390x"] == [f"s390 {n}" for n in range(3)]
+    assert lines[None] == ["pre 1", "pre 2"]
+    assert fake_osbs.runs[handle].log_opens == 3
+
+
+def test_stream_that_stays_broken_ends_in_a_clear_error(backend, fake_osbs, clock):
+    from osbs import exceptions
+
+    error = exceptions.OsbsNetworkException("https://osbs", "reset", 0)
+    fake_osbs.script(tasks=two_arch_script(), stream_breaks=[(1, error)] + [(0, error)] * 100)
+    handle = backend.start(binary_request())
+    delivered = []
+    with pytest.raises(TransientBackendError, match="task log is incomplete"):
+        for item in backend.logs(handle):
+            delivered.append(item)
+    assert len(delivered) == 1
+    assert sum(clock.sleeps) == pytest.approx(60.0)
+
+
+def test_permanent_stream_error_is_reported(backend, fake_osbs):
+    from osbs import exceptions
+
+    fake_osbs.script(
+        tasks=two_arch_script(),
+        stream_breaks=[(2, exceptions.OsbsAuthException("token expired"))],
+    )
+    handle = backend.start(binary_request())
+    with pytest.raises(BackendError, match="token expired"):
+        list(backend.logs(handle))
+
+
+def bad_byte_script():
+    """A line that is not UTF-8 in the middle of one task, lines after it there and elsewhere."""
+    return {
+        "binary-container-prebuild": ["pre 1", "pre 2"],
+        "binary-container-build-x86-64": ["amd 0", "amd 1", b"amd \xff bad", "amd 3", "amd 4"],
+        "binary-container-build-s390x": [f"s390 {n}" for n in range(6)],
+        "binary-container-exit": ["exit 1"],
+    }
+
+
+def is_note(line) -> bool:
+    return isinstance(line, str) and line.startswith("koji-containerbuild:")
+
+
+def without_notes(lines):
+    return [(platform, line) for platform, line in lines if not is_note(line)]
+
+
+def test_non_utf8_line_and_the_rest_of_every_task_are_delivered(backend, fake_osbs):
+    script = bad_byte_script()
+    fake_osbs.script(tasks=script)
+    handle = backend.start(binary_request())
+    delivered = list(backend.logs(handle))
+    lines = per_task(without_notes(delivered))
+    assert lines["x86_64"] == ["amd 0", "amd 1", b"amd \xff bad", "amd 3", "amd 4"]
+    assert lines["s390x"] == [f"s390 {n}" for n in range(6)]
+    # prebuild and exit both belong to no platform: each in its own order, once
+    assert [line for line in lines[None] if line.startswith("pre")] == ["pre 1", "pre 2"]
+    assert [line for line in lines[None] if line.startswith("exit")] == ["exit 1"]
+    notes = [line for _, line in delivered if is_note(line)]
+    assert len(notes) == 1 and "binary-container-build-x86-64" in notes[0]
+    # osbs-client's stream was not re-opened into the same failure
+    assert fake_osbs.runs[handle].log_opens == 1
+    result = backend.wait(handle)
+    assert result.outcome is Outcome.SUCCEEDED
+    assert "logs_incomplete" not in result.extra
+
+
+def test_non_utf8_first_line_then_tasks_never_streamed(backend, fake_osbs):
+    fake_osbs.script(
+        tasks={
+            "binary-container-build-x86-64": [b"\xfe\xff", "amd 1"],
+            "binary-container-build-aarch64": ["arm 0", "arm 1"],
+        }
+    )
+    handle = backend.start(binary_request())
+    assert without_notes(backend.logs(handle)) == [
+        ("x86_64", b"\xfe\xff"),
+        ("x86_64", "amd 1"),
+        ("aarch64", "arm 0"),
+        ("aarch64", "arm 1"),
+    ]
+
+
+def test_rest_of_the_log_reaches_the_task_logs(backend, fake_osbs, sandbox_hub, tmp_path):
+    from koji_containerbuild.logs import TaskLogs, stream_build_logs
+
+    fake_osbs.script(tasks=bad_byte_script())
+    handle = backend.start(binary_request())
+    session = sandbox_hub.session("builder")
+    logs = TaskLogs(session, "tasks/1/1", str(tmp_path / "local"), sandbox_hub.workdir, 0.01)
+    stream_build_logs(backend, handle, logs)
+    logs.close()
+    with open(tmp_path / "koji" / "work" / "tasks" / "1" / "1" / "x86_64.log", "rb") as handle:
+        x86 = handle.read()
+    assert x86.endswith(b"amd 0\namd 1\namd \xff bad\namd 3\namd 4\n")
+    with open(tmp_path / "local" / "osbs-build.log", "rb") as handle:
+        build_log = handle.read().splitlines()
+    assert [line for line in build_log if line.startswith(b"s390")] == [
+        f"s390 {n}".encode() for n in range(6)
+    ]
+    assert build_log.count(b"amd 3") == 1
+
+
+def test_transient_fault_while_reading_the_rest_is_retried(backend, fake_osbs, clock):
+    from osbs import exceptions
+
+    fake_osbs.script(tasks=bad_byte_script())
+    fake_osbs.fail("openshift_get", exceptions.OsbsNetworkException("https://osbs", "reset", 0))
+    handle = backend.start(binary_request())
+    lines = per_task(without_notes(backend.logs(handle)))
+    assert lines["x86_64"] == ["amd 0", "amd 1", b"amd \xff bad", "amd 3", "amd 4"]
+    assert clock.sleeps
+
+
+def test_rest_that_cannot_be_read_is_noted_and_marked_incomplete(backend, fake_osbs):
+    fake_osbs.script(tasks=bad_byte_script(), pod_log_status=403)
+    handle = backend.start(binary_request())
+    delivered = list(backend.logs(handle))
+    assert ("x86_64", b"amd \xff bad") in delivered
+    platform, note = delivered[-1]
+    assert platform == "x86_64"
+    assert is_note(note)
+    assert "is incomplete" in note and "could not be read" in note
+    result = backend.wait(handle)
+    assert result.outcome is Outcome.SUCCEEDED
+    assert result.extra["logs_incomplete"] == note
