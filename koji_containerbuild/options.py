@@ -266,8 +266,11 @@ def _url_problems(name: str, value: Any) -> list[str]:
     urls = value if isinstance(value, list) else [value]
     problems = []
     for url in urls:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        try:
+            parts = urlsplit(url)
+        except ValueError:  # e.g. an unbalanced '[' of an IPv6 host
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
             problems.append(
                 f"Option '{name}' has {url!r}, which is not an http or https URL: "
                 "give a full URL such as 'https://example.com/file'."

@@ -176,6 +176,11 @@ INVALID_BUILD = [
         ["Option 'yum_repourls' has 'https:///y.repo'"],
     ),
     (
+        "operator_csv_modifications_url that urlsplit cannot parse",
+        {"git_branch": "m", "isolated": True, "operator_csv_modifications_url": "http://[::1"},
+        ["Option 'operator_csv_modifications_url' has 'http://[::1', which is not an http"],
+    ),
+    (
         "scratch and isolated",
         {"git_branch": "m", "scratch": True, "isolated": True, "release": "1"},
         ["Options 'scratch' and 'isolated' cannot be used together"],
