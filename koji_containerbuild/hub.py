@@ -94,10 +94,10 @@ def _submit(
     channel: Any,
     problems: list[str],
 ) -> int:
-    problems += _priority_problems(priority) + _channel_problems(channel)
+    default_channel = config.channels[method]
+    problems += _priority_problems(priority) + _channel_problems(hub, channel, default_channel)
     if problems:
         raise koji.ParameterError(" ".join(problems))
-    default_channel = config.channels[method]
     if channel is not None and channel != default_channel:
         _assert_may_choose_channel(session, config, default_channel)
     task_opts = {"channel": channel or default_channel}
@@ -182,10 +182,20 @@ def _priority_problems(priority: Any) -> list[str]:
     ]
 
 
-def _channel_problems(channel: Any) -> list[str]:
-    if channel is None or (isinstance(channel, str) and channel):
-        return []
-    return [f"The channel must be the name of a Koji channel, not {channel!r}."]
+def _channel_problems(hub: Any, channel: Any, default_channel: str) -> list[str]:
+    if channel is None:
+        if hub.get_channel(default_channel):
+            return []
+        return [
+            f"The channel {default_channel!r} that container builds run in does not exist on "
+            f"this hub: ask a Koji admin to create it ('koji add-host-to-channel HOST "
+            f"{default_channel} --new')."
+        ]
+    if not isinstance(channel, str) or not channel:
+        return [f"The channel must be the name of a Koji channel, not {channel!r}."]
+    if not hub.get_channel(channel):
+        return [f"The channel {channel!r} does not exist: pick one from 'koji list-channels'."]
+    return []
 
 
 def _user_name(session: Any) -> str:

@@ -4,8 +4,11 @@ The full path through the real plugin file and the sandbox hub is in
 test_hub_plugin.py; this file covers the rules one by one.
 """
 
+import importlib
+
 import koji
 import pytest
+from koji.context import context
 
 from koji_containerbuild import hub
 from koji_containerbuild.config import HubConfig
@@ -13,71 +16,78 @@ from koji_containerbuild.config import HubConfig
 SRC = "git+https://src.example.com/containers/app.git#0123456789abcdef"
 
 
-class FakeSession:
-    """context.session as kojihub's Session behaves for these calls."""
-
-    def __init__(self, user="alice", perms=(), logged_in=True):
-        self.logged_in = logged_in
-        self.user_id = 7 if logged_in else None
-        self.user_data = {"name": user} if logged_in else {}
-        self.perms = set(perms)
-
-    def assertLogin(self):
-        if not self.logged_in:
-            raise koji.ActionNotAllowed("you must be logged in for this operation")
-
-    def hasPerm(self, name):
-        return self.logged_in and name in self.perms
-
-    def assertPerm(self, name):
-        if not (self.hasPerm(name) or self.hasPerm("admin")):
-            raise koji.ActionNotAllowed(f"{name} permission required")
+@pytest.fixture
+def rules(sandbox_hub):
+    """Runs koji_containerbuild.hub inside the sandbox hub's call context."""
+    for channel in ("fast", "img", "sources"):
+        sandbox_hub.add_channel(channel)
+    sandbox_hub.add_user("carol", "carol", perms=["container-build"])
+    sandbox_hub.add_user("chuck", "chuck", perms=["container-channel"])
+    return Rules(sandbox_hub)
 
 
-class FakeKojiHub:
-    """Only the two kojihub calls the rules make."""
+class Rules:
+    def __init__(self, sandbox_hub):
+        self.hub = sandbox_hub
+        # the stand-in module the sandbox loaded the real hub plugin against
+        self.kojihub = importlib.import_module("kojihub")
 
-    def __init__(self, targets=("demo",)):
-        self.targets = set(targets)
-        self.tasks = []
-
-    def get_build_target(self, info, event=None, strict=False):
-        return (
-            {"name": info, "build_tag_name": "b", "dest_tag_name": "d"}
-            if (info in self.targets)
-            else None
+    def submit(self, user="alice", config=None, **kwargs) -> int:
+        args = {"src": SRC, "target": "demo", "opts": {"git_branch": "main"}}
+        args.update(kwargs)
+        return self.hub.run_as(
+            user,
+            lambda: hub.build_container(
+                self.kojihub, context.session, config or HubConfig(), **args
+            ),
         )
 
-    def make_task(self, method, arglist, **opts):
-        self.tasks.append((method, arglist, opts))
-        return 100 + len(self.tasks)
+    def submit_source(self, target, opts, user="alice", config=None, **kwargs) -> int:
+        return self.hub.run_as(
+            user,
+            lambda: hub.build_source_container(
+                self.kojihub, context.session, config or HubConfig(), target, opts, **kwargs
+            ),
+        )
+
+    def tasks(self) -> list[dict]:
+        """Every task: method, arguments, channel name and priority."""
+        session = self.hub.session("admin")
+        found = []
+        for task in session.listTasks(queryOpts={"order": "id"}):
+            info = session.getTaskInfo(task["id"], request=True)
+            found.append(
+                {
+                    "id": info["id"],
+                    "method": info["method"],
+                    "request": info["request"],
+                    "channel": session.getChannel(info["channel_id"])["name"],
+                    "priority": info["priority"],
+                }
+            )
+        return found
+
+    def refused(self, exc_class, **kwargs) -> str:
+        with pytest.raises(exc_class) as caught:
+            self.submit(**kwargs)
+        assert self.tasks() == []
+        return str(caught.value)
 
 
-def submit(session=None, config=None, kojihub=None, **kwargs):
-    kojihub = kojihub or FakeKojiHub()
-    args = {"src": SRC, "target": "demo", "opts": {"git_branch": "main"}}
-    args.update(kwargs)
-    task_id = hub.build_container(kojihub, session or FakeSession(), config or HubConfig(), **args)
-    return task_id, kojihub
-
-
-def refused(exc_class, kojihub=None, **kwargs):
-    kojihub = kojihub or FakeKojiHub()
-    with pytest.raises(exc_class) as caught:
-        submit(kojihub=kojihub, **kwargs)
-    assert kojihub.tasks == []
-    return str(caught.value)
-
-
-def test_build_creates_one_task_in_the_default_channel():
-    task_id, kojihub = submit()
-    assert task_id == 101
-    assert kojihub.tasks == [
-        ("buildContainer", [SRC, "demo", {"git_branch": "main"}], {"channel": "container"})
+def test_build_creates_one_task_in_the_default_channel(rules):
+    task_id = rules.submit()
+    assert rules.tasks() == [
+        {
+            "id": task_id,
+            "method": "buildContainer",
+            "request": [SRC, "demo", {"git_branch": "main"}],
+            "channel": "container",
+            "priority": koji.PRIO_DEFAULT,
+        }
     ]
 
 
-def test_stored_opts_are_normalised():
+def test_stored_opts_are_normalised(rules):
     opts = {
         "git_branch": "main",
         "scratch": True,
@@ -85,101 +95,109 @@ def test_stored_opts_are_normalised():
         "release": None,
         "arch_override": "x86_64,aarch64",
     }
-    _, kojihub = submit(opts=opts)
-    assert kojihub.tasks[0][1][2] == {
+    rules.submit(opts=opts)
+    assert rules.tasks()[0]["request"][2] == {
         "git_branch": "main",
         "scratch": True,
         "arch_override": "x86_64 aarch64",
     }
 
 
-def test_flatpak_build_keeps_the_flatpak_flag():
-    _, kojihub = submit(opts={"git_branch": "main", "flatpak": True})
-    assert kojihub.tasks[0][1][2] == {"git_branch": "main", "flatpak": True}
+def test_flatpak_build_keeps_the_flatpak_flag(rules):
+    rules.submit(opts={"git_branch": "main", "flatpak": True})
+    assert rules.tasks()[0]["request"][2] == {"git_branch": "main", "flatpak": True}
 
 
-def test_default_channel_comes_from_config():
+def test_default_channel_comes_from_config(rules):
     config = HubConfig(channels={"buildContainer": "img", "buildSourceContainer": "src"})
-    _, kojihub = submit(config=config)
-    assert kojihub.tasks[0][2] == {"channel": "img"}
+    rules.submit(config=config)
+    assert rules.tasks()[0]["channel"] == "img"
 
 
-def test_anonymous_caller_is_refused():
-    message = refused(koji.ActionNotAllowed, session=FakeSession(logged_in=False))
+def test_missing_default_channel_names_the_admin_fix(rules):
+    config = HubConfig(channels={"buildContainer": "nowhere", "buildSourceContainer": "c"})
+    message = rules.refused(koji.ParameterError, config=config)
+    assert message == (
+        "The channel 'nowhere' that container builds run in does not exist on this hub: ask "
+        "a Koji admin to create it ('koji add-host-to-channel HOST nowhere --new')."
+    )
+
+
+def test_anonymous_caller_is_refused(rules):
+    message = rules.refused(koji.ActionNotAllowed, user=None)
     assert message == "you must be logged in for this operation"
 
 
-def test_configured_build_permission_is_required():
+def test_configured_build_permission_is_required(rules):
     config = HubConfig(build_permission="container-build")
-    message = refused(koji.ActionNotAllowed, config=config)
+    message = rules.refused(koji.ActionNotAllowed, config=config)
     assert message == (
         "Submitting container builds needs the 'container-build' permission: ask a Koji "
         "admin to grant it to you."
     )
 
 
-@pytest.mark.parametrize("perms", [{"container-build"}, {"admin"}])
-def test_build_permission_or_admin_may_build(perms):
+@pytest.mark.parametrize("user", ["carol", "admin"])
+def test_build_permission_or_admin_may_build(rules, user):
     config = HubConfig(build_permission="container-build")
-    task_id, _ = submit(session=FakeSession(perms=perms), config=config)
-    assert task_id == 101
+    task_id = rules.submit(user=user, config=config)
+    assert [task["id"] for task in rules.tasks()] == [task_id]
 
 
-def test_permission_is_checked_before_the_arguments():
+def test_permission_is_checked_before_the_arguments(rules):
     config = HubConfig(build_permission="container-build")
-    refused(koji.ActionNotAllowed, config=config, src="not a url", target="nope")
+    rules.refused(koji.ActionNotAllowed, config=config, src="not a url", target="nope")
 
 
-def test_positive_priority_is_relative_to_the_default():
-    _, kojihub = submit(priority=5)
-    assert kojihub.tasks[0][2]["priority"] == koji.PRIO_DEFAULT + 5
+def test_positive_priority_is_relative_to_the_default(rules):
+    rules.submit(priority=5)
+    assert rules.tasks()[0]["priority"] == koji.PRIO_DEFAULT + 5
 
 
-def test_negative_priority_is_refused_for_users():
-    message = refused(koji.ActionNotAllowed, priority=-1)
+def test_negative_priority_is_refused_for_users(rules):
+    message = rules.refused(koji.ActionNotAllowed, priority=-1)
     assert "Only admins may give a container build a negative" in message
 
 
-def test_negative_priority_is_allowed_for_admins():
-    _, kojihub = submit(session=FakeSession(perms={"admin"}), priority=-5)
-    assert kojihub.tasks[0][2]["priority"] == koji.PRIO_DEFAULT - 5
+def test_negative_priority_is_allowed_for_admins(rules):
+    rules.submit(user="admin", priority=-5)
+    assert rules.tasks()[0]["priority"] == koji.PRIO_DEFAULT - 5
 
 
 @pytest.mark.parametrize("priority", ["5", 1.5, True])
-def test_priority_must_be_an_integer(priority):
-    message = refused(koji.ParameterError, priority=priority)
+def test_priority_must_be_an_integer(rules, priority):
+    message = rules.refused(koji.ParameterError, priority=priority)
     assert message.startswith("The priority must be an integer")
 
 
-def test_other_channel_is_refused_for_users():
-    message = refused(koji.ActionNotAllowed, channel="fast")
+def test_other_channel_is_refused_for_users(rules):
+    message = rules.refused(koji.ActionNotAllowed, channel="fast")
     assert message == (
         "Only admins may send container builds to another channel than 'container': "
         "submit without a channel override."
     )
 
 
-def test_other_channel_refusal_names_the_configured_permission():
+def test_other_channel_refusal_names_the_configured_permission(rules):
     config = HubConfig(channel_permission="container-channel")
-    message = refused(koji.ActionNotAllowed, config=config, channel="fast")
+    message = rules.refused(koji.ActionNotAllowed, config=config, channel="fast")
     assert "Only admins and users with the 'container-channel' permission" in message
 
 
-def test_naming_the_default_channel_needs_no_permission():
-    _, kojihub = submit(channel="container")
-    assert kojihub.tasks[0][2] == {"channel": "container"}
+def test_naming_the_default_channel_needs_no_permission(rules):
+    rules.submit(channel="container")
+    assert rules.tasks()[0]["channel"] == "container"
 
 
-def test_admin_may_choose_another_channel():
-    _, kojihub = submit(session=FakeSession(perms={"admin"}), channel="fast")
-    assert kojihub.tasks[0][2] == {"channel": "fast"}
+def test_admin_may_choose_another_channel(rules):
+    rules.submit(user="admin", channel="fast")
+    assert rules.tasks()[0]["channel"] == "fast"
 
 
-def test_configured_channel_permission_may_choose_another_channel():
+def test_configured_channel_permission_may_choose_another_channel(rules):
     config = HubConfig(channel_permission="container-channel")
-    session = FakeSession(perms={"container-channel"})
-    _, kojihub = submit(session=session, config=config, channel="fast")
-    assert kojihub.tasks[0][2] == {"channel": "fast"}
+    rules.submit(user="chuck", config=config, channel="fast")
+    assert rules.tasks()[0]["channel"] == "fast"
 
 
 INVALID = [
@@ -191,16 +209,17 @@ INVALID = [
     ({"opts": ["scratch"]}, "The options must be a struct"),
     ({"opts": {"git_branch": "m", "bogus": 1}}, "Option 'bogus' is not known"),
     ({"channel": ""}, "The channel must be the name of a Koji channel"),
+    ({"channel": "nowhere"}, "The channel 'nowhere' does not exist: pick one from"),
 ]
 
 
 @pytest.mark.parametrize(("kwargs", "fragment"), INVALID)
-def test_invalid_arguments_are_a_parameter_error_and_no_task(kwargs, fragment):
-    assert fragment in refused(koji.ParameterError, **kwargs)
+def test_invalid_arguments_are_a_parameter_error_and_no_task(rules, kwargs, fragment):
+    assert fragment in rules.refused(koji.ParameterError, **kwargs)
 
 
-def test_all_argument_problems_are_reported_together():
-    message = refused(
+def test_all_argument_problems_are_reported_together(rules):
+    message = rules.refused(
         koji.ParameterError,
         src="https://x/y#1",
         target="missing",
@@ -211,31 +230,28 @@ def test_all_argument_problems_are_reported_together():
     assert "'scratch' and 'isolated' cannot be used together" in message
 
 
-def test_source_container_task_carries_target_and_opts():
-    kojihub = FakeKojiHub()
-    task_id = hub.build_source_container(
-        kojihub,
-        FakeSession(),
-        HubConfig(channels={"buildContainer": "c", "buildSourceContainer": "sources"}),
+def test_source_container_task_carries_target_and_opts(rules):
+    task_id = rules.submit_source(
         "demo",
         {"koji_build_nvr": "app-1-1", "scratch": False, "koji_build_id": None},
+        config=HubConfig(channels={"buildContainer": "c", "buildSourceContainer": "sources"}),
         priority=2,
     )
-    assert task_id == 101
-    assert kojihub.tasks == [
-        (
-            "buildSourceContainer",
-            ["demo", {"koji_build_nvr": "app-1-1"}],
-            {"channel": "sources", "priority": koji.PRIO_DEFAULT + 2},
-        )
+    assert rules.tasks() == [
+        {
+            "id": task_id,
+            "method": "buildSourceContainer",
+            "request": ["demo", {"koji_build_nvr": "app-1-1"}],
+            "channel": "sources",
+            "priority": koji.PRIO_DEFAULT + 2,
+        }
     ]
 
 
-def test_source_container_refusal_creates_no_task():
-    kojihub = FakeKojiHub()
+def test_source_container_refusal_creates_no_task(rules):
     with pytest.raises(koji.ParameterError, match="are both missing"):
-        hub.build_source_container(kojihub, FakeSession(), HubConfig(), "demo", {})
-    assert kojihub.tasks == []
+        rules.submit_source("demo", {})
+    assert rules.tasks() == []
 
 
 def test_task_signatures_let_policies_parse_the_task_params():

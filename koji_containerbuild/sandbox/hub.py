@@ -170,13 +170,21 @@ class SandboxHub:
 
     def call(self, method: str, args=(), kwargs=None, *, session_user: str | None = None):
         """Call an RPC as `session_user` (None: anonymous), without marshalling."""
-        session = None
-        if session_user is not None:
-            user = self.db.one("SELECT * FROM users WHERE name = ?", (session_user,))
-            if user is None:
-                raise koji.GenericError(f"No such user: {session_user!r}")
-            session = self._session_for(user)
+        session = self._user_session(session_user)
         return self.dispatch(method, tuple(args), dict(kwargs or {}), session)
+
+    def run_as(self, user: str | None, func: Callable, *args: Any, **kwargs: Any) -> Any:
+        """Run hub-side code (a plugin's rules) as `user` inside a call's context."""
+        session = self._user_session(user)
+        return self._run(getattr(func, "__name__", "run_as"), func, args, kwargs, session)
+
+    def _user_session(self, name: str | None) -> HubSession | None:
+        if name is None:
+            return None
+        user = self.db.one("SELECT * FROM users WHERE name = ?", (name,))
+        if user is None:
+            raise koji.GenericError(f"No such user: {name!r}")
+        return self._session_for(user)
 
     def _multi_call(self, calls):
         if getattr(context, "in_multicall", False):
