@@ -1,11 +1,10 @@
 """SCM URL rules and checkouts through koji.daemon.SCM against a real git daemon."""
 
 import os
-import socket
 import subprocess
-import time
 from types import SimpleNamespace
 
+import koji
 import pytest
 
 from koji_containerbuild.source import SourceError, check_scm_url, checkout
@@ -52,176 +51,133 @@ def test_url_refusal_suggests_the_revision_form():
         check_scm_url("git://h/app")
 
 
-class FakeBuilderSession:
-    """The parts of kojid's ClientSession that koji.daemon.SCM uses."""
-
-    def __init__(self, policy_result="allow"):
-        self.opts = {}
-        self.uploads = []
-        self.policy_calls = []
-        self.policy_result = policy_result
-
-    def _forget(self):
-        pass
-
-    def uploadFile(self, path, name, size, digest, offset, data):
-        self.uploads.append((path, name, offset, size))
-        return True
-
-    def evalPolicy(self, name, data):
-        self.policy_calls.append((name, data))
-        return self.policy_result
+@pytest.fixture
+def app(git_sources):
+    """Repository ``app`` with two commits, served by git daemon on loopback."""
+    first = git_sources.publish("app", {"Dockerfile": "FROM scratch\nLABEL version=1\n"})
+    second = git_sources.publish("app", {"Dockerfile": "FROM scratch\nLABEL version=2\n"})
+    repo_url, first = first.split("#")
+    return SimpleNamespace(repo_url=repo_url, first=first, second=second.split("#")[1])
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+@pytest.fixture
+def builder(sandbox_hub):
+    """kojid's session: the builder host of the sandbox hub."""
+    return sandbox_hub.session("builder")
 
 
-def _git(*args, cwd):
-    return subprocess.run(
-        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
-    ).stdout.strip()
+@pytest.fixture
+def task(sandbox_hub):
+    """A task whose output the checkout log is uploaded to, as kojid does."""
+    task_id = sandbox_hub.session("admin").makeTask("buildContainer", [], channel="container")
+    return SimpleNamespace(id=task_id, upload_path=koji.pathinfo.taskrelpath(task_id))
 
 
-@pytest.fixture(scope="module")
-def git_server(tmp_path_factory):
-    """A bare repository with two commits served by `git daemon` on loopback."""
-    root = tmp_path_factory.mktemp("git")
-    work = root / "work"
-    work.mkdir()
-    _git("init", "-q", "-b", "main", cwd=work)
-    _git("config", "user.email", "dev@example.com", cwd=work)
-    _git("config", "user.name", "Dev", cwd=work)
-    (work / "Dockerfile").write_text("FROM scratch\nLABEL version=1\n")
-    _git("add", "Dockerfile", cwd=work)
-    _git("commit", "-q", "-m", "first", cwd=work)
-    first = _git("rev-parse", "HEAD", cwd=work)
-    (work / "Dockerfile").write_text("FROM scratch\nLABEL version=2\n")
-    _git("commit", "-q", "-am", "second", cwd=work)
-    second = _git("rev-parse", "HEAD", cwd=work)
-    _git("clone", "-q", "--bare", str(work), str(root / "app.git"), cwd=root)
-    port = _free_port()
-    daemon = subprocess.Popen(
-        [
-            "git",
-            "daemon",
-            "--export-all",
-            "--reuseaddr",
-            "--listen=127.0.0.1",
-            f"--port={port}",
-            f"--base-path={root}",
-            str(root),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        yield SimpleNamespace(
-            repo_url=f"git://127.0.0.1:{port}/app.git", first=first, second=second
-        )
-    finally:
-        daemon.terminate()
-        daemon.wait(timeout=10)
+def uploaded(sandbox_hub, task) -> list[str]:
+    return sorted(sandbox_hub.session().listTaskOutput(task.id))
 
 
-def kojid_options(allowed="127.0.0.1*:/app.git", use_policy=False):
+def kojid_options(allowed="127.0.0.1*:/app", use_policy=False):
     return SimpleNamespace(
         allowed_scms=allowed, allowed_scms_use_config=True, allowed_scms_use_policy=use_policy
     )
 
 
-def _checkout(server, tmp_path, revision, options, session, policy_data=None):
+def _checkout(server, tmp_path, revision, options, session, policy_data=None, upload_path=None):
     workdir = tmp_path / "scm"
     workdir.mkdir()
     return checkout(
         f"{server.repo_url}#{revision}",
         str(workdir),
         session,
-        "tasks/1/1",
+        upload_path or "tasks/1/1",
         str(tmp_path / "checkout.log"),
         options,
         policy_data or {},
     )
 
 
-def test_checkout_of_an_allowed_source_returns_the_tree_at_the_revision(git_server, tmp_path):
-    session = FakeBuilderSession()
-    sourcedir = _checkout(git_server, tmp_path, git_server.first, kojid_options(), session)
+def _head(path) -> str:
+    return subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=path, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def test_checkout_of_an_allowed_source_returns_the_tree_at_the_revision(
+    app, tmp_path, builder, sandbox_hub, task
+):
+    options = kojid_options()
+    sourcedir = _checkout(app, tmp_path, app.first, options, builder, None, task.upload_path)
     with open(os.path.join(sourcedir, "Dockerfile")) as dockerfile:
         assert dockerfile.read().endswith("version=1\n")
-    assert _git("rev-parse", "HEAD", cwd=sourcedir) == git_server.first
-    assert {name for _, name, _, _ in session.uploads} == {"checkout.log"}
+    assert _head(sourcedir) == app.first
+    assert uploaded(sandbox_hub, task) == ["checkout.log"]
 
 
-def test_checkout_refused_by_allowed_scms_runs_nothing(git_server, tmp_path):
-    session = FakeBuilderSession()
+def test_checkout_refused_by_allowed_scms_runs_nothing(app, tmp_path, builder, sandbox_hub, task):
     options = kojid_options(allowed="git.example.com:/*")
     with pytest.raises(SourceError) as caught:
-        _checkout(git_server, tmp_path, git_server.second, options, session)
+        _checkout(app, tmp_path, app.second, options, builder, None, task.upload_path)
     assert "is not in this builder's allowed SCMs (allowed_scms in kojid.conf)" in str(
         caught.value
     )
     assert os.listdir(tmp_path / "scm") == []
-    assert session.uploads == []
+    assert uploaded(sandbox_hub, task) == []
 
 
-def test_checkout_refused_by_a_block_entry(git_server, tmp_path):
-    options = kojid_options(allowed="!127.0.0.1*:/app.git *:/*")
+def test_checkout_refused_by_a_block_entry(app, tmp_path, builder):
+    options = kojid_options(allowed="!127.0.0.1*:/app *:/*")
     with pytest.raises(SourceError, match="allowed SCMs"):
-        _checkout(git_server, tmp_path, git_server.second, options, FakeBuilderSession())
+        _checkout(app, tmp_path, app.second, options, builder)
 
 
-def test_checkout_refused_by_the_build_from_scm_policy(git_server, tmp_path):
-    session = FakeBuilderSession(policy_result="deny containers from elsewhere")
-    options = kojid_options(use_policy=True)
+def test_checkout_refused_by_the_build_from_scm_policy(app, tmp_path, builder, sandbox_hub):
+    seen = []
+
+    def policy(data):
+        seen.append(data)
+        return "deny containers from elsewhere"
+
+    sandbox_hub.set_policy("build_from_scm", policy)
     data = {"scratch": True, "channel": "container", "user_id": 7}
     with pytest.raises(SourceError) as caught:
-        _checkout(git_server, tmp_path, git_server.second, options, session, data)
+        _checkout(app, tmp_path, app.second, kojid_options(use_policy=True), builder, data)
     assert "build_from_scm policy" in str(caught.value)
     assert "containers from elsewhere" in str(caught.value)
-    [(policy, sent)] = session.policy_calls
-    assert policy == "build_from_scm"
+    [sent] = seen
     assert sent["scratch"] is True
     assert sent["user_id"] == 7
     assert sent["scm_host"].startswith("127.0.0.1:")
     assert os.listdir(tmp_path / "scm") == []
 
 
-def test_checkout_allowed_by_policy_never_fetches_a_common_repo(git_server, tmp_path):
+def test_checkout_allowed_by_policy_never_fetches_a_common_repo(
+    app, tmp_path, builder, sandbox_hub
+):
     # "allow use_common" would make koji.daemon.SCM clone <repo>/../common, which
     # does not exist here: the checkout only succeeds if that step is skipped.
-    session = FakeBuilderSession(policy_result="allow use_common")
+    sandbox_hub.set_policy("build_from_scm", "allow use_common")
     options = kojid_options(use_policy=True)
-    sourcedir = _checkout(git_server, tmp_path, git_server.second, options, session)
-    assert _git("rev-parse", "HEAD", cwd=sourcedir) == git_server.second
+    sourcedir = _checkout(app, tmp_path, app.second, options, builder)
+    assert _head(sourcedir) == app.second
 
 
-def test_checkout_of_a_missing_revision_is_a_source_error(git_server, tmp_path):
+def test_checkout_of_a_missing_revision_is_a_source_error(app, tmp_path, builder):
     with pytest.raises(SourceError, match=r"Could not check out .*revision exists"):
-        _checkout(git_server, tmp_path, "f" * 40, kojid_options(), FakeBuilderSession())
+        _checkout(app, tmp_path, "f" * 40, kojid_options(), builder)
 
 
-def test_checkout_refuses_a_url_without_revision_before_anything_else(tmp_path):
-    session = FakeBuilderSession()
+def test_checkout_refuses_a_url_without_revision_before_anything_else(
+    tmp_path, builder, sandbox_hub, task
+):
     with pytest.raises(SourceError, match="has no '#revision'"):
         checkout(
-            "git://127.0.0.1/app.git",
+            "git://127.0.0.1/app",
             str(tmp_path),
-            session,
-            "tasks/1/1",
+            builder,
+            task.upload_path,
             str(tmp_path / "checkout.log"),
             kojid_options(),
             {},
         )
-    assert session.uploads == []
+    assert uploaded(sandbox_hub, task) == []
