@@ -6,19 +6,11 @@ import koji
 import pytest
 
 from koji_containerbuild.sandbox import demo
+from tests.builder_harness import import_image_build
 
 DOCKERFILE = (
     'FROM base\nLABEL com.redhat.component="demo-image" \\\n      version="1.0" release="1"\n'
 )
-
-
-class FakeSession:
-    def __init__(self, builds: dict[str, str]):
-        self.builds = builds
-
-    def getBuild(self, nvr):
-        state = self.builds.get(nvr)
-        return None if state is None else {"nvr": nvr, "state": koji.BUILD_STATES[state]}
 
 
 def test_labels_are_read_from_the_dockerfile():
@@ -38,8 +30,17 @@ def test_set_release_needs_a_release_label():
         demo.set_release("FROM base\n", 2)
 
 
-def test_next_release_skips_built_nvrs_and_reuses_failed_ones():
-    session = FakeSession({"demo-image-1.0-1": "COMPLETE", "demo-image-1.0-2": "FAILED"})
+def test_next_release_skips_built_nvrs_and_reuses_failed_ones(sandbox_hub, tmp_path):
+    import_image_build(sandbox_hub, str(tmp_path), "demo-image-1.0-1", {})
+    sandbox_hub.grant_cg_access("admin", "test-cg")
+    admin = sandbox_hub.session("admin")
+    reserved = admin.CGInitBuild(
+        "test-cg", {"name": "demo-image", "version": "1.0", "release": "2"}
+    )
+    admin.CGRefundBuild(
+        "test-cg", reserved["build_id"], reserved["token"], koji.BUILD_STATES["FAILED"]
+    )
+    session = sandbox_hub.session()
     assert demo.next_release(session, "demo-image", "1.0") == 2
-    session.builds["demo-image-1.0-2"] = "COMPLETE"
+    import_image_build(sandbox_hub, str(tmp_path), "demo-image-1.0-2", {})
     assert demo.next_release(session, "demo-image", "1.0") == 3
