@@ -1,4 +1,4 @@
-"""Hub API: sessions, users, permissions, tags, targets, packages, channels."""
+"""Hub API: sessions, users, permissions, channels and hosts."""
 
 from __future__ import annotations
 
