@@ -121,7 +121,9 @@ class _BuildRun:
         record = read_record(self.ctx.session, self.ctx.task_id)
         if record is None:
             return False
-        if record.backend == self.backend.name and self.backend.lookup(record.handle):
+        if record.backend == self.backend.name and self.backend.reattach(
+            record.handle, self.request
+        ):
             logger.info("Following build %s started by an earlier run of this task", record.handle)
             self.handle = record.handle
             self.reservation = _reservation_from_record(record)

@@ -251,3 +251,25 @@ def test_lookup_of_a_build_created_before_a_restart(backend, fake_osbs):
     assert backend.lookup("demo-image-old") is True
     assert backend.lookup("never-existed") is False
     assert fake_osbs.created == []
+
+
+def test_reattached_binary_build_named_like_a_source_build_uses_the_binary_section(
+    backend, fake_osbs, osbs_conf
+):
+    from fake_openshift import BuildScript
+
+    fake_osbs.add_run("source-highlight-0001", BuildScript(tasks={"t": ["done"]}))
+    request = binary_request(component="source-highlight")
+    assert backend.reattach("source-highlight-0001", request) is True
+    assert backend.wait("source-highlight-0001").outcome is Outcome.SUCCEEDED
+    sections = {conf.conf_section for conf in fake_osbs.configurations}
+    assert sections == {"default_binary"}
+
+
+def test_reattached_source_build_uses_the_source_section(backend, fake_osbs, osbs_conf):
+    from fake_openshift import BuildScript
+
+    fake_osbs.add_run("source-0001", BuildScript(tasks={"t": ["done"]}), kind="source")
+    assert backend.reattach("source-0001", source_request()) is True
+    sections = {conf.conf_section for conf in fake_osbs.configurations}
+    assert sections == {"default_source"}

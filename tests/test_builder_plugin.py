@@ -286,6 +286,26 @@ def test_shutdown_signal_keeps_the_build_and_rerun_follows_it(kojid, fake_osbs, 
     assert result["build_name"] == next(iter(fake_osbs.runs))
 
 
+def test_rerun_follows_a_binary_build_named_like_a_source_build(
+    kojid, fake_osbs, git_sources, sandbox_hub
+):
+    sandbox_hub.add_package("demo-candidate", "source-highlight", "alice")
+    dockerfile = DOCKERFILE.replace("component=demo-image", "component=source-highlight")
+    source = git_sources.publish("source-highlight", {"Dockerfile": dockerfile})
+    pause = paused_build(fake_osbs)
+    task_id = kojid.submit(source, BUILD_OPTS)
+    when(
+        lambda: any(run.log_opens for run in fake_osbs.runs.values()),
+        lambda: os.kill(os.getpid(), signal.SIGINT),
+    )
+    with pytest.raises(TaskCancelled):
+        kojid.run(task_id)
+    pause.event.set()
+    result = kojid.run(task_id)  # a new backend: it knows the build only from the record
+    assert result["build_name"].startswith("source-highlight-")
+    assert {conf.conf_section for conf in fake_osbs.configurations} == {"default_binary"}
+
+
 def test_rerun_starts_anew_when_the_recorded_build_is_gone(kojid, fake_osbs, source):
     task_id = kojid.submit(source, BUILD_OPTS)
     kojid.run(task_id)

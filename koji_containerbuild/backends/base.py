@@ -161,3 +161,14 @@ class BuildBackend(abc.ABC):
     @abc.abstractmethod
     def lookup(self, handle: str) -> bool:
         """Whether the backend still knows the build named by ``handle``."""
+
+    def reattach(self, handle: str, request: BuildRequest) -> bool:
+        """Follow a build an earlier run of the task started for ``request``.
+
+        The handle comes from the task's re-attach record, written by another
+        process; the request says for sure what kind of build it is, which a
+        backend may need to reach the build again (OSBS keeps binary and
+        source builds in separate configuration sections). False when the
+        backend no longer knows the build.
+        """
+        return self.lookup(handle)

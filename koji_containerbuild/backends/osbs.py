@@ -100,11 +100,8 @@ class OsbsBackend(BuildBackend):
         return self._clients[section]
 
     def _osbs_for(self, handle: str) -> Any:
-        kind = self._kinds.get(handle)
-        if kind is None:
-            # osbs-client names source container runs "source-<suffix>"
-            kind = "source" if handle.startswith("source-") else "binary"
-        return self._client(kind)[0]
+        # a build neither started nor re-attached here is taken for a binary one
+        return self._client(self._kinds.get(handle, "binary"))[0]
 
     # -- fault handling ------------------------------------------------------
     def _is_transient(self, exc: BaseException) -> bool:
@@ -291,6 +288,11 @@ class OsbsBackend(BuildBackend):
     def lookup(self, handle: str) -> bool:
         osbs = self._osbs_for(handle)
         return self._checked("look the build up", osbs.get_build, handle) is not None
+
+    def reattach(self, handle: str, request: BuildRequest) -> bool:
+        # the run name cannot tell: a binary build of "source-highlight" starts with "source-"
+        self._kinds[handle] = request.kind
+        return self.lookup(handle)
 
 
 def _success(handle: str, results: dict[str, Any]) -> BuildResult:
