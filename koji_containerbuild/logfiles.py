@@ -17,6 +17,7 @@ from itertools import compress, repeat
 from typing import Any, Callable
 
 from koji_containerbuild import LOGGER_NAME
+from koji_containerbuild.backends.base import REMOTE_SOURCES
 from koji_containerbuild.loglines import (
     METADATA_MARK,
     USER_WARNING_MARK,
@@ -31,10 +32,24 @@ logger = logging.getLogger(f"{LOGGER_NAME}.logs")
 
 BUILD_LOG = "osbs-build.log"
 USER_WARNINGS_LOG = "user_warnings.log"
-#: Platform names that are safe as file names.
-PLATFORM_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+#: Platform names that look like arches get their own ``<platform>.log``.
+PLATFORM_RE = re.compile(r"[A-Za-z0-9_]{1,64}")
 #: Batches larger than this are written line by line (no joined copy of long lines).
 _BIG_BATCH = 4 * 1024 * 1024
+
+
+def _own_log(platform: str | None) -> bool:
+    """Whether the platform's lines also get a file of their own.
+
+    A platform name comes from the build service; one that does not look
+    like an arch (path separators, odd characters) or that names a log the
+    plugin writes itself (``user_warnings``) goes to the build log only.
+    """
+    if platform == REMOTE_SOURCES:
+        return True
+    if not isinstance(platform, str) or not PLATFORM_RE.fullmatch(platform):
+        return False
+    return f"{platform}.log" not in (BUILD_LOG, USER_WARNINGS_LOG)
 
 
 class Router(dict):
@@ -137,7 +152,7 @@ class LogFiles:
         except KeyError:
             pass
         target = None
-        if isinstance(platform, str) and PLATFORM_RE.match(platform):
+        if _own_log(platform):
             target = self._open(f"{platform}.log")
         self._targets[platform] = target
         return target

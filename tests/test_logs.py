@@ -129,6 +129,20 @@ def test_platform_that_is_not_a_safe_file_name_goes_only_to_build_log(hub, tmp_p
     assert [os.path.basename(path) for path in logs.files()] == ["osbs-build.log"]
 
 
+@pytest.mark.parametrize(
+    "platform", ["user_warnings", "osbs-build", "x86_64/..", "x86.64", "arm 64", "s390x\n", ""]
+)
+def test_platform_that_is_not_an_arch_name_goes_only_to_build_log(
+    hub, tmp_path, work_dir, platform
+):
+    logs = make_logs(hub, tmp_path, work_dir)
+    logs.write(platform, "odd platform")
+    logs.close()
+    assert hub.uploaded("osbs-build.log") == b"odd platform\n"
+    assert [os.path.basename(path) for path in logs.files()] == ["osbs-build.log"]
+    assert logs.user_warnings == []
+
+
 def test_all_lines_arrive_in_order_and_each_byte_is_uploaded_once(hub, tmp_path, work_dir):
     lines = [(("x86_64", "s390x")[n % 2], f"line {n} " + "x" * (n % 300)) for n in range(20000)]
     logs = make_logs(hub, tmp_path, work_dir)
