@@ -175,13 +175,19 @@ def next_free_release(
     )
 
 
-def resolve_parent_image(session: Any, parent_nvr: str) -> str:
-    """Pull spec of a koji_parent_build, preferring the digest form."""
+def check_parent_build_exists(session: Any, parent_nvr: str) -> dict[str, Any]:
+    """The Koji build named by koji_parent_build; refused when there is none."""
     build = session.getBuild(parent_nvr)
     if not build:
         raise koji.BuildError(
             f"koji_parent_build {parent_nvr!r} does not exist in Koji; check the NVR."
         )
+    return build
+
+
+def resolve_parent_image(session: Any, parent_nvr: str) -> str:
+    """Pull spec of a koji_parent_build, preferring the digest form."""
+    build = check_parent_build_exists(session, parent_nvr)
     if build["state"] != koji.BUILD_STATES["COMPLETE"]:
         state = koji.BUILD_STATES.get(build["state"], build["state"])
         raise koji.BuildError(

@@ -146,7 +146,9 @@ class _BuildRun:
             checks.check_nvr_free(
                 session, f"{request.component}-{request.version}-{request.release}"
             )
-        if self.prepared.parent_build:
+        if self.prepared.parent_build and self.backend.resolves_parent_builds:
+            checks.check_parent_build_exists(session, self.prepared.parent_build)
+        elif self.prepared.parent_build:
             parent = checks.resolve_parent_image(session, self.prepared.parent_build)
             request = dataclasses.replace(request, parent_image=parent)
         if self.needs_import and not (request.version and request.release):

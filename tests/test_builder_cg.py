@@ -22,7 +22,12 @@ from koji_containerbuild.backends.base import (
     Outcome,
 )
 from koji_containerbuild.cancel import TaskCancelled
-from tests.builder_harness import DOCKERFILE, Kojid, write_builder_config
+from tests.builder_harness import (
+    DOCKERFILE,
+    Kojid,
+    import_image_build,
+    write_builder_config,
+)
 
 NVR = "demo-image-1.0-1"
 
@@ -196,3 +201,29 @@ def test_missing_release_takes_the_next_free_one(kojid, backend, git_sources):
     kojid.run(kojid.submit(src, OPTS))
     assert [r.release for r in backend.requests] == ["1", "2"]
     assert build_state(kojid, "demo-image-1.0-2") == "COMPLETE"
+
+
+def test_koji_parent_build_is_resolved_to_its_pull_spec(
+    kojid, backend, source, sandbox_hub, tmp_path
+):
+    pull = "registry.example.com/base@sha256:" + "b" * 64
+    import_image_build(
+        sandbox_hub, str(tmp_path / "parent"), "base-1-1", {"index": {"pull": [pull]}}
+    )
+    kojid.run(kojid.submit(source, {**OPTS, "koji_parent_build": "base-1-1"}))
+    assert backend.requests[0].parent_image == pull
+
+
+def test_koji_parent_build_without_pull_spec_is_refused(
+    kojid, backend, source, sandbox_hub, tmp_path
+):
+    import_image_build(sandbox_hub, str(tmp_path / "parent"), "base-1-1", {})
+    with pytest.raises(koji.BuildError, match="records no pull spec"):
+        kojid.run(kojid.submit(source, {**OPTS, "koji_parent_build": "base-1-1"}))
+    assert backend.requests == []
+
+
+def test_koji_parent_build_that_does_not_exist_is_refused(kojid, backend, source):
+    with pytest.raises(koji.BuildError, match="koji_parent_build 'base-1-1' does not exist"):
+        kojid.run(kojid.submit(source, {**OPTS, "koji_parent_build": "base-1-1"}))
+    assert backend.requests == []

@@ -230,6 +230,17 @@ def test_koji_parent_build_must_exist(kojid, fake_osbs, source):
     assert_refused(kojid, fake_osbs, kojid.submit(source, opts), "koji_parent_build 'base-1-1'")
 
 
+def test_koji_parent_build_is_left_to_osbs_to_resolve(
+    kojid, fake_osbs, source, sandbox_hub, tmp_path
+):
+    # a parent OSBS can use although it records no pull spec in extra.image.index.pull
+    import_image_build(sandbox_hub, str(tmp_path / "parent"), "base-1-1", {})
+    opts = {"git_branch": "main", "koji_parent_build": "base-1-1"}
+    kojid.run(kojid.submit(source, opts))
+    _kind, arguments = fake_osbs.created[0]
+    assert arguments["koji_parent_build"] == "base-1-1"
+
+
 # -- outcomes ------------------------------------------------------------------
 
 

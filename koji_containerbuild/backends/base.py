@@ -132,6 +132,9 @@ class BuildBackend(abc.ABC):
     name: str = ""
     #: True when the backend imports non-scratch builds into Koji itself.
     imports_builds: bool = False
+    #: True when the backend takes ``opts["koji_parent_build"]`` itself (OSBS);
+    #: otherwise the plugin resolves it into ``BuildRequest.parent_image``.
+    resolves_parent_builds: bool = False
 
     @abc.abstractmethod
     def start(self, request: BuildRequest) -> str:

@@ -71,6 +71,7 @@ def _load_osbs() -> tuple[Any, Any, Any, Any]:
 class OsbsBackend(BuildBackend):
     name = "osbs"
     imports_builds = True
+    resolves_parent_builds = True
     max_backoff = _MAX_BACKOFF
 
     def __init__(
