@@ -178,7 +178,7 @@ def build_metadata(
                 "content_generator": {"name": reservation.cg_name, "version": __version__},
                 "container": {"type": "none", "arch": image.arch},
                 "host": host,
-                "components": [],
+                "components": list(image.buildroot_components),
                 "tools": list(image.tools),
             }
         )

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from koji_containerbuild.backends import buildah as bh
-from koji_containerbuild.backends import create_backend
+from koji_containerbuild.backends import create_backend, local_build
 from koji_containerbuild.backends.base import BackendError, BuildRequest, Outcome
 from koji_containerbuild.backends.local import LocalBackend, _tree
 from koji_containerbuild.config import LocalSettings
@@ -126,6 +126,7 @@ def test_image_output_describes_the_pushed_image(tmp_path, backend, settings, ba
         manifest = json.load(archive.extractfile("manifest.json"))
     assert manifest[0]["Config"].replace(".json", "") == image.image_id.split(":")[1]
     assert image.components == []  # busybox has no RPM database
+    assert image.buildroot_components == local_build.host_rpms()
     assert {tool["name"] for tool in image.tools} == {"buildah", "skopeo"}
 
 
@@ -363,3 +364,42 @@ def test_components_list_the_rpms_of_an_image_with_an_rpm_database(tmp_path, bac
 def test_waiting_for_an_unknown_build_says_so(backend):
     with pytest.raises(BackendError, match="no local build 'gone-1'"):
         backend.wait("gone-1")
+
+
+def fake_rpm(tmp_path, monkeypatch, script: str) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "rpm").write_text("#!/bin/sh\n" + script)
+    (bin_dir / "rpm").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+
+
+def test_host_rpms_are_listed_in_cg_component_form(tmp_path, monkeypatch):
+    fake_rpm(
+        tmp_path,
+        monkeypatch,
+        "printf 'rpm\\t4.20.1\\t1.fc42\\t(none)\\tx86_64\\tabc\\t(none)\\t"
+        "RSA/SHA256, Key ID 105ef944\\n'\n"
+        "printf 'gpg-pubkey\\t105ef944\\t1\\t(none)\\t(none)\\t(none)\\t(none)\\t(none)\\n'\n",
+    )
+    assert local_build.host_rpms() == [
+        {
+            "type": "rpm",
+            "name": "rpm",
+            "version": "4.20.1",
+            "release": "1.fc42",
+            "epoch": None,
+            "arch": "x86_64",
+            "sigmd5": "abc",
+            "signature": "105ef944",
+        }
+    ]
+
+
+def test_host_rpms_of_a_failing_query_are_none(tmp_path, monkeypatch):
+    fake_rpm(tmp_path, monkeypatch, "echo 'error: cannot open Packages database' >&2; exit 1\n")
+    assert local_build.host_rpms() == []
+
+
+def test_host_without_rpm_database_has_no_buildroot_rpms():
+    assert local_build.host_rpms() == []  # Debian's rpm: an empty database

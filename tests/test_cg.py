@@ -176,6 +176,26 @@ def test_multi_arch_metadata_has_a_buildroot_and_image_per_arch(tmp_path):
     assert logs["aarch64.log"] == "aarch64"
 
 
+def test_buildroot_lists_the_build_host_rpms(tmp_path):
+    host_rpm = {
+        "type": "rpm",
+        "name": "buildah",
+        "version": "1.39.0",
+        "release": "1.fc42",
+        "epoch": 2,
+        "arch": "x86_64",
+        "sigmd5": "0" * 32,
+        "signature": "abcd1234",
+    }
+    result = make_result(tmp_path)
+    result.images[0].buildroot_components = [host_rpm]
+    metadata, files = cg.build_metadata(RESERVATION, RECORD, result, make_logs(tmp_path))
+    check_cg_metadata(metadata, local_files(files))
+    assert metadata["buildroots"][0]["components"] == [host_rpm]
+    image = next(o for o in metadata["output"] if o["type"] == cg.IMAGE_OUTPUT_TYPE)
+    assert image["components"] == []
+
+
 def test_build_extra_carries_pull_specs_and_the_task(tmp_path):
     metadata, _ = cg.build_metadata(RESERVATION, RECORD, make_result(tmp_path), [])
     extra = metadata["build"]["extra"]

@@ -89,6 +89,8 @@ class ImageOutput:
     components: list[dict[str, Any]] = field(default_factory=list)
     #: Tools used to build it, as CG ``{"name", "version"}`` dicts.
     tools: list[dict[str, str]] = field(default_factory=list)
+    #: RPMs of the host that built it (its buildroot), in CG component form.
+    buildroot_components: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass

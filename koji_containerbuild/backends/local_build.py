@@ -11,6 +11,7 @@ import gzip
 import json
 import os
 import shutil
+import subprocess
 import tarfile
 from typing import Any
 
@@ -65,6 +66,8 @@ class Runner:
             "unique_tags": [],
             "digests": [],
         }
+        #: The host's RPMs (the buildroot), listed once for all arches.
+        self.host_components: list[dict[str, Any]] | None = None
 
     # -- helpers -----------------------------------------------------------
     def buildah(self, *args: str) -> list[str]:
@@ -139,6 +142,9 @@ class Runner:
         image["parent_id"] = self.parent_id(dockerfile)
         image["components"] = self.components(arch, image_id)
         image["tools"] = tool_versions()
+        if self.host_components is None:
+            self.host_components = host_rpms()
+        image["buildroot_components"] = self.host_components
         return image
 
     def describe_image(self, arch: str, image_id: str, local_ref: str) -> dict[str, Any]:
@@ -297,8 +303,27 @@ def query_rpms(root: str) -> list[dict[str, Any]]:
     )
     if result.returncode != 0:
         raise BuildFailed(f"Listing the image's RPMs failed: {result.stderr.strip()}")
+    return rpm_components(result.stdout)
+
+
+def host_rpms() -> list[dict[str, Any]]:
+    """CG components of the builder host's RPMs: the buildroot of a local build.
+
+    A host without rpm or with an empty database (Debian) has none; the
+    listing only describes the buildroot, so a failing query never fails
+    the build.
+    """
+    try:
+        result = bh.run(["rpm", "-qa", "--qf", RPM_QUERYFORMAT])
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return rpm_components(result.stdout) if result.returncode == 0 else []
+
+
+def rpm_components(listing: str) -> list[dict[str, Any]]:
+    """CG components from ``rpm -qa --qf RPM_QUERYFORMAT`` output, sorted."""
     components = []
-    for line in result.stdout.splitlines():
+    for line in listing.splitlines():
         fields = line.split("\t")
         if len(fields) != 8 or fields[0] == "gpg-pubkey":
             continue
