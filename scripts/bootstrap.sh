@@ -50,6 +50,11 @@ kcb_missing_system_packages() {
         checks=(buildah:buildah skopeo:skopeo docker-registry:docker-registry
             rpmbuild:rpm busybox:busybox-static git:git)
     fi
+    # Debian splits venv/ensurepip out of python3; without it no .venv can be made.
+    if [[ "$family" != fedora ]] && ! "${KCB_PYTHON:-python3}" -c 'import ensurepip, venv' \
+        >/dev/null 2>&1; then
+        echo python3-venv
+    fi
     local check
     for check in "${checks[@]}"; do
         if ! command -v "${check%%:*}" >/dev/null 2>&1 \
@@ -87,7 +92,7 @@ kcb_system_packages() {
     kcb_say "installing system packages: ${missing[*]}"
     if [[ "$family" == debian ]]; then
         DEBIAN_FRONTEND=noninteractive apt-get update -qq || return 1
-        DEBIAN_FRONTEND=noninteractive $install -qq --no-install-recommends || return 1
+        DEBIAN_FRONTEND=noninteractive $install -qq || return 1
     else
         $install -q || return 1
     fi
