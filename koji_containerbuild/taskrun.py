@@ -178,8 +178,15 @@ class _BuildRun:
             )
             try:
                 write_record(self.ctx.session, self.ctx.upload_dir, self.ctx.workdir, record)
-            except Exception:
+            except Exception as error:
+                # A re-run of this task could not find the build and would start a
+                # second one: fail now (run_build cancels the build) instead.
                 logger.exception("Could not record build %s for a re-run", self.handle)
+                raise koji.BuildError(
+                    f"The container build {self.handle} was started but could not be recorded "
+                    f"in the task output ({error}); it is cancelled so that no second build "
+                    "can start for this task. Resubmit the build."
+                ) from None
 
     # -- the build --------------------------------------------------------
     def follow(self) -> BuildResult:

@@ -261,6 +261,20 @@ def test_cancel_in_osbs_cancels_the_task(kojid, fake_osbs, source):
     assert kojid.task_state(task_id) == "CANCELED"
 
 
+def test_build_that_cannot_be_recorded_is_cancelled_and_fails(
+    kojid, fake_osbs, source, monkeypatch
+):
+    from koji_containerbuild import taskrun
+
+    def hub_refuses(*args, **kwargs):
+        raise koji.GenericError("upload path exists")
+
+    monkeypatch.setattr(taskrun, "write_record", hub_refuses)
+    with pytest.raises(koji.BuildError, match="could not be recorded in the task output"):
+        kojid.run(kojid.submit(source, BUILD_OPTS))
+    assert fake_osbs.cancelled == list(fake_osbs.runs)
+
+
 def paused_build(fake_osbs):
     pause = fake_openshift().Pause()
     fake_osbs.script(tasks={"binary-container-build-x86-64": ["first line", pause, "last"]})
