@@ -205,26 +205,7 @@ class OsbsBackend(BuildBackend):
 
     def logs(self, handle: str) -> Iterator[LogLine]:
         """Follow the build's logs line by line (see :meth:`log_feed` for the fast way)."""
-        feed = self.log_feed(handle)
-        streams = feed.streams()
-        delivered = feed.delivered
-        platform_of = feed.platform_of
-        error: BaseException | None = None
-        try:
-            while True:
-                try:
-                    source = streams.send(error)
-                except StopIteration:
-                    return
-                error = None
-                try:
-                    for key, line in source:
-                        delivered[key] += 1
-                        yield platform_of(key), line
-                except Exception as exc:
-                    error = exc
-        finally:
-            streams.close()
+        return self.log_feed(handle).lines()
 
     def log_feed(self, handle: str) -> OsbsLogFeed:
         """The build's logs as whole line iterators (for logs.stream_build_logs)."""
