@@ -114,6 +114,24 @@ def test_checkout_of_an_allowed_source_returns_the_tree_at_the_revision(
     assert uploaded(sandbox_hub, task) == ["checkout.log"]
 
 
+def test_checkout_log_in_the_task_output_shows_each_git_command(
+    app, tmp_path, builder, sandbox_hub, task
+):
+    _checkout(app, tmp_path, app.first, kojid_options(), builder, None, task.upload_path)
+    log = sandbox_hub.session().downloadTaskOutput(task.id, "checkout.log")
+    commands = [line for line in log.decode().splitlines() if line[:2] == "$ "]
+    assert [c.split()[1:3] for c in commands] == [
+        ["git", "clone"],
+        ["git", "fetch"],
+        ["git", "reset"],
+    ]
+
+
+def test_checkout_of_a_shortened_revision_falls_back_to_reset(app, tmp_path, builder):
+    sourcedir = _checkout(app, tmp_path, app.first[:10], kojid_options(), builder)
+    assert _head(sourcedir) == app.first
+
+
 def test_checkout_refused_by_allowed_scms_runs_nothing(app, tmp_path, builder, sandbox_hub, task):
     options = kojid_options(allowed="git.example.com:/*")
     with pytest.raises(SourceError) as caught:
