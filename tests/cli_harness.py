@@ -7,22 +7,15 @@ sandbox hub with the real hub plugin, served over Koji's XML-RPC protocol.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
+
+from koji_containerbuild.sandbox.layout import koji_executable
 
 REPO = Path(__file__).resolve().parent.parent
 WEBURL = "http://koji.example.com/koji"
 SOURCE = "git://git.example.com/containers/demo-image.git#0123abcd"
 COMMANDS = ("container-build", "flatpak-build", "source-container-build")
-
-
-def _koji_executable() -> str:
-    beside = Path(sys.executable).parent / "koji"
-    found = str(beside) if beside.exists() else shutil.which("koji")
-    assert found, "the koji command (pip install koji) is needed for these tests"
-    return found
 
 
 class KojiCLI:
@@ -41,7 +34,7 @@ class KojiCLI:
 
     def command(self, args, user="alice"):
         return [
-            _koji_executable(),
+            koji_executable(),
             "--config",
             str(self.config),
             "--profile",

@@ -12,6 +12,8 @@ import koji.xmlrpcplus
 import pytest
 import requests
 
+from koji_containerbuild.sandbox.layout import koji_executable
+
 
 def client(handle, user=None, **opts):
     session = koji.ClientSession(handle.url, {"max_retries": 0, **opts})
@@ -31,7 +33,18 @@ def koji_cli(handle, tmp_path, *args, user="alice"):
     conf.write_text(
         f"[sandbox]\nserver = {handle.url}\ntopurl = {handle.topurl}\nauthtype = password\n"
     )
-    cmd = ["koji", "-c", str(conf), "-p", "sandbox", "--user", user, "--password", user, *args]
+    cmd = [
+        koji_executable(),
+        "-c",
+        str(conf),
+        "-p",
+        "sandbox",
+        "--user",
+        user,
+        "--password",
+        user,
+        *args,
+    ]
     env = dict(os.environ, HOME=str(tmp_path))
     return subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60)
 

@@ -14,6 +14,7 @@ import platform
 import shutil
 import socket
 import subprocess
+import sys
 from typing import Any
 
 import koji
@@ -251,7 +252,13 @@ def write_koji_config(paths: Paths, hub_url: str) -> None:
         handle.write(text)
 
 
+def koji_executable() -> str:
+    """The koji command of this Python (a venv's bin/ need not be on PATH)."""
+    beside = os.path.join(os.path.dirname(sys.executable), "koji")
+    return beside if os.access(beside, os.X_OK) else shutil.which("koji") or "koji"
+
+
 def koji_command(state_dir: str, user: str = USER) -> list[str]:
     """The koji CLI command line that talks to the sandbox hub as ``user``."""
     config = Paths(state_dir).koji_config
-    return ["koji", "-c", config, "-p", "sandbox", "--user", user, "--password", user]
+    return [koji_executable(), "-c", config, "-p", "sandbox", "--user", user, "--password", user]

@@ -1,0 +1,215 @@
+"""Benchmark of one container build's overhead over the buildah commands it runs.
+
+Builds examples/demo-image through the sandbox (the real koji CLI, the real
+hub and builder plugins, the local backend) and runs the same work directly
+with buildah in the same storage and against the same registry: ``bud``,
+``push`` and the gzipped docker-archive export the Content Generator import
+needs. Both are measured in the same run, so the ratio is a property of the
+code, not of the machine's mood. Figures are printed next to their limits;
+the exit status is 1 if one misses.
+
+    python3 bench/bench_build.py               # 5 sequential builds, 16 concurrent
+    python3 bench/bench_build.py --builds 3 --concurrent 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import gzip
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import koji  # noqa: E402
+
+from koji_containerbuild.backends.buildah import host_arch, oci_arch  # noqa: E402
+from koji_containerbuild.sandbox import runtime  # noqa: E402
+from koji_containerbuild.sandbox.layout import buildah_base_args  # noqa: E402
+
+DEMO_DOCKERFILE = os.path.join(runtime.EXAMPLES_DIR, "demo-image", "Dockerfile")
+#: Goals of issue 10.
+SEQUENTIAL_OVERHEAD_LIMIT = 1.5  # seconds over the direct commands (median)
+CONCURRENT_RATIO_LIMIT = 1.5  # total wall time over the direct builds'
+
+
+def dockerfile(component: str, release: str) -> str:
+    """The demo Dockerfile with this build's component, name and release."""
+    with open(DEMO_DOCKERFILE, encoding="utf-8") as handle:
+        text = handle.read()
+    text = text.replace('com.redhat.component="demo-image"', f'com.redhat.component="{component}"')
+    text = text.replace('name="demo/demo-image"', f'name="bench/{component}"')
+    return text.replace('release="1"', f'release="{release}"')
+
+
+class Bench:
+    def __init__(self, state_dir: str) -> None:
+        self.box = runtime.Sandbox(state_dir)
+        self.tmp = os.path.join(state_dir, "bench")
+        os.makedirs(self.tmp)
+        self.session: koji.ClientSession | None = None
+
+    def start(self) -> None:
+        self.box.start()
+        self.session = self.box.session(runtime.USER)
+
+    def stop(self) -> None:
+        self.box.stop()
+
+    # -- through Koji ------------------------------------------------------
+    def publish(self, component: str, release: str) -> str:
+        self.box.hub.add_package(runtime.DEST_TAG, component, runtime.USER)
+        source = os.path.join(self.tmp, f"src-{component}-{release}")
+        os.makedirs(source)
+        with open(os.path.join(source, "Dockerfile"), "w", encoding="utf-8") as handle:
+            handle.write(dockerfile(component, release))
+        return self.box.publish(component, source, f"{component} {release}")
+
+    def submit(self, scm_url: str, scratch: bool) -> int:
+        """Submit without waiting; return the task id."""
+        args = ["container-build", runtime.TARGET, scm_url, "--git-branch", "main", "--nowait"]
+        if scratch:
+            args.append("--scratch")
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (ROOT, env.get("PYTHONPATH")) if p)
+        out = subprocess.run(
+            [*self.box.koji(), *args], capture_output=True, text=True, env=env, check=False
+        )
+        for line in out.stdout.splitlines():
+            if line.startswith("Created task:"):
+                return int(line.split(":", 1)[1])
+        raise RuntimeError(f"koji container-build failed: {out.stdout}{out.stderr}")
+
+    def wait_closed(self, task_ids: list[int]) -> list[dict]:
+        """Wait until every task ended; each must have succeeded."""
+        assert self.session is not None
+        done: dict[int, dict] = {}
+        while len(done) < len(task_ids):
+            for task_id in task_ids:
+                if task_id in done:
+                    continue
+                info = self.session.getTaskInfo(task_id)
+                if info["state"] in (koji.TASK_STATES["CLOSED"], koji.TASK_STATES["FAILED"],
+                                     koji.TASK_STATES["CANCELED"]):  # fmt: skip
+                    if info["state"] != koji.TASK_STATES["CLOSED"]:
+                        raise RuntimeError(f"task {task_id} did not succeed: {info}")
+                    done[task_id] = info
+            time.sleep(0.05)
+        return [done[t] for t in task_ids]
+
+    def koji_build(self, component: str, release: str, scratch: bool = False) -> float:
+        """One build through Koji; the task's wall time (created to closed)."""
+        task_id = self.submit(self.publish(component, release), scratch)
+        info = self.wait_closed([task_id])[0]
+        return info["completion_ts"] - info["create_ts"]
+
+    # -- directly ----------------------------------------------------------
+    def direct_build(self, component: str, release: str) -> float:
+        """bud + push + archive export with the local backend's settings."""
+        source = os.path.join(self.tmp, f"direct-{component}-{release}")
+        os.makedirs(source)
+        with open(os.path.join(source, "Dockerfile"), "w", encoding="utf-8") as handle:
+            handle.write(dockerfile(component, release))
+        buildah = buildah_base_args(self.box.paths)
+        ref = f"localhost/bench-direct/{component}:{release}"
+        iid = os.path.join(source, "iid")
+        plain = os.path.join(source, "image.tar")
+        dest = f"docker://{self.box.registry_address}/bench/{component}:direct-{release}"
+        start = time.monotonic()
+        self._run([*buildah, "bud", "--format", "docker", "--isolation", "chroot",
+                   "--pull=missing", "--tls-verify=false", "--iidfile", iid,
+                   "--platform", f"linux/{oci_arch(host_arch())}",
+                   "-f", os.path.join(source, "Dockerfile"), "-t", ref, source])  # fmt: skip
+        self._run([*buildah, "push", "--format", "v2s2", "--tls-verify=false",
+                   "--digestfile", os.path.join(source, "digest"), ref, dest])  # fmt: skip
+        self._run([*buildah, "push", "--quiet", ref, f"docker-archive:{plain}:{component}:x"])
+        with open(plain, "rb") as src, gzip.open(plain + ".gz", "wb", compresslevel=6) as dst:
+            shutil.copyfileobj(src, dst, 1024 * 1024)
+        elapsed = time.monotonic() - start
+        self._run([*buildah, "rmi", ref])
+        return elapsed
+
+    @staticmethod
+    def _run(cmd: list[str]) -> None:
+        result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed: {result.stderr}")
+
+
+def figure(name: str, value: float, limit: float, unit: str, ok: bool) -> bool:
+    print(
+        f"{name:<58} {value:8.2f} {unit:<3} limit {limit:.2f} {unit:<3} {'ok' if ok else 'MISS'}"
+    )
+    return ok
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--builds", type=int, default=5, help="sequential builds of each kind")
+    parser.add_argument("--concurrent", type=int, default=16, help="builds submitted at once")
+    args = parser.parse_args(argv)
+
+    state_dir = tempfile.mkdtemp(prefix="kcb-bench-build-", dir=os.environ.get("TMPDIR"))
+    bench = Bench(state_dir)
+    bench.start()
+    try:
+        # warm up: base image, registry repository, the worker's first task
+        bench.koji_build("bench-warm", "1")
+        bench.direct_build("bench-warm", "1")
+        koji_times, direct_times = [], []
+        for i in range(1, args.builds + 1):
+            koji_times.append(bench.koji_build("bench-seq", str(i)))
+            direct_times.append(bench.direct_build("bench-seq", str(i)))
+
+        with open(bench.box.paths.kojid_options, encoding="utf-8") as handle:
+            jobs = int(json.load(handle)["maxjobs"])
+        urls = [(bench.publish(f"bench-par{i}", "1"), i % 2 == 0) for i in range(args.concurrent)]
+        start = time.monotonic()
+        tasks = [bench.submit(url, scratch) for url, scratch in urls]
+        bench.wait_closed(tasks)
+        koji_parallel = time.monotonic() - start
+        start = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+            list(pool.map(lambda i: bench.direct_build(f"bench-par{i}", "d"),
+                          range(args.concurrent)))  # fmt: skip
+        direct_parallel = time.monotonic() - start
+    finally:
+        bench.stop()
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+    koji_median, direct_median = statistics.median(koji_times), statistics.median(direct_times)
+    print(f"{args.builds} sequential builds of examples/demo-image (after one warm-up build)")
+    print(f"  task wall time   median {koji_median:.2f} s, max {max(koji_times):.2f} s")
+    print(f"  direct commands  median {direct_median:.2f} s, max {max(direct_times):.2f} s")
+    print(f"  ratio            {koji_median / direct_median:.2f}")
+    print(f"{args.concurrent} builds at once (half scratch); direct builds {jobs} at a time "
+          f"(the worker's maxjobs)")  # fmt: skip
+    print(f"  through Koji {koji_parallel:.2f} s, direct {direct_parallel:.2f} s")
+    ok = figure(
+        "median task time - median direct time",
+        koji_median - direct_median,
+        SEQUENTIAL_OVERHEAD_LIMIT,
+        "s",
+        koji_median - direct_median <= SEQUENTIAL_OVERHEAD_LIMIT,
+    )
+    ratio = koji_parallel / direct_parallel
+    ok &= figure(
+        f"{args.concurrent} concurrent builds: total wall time ratio",
+        ratio,
+        CONCURRENT_RATIO_LIMIT,
+        "x",
+        ratio <= CONCURRENT_RATIO_LIMIT,
+    )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
