@@ -7,7 +7,7 @@ a minimal recording session is used only if the sandbox cannot be imported,
 and the output says which). Every figure is printed next to its limit, both
 measured in the same run; the exit status is 1 if any figure misses.
 
-    python3 bench/bench_logs.py            # full run (30 s quiet build)
+    python3 bench/bench_logs.py            # full run (60 s quiet build)
     python3 bench/bench_logs.py --quick    # smaller burst, 3 s quiet build
     python3 bench/bench_logs.py --quiet-seconds 10 --burst-mb 50
 """
@@ -28,7 +28,7 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "tests", "standins"))
 
 import fake_openshift  # noqa: E402
-from bench_session import make_counting_session, make_session  # noqa: E402
+from bench_session import make_counting_session, make_http_session, make_session  # noqa: E402
 from fake_openshift import BuildScript, Delay, Pause  # noqa: E402
 
 from koji_containerbuild.backends.osbs import OsbsBackend  # noqa: E402
@@ -120,7 +120,7 @@ def run_build(cluster, backend, hub, script, task_id, local_dir, timed=None):
     """One task's log streaming, as the builder does it; local files go to local_dir."""
     cluster.script(script)
     handle = backend.start(binary_request(task_id=task_id, component="bench"))
-    upload_path = f"tasks/{task_id % 10000}/{task_id}"
+    upload_path = hub.open_task()
     local_dir = os.path.join(local_dir, str(task_id))
     logs = TaskLogs(
         hub.session, upload_path, local_dir, hub.work_dir, flush_interval=FLUSH_INTERVAL
@@ -310,10 +310,12 @@ def bench_quiet(args, cluster, backend, hub, figures: Figures) -> None:
                 threading.Timer(FLUSH_INTERVAL * 2, mark_start).start()
             elif line == "last line":
                 marks["cpu1"] = time.process_time()
+                marks["calls1"] = hub.all_calls
 
     def mark_start():
         # after the first line's upload: the quiet part starts here
         marks["cpu0"] = time.process_time()
+        marks["calls0"] = hub.all_calls
         threading.Timer(args.quiet_seconds, release.event.set).start()
 
     with tempfile.TemporaryDirectory(prefix="bench-logs-") as local_dir:
@@ -325,7 +327,57 @@ def bench_quiet(args, cluster, backend, hub, figures: Figures) -> None:
         "s",
         higher=False,
     )
+    figures.report(
+        "hub calls per minute while quiet",
+        (marks["calls1"] - marks["calls0"]) * 60 / args.quiet_seconds,
+        6,
+        "calls",
+        higher=False,
+    )
     hub.reset_counters()
+
+
+def bench_http_burst(args, cluster, backend, figures: Figures) -> None:
+    """The burst through a hub in another process over HTTP, as kojid uploads."""
+    runs = 3
+    per_run = args.burst_mb * 1024 * 1024 // runs
+    tasks = burst_lines(per_run)
+    print(f"\n{args.burst_mb} MB burst through an HTTP hub ({runs} task runs)")
+    with tempfile.TemporaryDirectory(prefix="bench-http-hub-") as topdir:
+        http = make_http_session(topdir)
+        try:
+            print(f"  {http.description}")
+            with tempfile.TemporaryDirectory(prefix="bench-logs-") as out_dir:
+                totals, problems = burst_runs(cluster, backend, http, tasks, 500, out_dir)
+        finally:
+            http.close()
+    figures.missed.extend(problems)
+    print(
+        f"    baseline {totals['log'] / totals['base'] / 2**20:7.1f} MB/s, "
+        f"ours {totals['log'] / totals['ours'] / 2**20:.1f} MB/s; uploaded {totals['sent']} "
+        f"bytes of {totals['local']} in {totals['calls']} calls"
+    )
+    figures.report(
+        "HTTP hub: throughput vs file-write baseline",
+        100 * totals["base"] / totals["ours"],
+        50,
+        "%",
+        higher=True,
+    )
+    figures.report(
+        "HTTP hub: |bytes uploaded - bytes of the log files|",
+        abs(totals["sent"] - totals["local"]),
+        0,
+        "bytes",
+        higher=False,
+    )
+    figures.report(
+        "HTTP hub: average bytes per upload call",
+        totals["sent"] / max(1, totals["calls"]) / 1024,
+        256,
+        "KiB",
+        higher=True,
+    )
 
 
 def bench_memory(args, cluster, backend, hub, figures: Figures) -> None:
@@ -356,7 +408,7 @@ def main(argv=None) -> int:
     parser.add_argument("--long-line-mb", type=int, default=10)
     args = parser.parse_args(argv)
     if args.quiet_seconds is None:
-        args.quiet_seconds = 3.0 if args.quick else 30.0
+        args.quiet_seconds = 3.0 if args.quick else 60.0
     if args.burst_mb is None:
         args.burst_mb = 15 if args.quick else 100
     if args.paced_seconds is None:
@@ -371,6 +423,7 @@ def main(argv=None) -> int:
         print(f"hub session: {hub.description}")
         backend = OsbsBackend(OsbsSettings(conf_file=os.devnull, retry_seconds=5))
         bench_burst(args, cluster, backend, hub, counting, figures)
+        bench_http_burst(args, cluster, backend, figures)
         bench_paced(args, cluster, backend, hub, figures)
         bench_quiet(args, cluster, backend, hub, figures)
         bench_memory(args, cluster, backend, hub, figures)

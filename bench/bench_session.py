@@ -24,8 +24,19 @@ class MeasuredHub:
         self.track_times = False
         self._calls = 0
         self._bytes = 0
+        #: every hub call made through ``session`` (uploads and all others)
+        self.all_calls = 0
         self._arrivals: dict[str, list[tuple[float, int]]] = {}
+        self._tasks = 0
         self.session = _Proxy(self)
+
+    def open_task(self) -> str:
+        """Upload path of a new task (this hub checks no task ownership)."""
+        self._tasks += 1
+        return f"tasks/{self._tasks}/{self._tasks}"
+
+    def close(self) -> None:
+        pass
 
     def note(self, name: str, offset: int, size: int) -> None:
         self._calls += 1
@@ -56,12 +67,14 @@ class _Proxy:
         self.opts = hub._inner.opts
 
     def rawUpload(self, chunk, offset, path, name, **kwargs):
+        self._hub.all_calls += 1
         result = self._hub._inner.rawUpload(chunk, offset, path, name, **kwargs)
         self._forget()
         self._hub.note(name, offset, len(chunk))
         return result
 
     def uploadFile(self, path, name, size, checksum, offset, data):
+        self._hub.all_calls += 1
         result = self._hub._inner.uploadFile(path, name, size, checksum, offset, data)
         self._forget()
         self._hub.note(name, offset, size)
@@ -74,7 +87,15 @@ class _Proxy:
             del calls[:]
 
     def __getattr__(self, name):
-        return getattr(self._hub._inner, name)
+        value = getattr(self._hub._inner, name)
+        if not callable(value) or name.startswith("_"):
+            return value
+
+        def counted(*args, **kwargs):
+            self._hub.all_calls += 1
+            return value(*args, **kwargs)
+
+        return counted
 
 
 class CountingSession:
@@ -107,16 +128,101 @@ def make_counting_session(topdir: str) -> MeasuredHub:
     )
 
 
-def make_session(topdir: str) -> MeasuredHub:
+class InProcessHub(MeasuredHub):
     """The sandbox hub's in-process session (the hub stand-in of record), as kojid's host."""
-    from koji_containerbuild.sandbox.hub import SandboxHub
 
-    hub = SandboxHub(topdir)
-    hub.add_user("builder", "builder", host=True)
-    session = hub.session("builder")
-    mode = "rawUpload" if session.opts.get("use_fast_upload") else "uploadFile"
-    return MeasuredHub(
-        session,
-        os.path.join(topdir, "work"),
-        f"sandbox SandboxHub in-process session as kojid's host user ({mode})",
-    )
+    def __init__(self, topdir: str):
+        from koji_containerbuild.sandbox.hub import SandboxHub
+
+        self.hub = SandboxHub(topdir)
+        self.hub.add_user("builder", "builder", host=True)
+        self.hub.add_user("admin", "admin", perms=["admin"])
+        self.hub.add_channel("container")
+        self.hub.add_host_to_channel("builder", "container")
+        session = self.hub.session("builder")
+        mode = "rawUpload" if session.opts.get("use_fast_upload") else "uploadFile"
+        super().__init__(
+            session,
+            os.path.join(topdir, "work"),
+            f"sandbox SandboxHub in-process session as kojid's host user ({mode})",
+        )
+
+    def open_task(self) -> str:
+        """An OPEN task owned by the builder host; returns its upload path."""
+        import koji
+
+        task_id = self.hub.session("admin").makeTask("buildContainer", [], channel="container")
+        self._inner.host.openTask(task_id)
+        return koji.pathinfo.taskrelpath(task_id)
+
+
+def make_session(topdir: str) -> MeasuredHub:
+    return InProcessHub(topdir)
+
+
+#: Run by make_http_session in a process of its own: the sandbox hub on loopback.
+_HUB_PROCESS = """
+import sys, time
+from koji_containerbuild.sandbox.hub import SandboxHub
+from koji_containerbuild.sandbox.server import serve
+hub = SandboxHub(sys.argv[1])
+hub.add_user("builder", "builder", host=True)
+hub.add_user("admin", "admin", perms=["admin"])
+hub.add_channel("container")
+hub.add_host_to_channel("builder", "container")
+handle = serve(hub)
+print(handle.url, flush=True)
+sys.stdin.read()
+"""
+
+
+class HttpHub(MeasuredHub):
+    """The sandbox hub in its own process, reached over HTTP as kojid reaches a hub."""
+
+    def __init__(self, topdir: str):
+        import subprocess
+        import sys
+
+        import koji
+
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        env = dict(os.environ, PYTHONPATH=root)
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", _HUB_PROCESS, topdir],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        url = self.process.stdout.readline().strip()
+        builder = koji.ClientSession(
+            url, {"user": "builder", "password": "builder", "use_fast_upload": True}
+        )
+        builder.login()
+        self._admin = koji.ClientSession(url, {"user": "admin", "password": "admin"})
+        self._admin.login()
+        super().__init__(
+            builder,
+            os.path.join(topdir, "work"),
+            "sandbox hub in its own process over HTTP on loopback "
+            "(koji.ClientSession as kojid's host, rawUpload)",
+        )
+
+    def open_task(self) -> str:
+        """An OPEN task owned by the builder host; returns its upload path."""
+        import koji
+
+        task_id = self._admin.makeTask("buildContainer", [], channel="container")
+        self._inner.host.openTask(task_id)
+        return koji.pathinfo.taskrelpath(task_id)
+
+    def close(self) -> None:
+        self._inner.logout()
+        self._admin.logout()
+        self.process.stdin.close()
+        self.process.terminate()
+        self.process.wait()
+
+
+def make_http_session(topdir: str) -> HttpHub:
+    return HttpHub(topdir)
