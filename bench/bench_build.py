@@ -88,6 +88,12 @@ class Bench:
                 return int(line.split(":", 1)[1])
         raise RuntimeError(f"koji container-build failed: {out.stdout}{out.stderr}")
 
+    def submit_rpc(self, scm_url: str, scratch: bool) -> int:
+        """Submit with the buildContainer call itself; return the task id."""
+        assert self.session is not None
+        opts = {"git_branch": "main", "scratch": scratch}
+        return int(self.session.buildContainer(scm_url, runtime.TARGET, opts))
+
     def wait_closed(self, task_ids: list[int]) -> list[dict]:
         """Wait until every task ended; each must have succeeded."""
         assert self.session is not None
@@ -173,7 +179,9 @@ def main(argv: list[str] | None = None) -> int:
             jobs = int(json.load(handle)["maxjobs"])
         urls = [(bench.publish(f"bench-par{i}", "1"), i % 2 == 0) for i in range(args.concurrent)]
         start = time.monotonic()
-        tasks = [bench.submit(url, scratch) for url, scratch in urls]
+        # submitted through the API in one go, as a client like fedpkg calls it:
+        # 16 koji CLI processes would spend this machine's CPU, not the builder's
+        tasks = [bench.submit_rpc(url, scratch) for url, scratch in urls]
         bench.wait_closed(tasks)
         koji_parallel = time.monotonic() - start
         start = time.monotonic()
@@ -190,8 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  task wall time   median {koji_median:.2f} s, max {max(koji_times):.2f} s")
     print(f"  direct commands  median {direct_median:.2f} s, max {max(direct_times):.2f} s")
     print(f"  ratio            {koji_median / direct_median:.2f}")
-    print(f"{args.concurrent} builds at once (half scratch); direct builds {jobs} at a time "
-          f"(the worker's maxjobs)")  # fmt: skip
+    print(f"{args.concurrent} builds submitted at once with buildContainer (half scratch); "
+          f"direct builds {jobs} at a time (the worker's maxjobs)")  # fmt: skip
     print(f"  through Koji {koji_parallel:.2f} s, direct {direct_parallel:.2f} s")
     ok = figure(
         "median task time - median direct time",
