@@ -40,6 +40,12 @@ def _stat(pid: int) -> tuple[str, int, int] | None:
         return None
 
 
+def start_time(pid: int) -> int | None:
+    """Start time of a live process (clock ticks since boot), None when gone."""
+    stat = _stat(pid)
+    return None if stat is None else stat[2]
+
+
 def is_alive(proc: Proc) -> bool:
     """Whether the process still runs (a zombie counts as gone)."""
     stat = _stat(proc[0])

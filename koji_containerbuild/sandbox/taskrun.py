@@ -1,7 +1,8 @@
 """Run one Koji task in its own process, as kojid's forked task child does.
 
-The sandbox worker starts ``python3 -m koji_containerbuild.sandbox.taskrun``
-for every task it opens. This process logs in as the build host, loads the
+The sandbox worker forks a child for every task it opens, as kojid does
+(:func:`run_child`); ``python3 -m koji_containerbuild.sandbox.taskrun`` runs
+one task the same way from a shell. The child logs in as the build host, loads the
 builder plugin file with koji's PluginTracker (the loader kojid uses), builds
 the handler with kojid's constructor arguments, runs it and reports the
 result with ``host.closeTask`` or ``host.failTask`` exactly like kojid's
@@ -87,10 +88,21 @@ def report_result(session: Any, handler: Any) -> None:
 
 
 def run(
-    server: str, user: str, password: str, plugin_file: str, task_id: int, options: optparse.Values
+    server: str,
+    user: str,
+    password: str,
+    plugin_file: str,
+    task_id: int,
+    options: optparse.Values,
+    handlers: dict[str, type] | None = None,
 ) -> None:
-    """Log in, build the handler for ``task_id`` and run it to its report."""
-    handlers = load_handlers(plugin_file)
+    """Log in, build the handler for ``task_id`` and run it to its report.
+
+    ``handlers`` are the plugin's handlers when the caller loaded them already
+    (a task forked from the worker, as kojid forks its task children).
+    """
+    if handlers is None:
+        handlers = load_handlers(plugin_file)
     session_opts = {
         "user": user,
         "password": password,
@@ -129,15 +141,28 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s [%(process)d] %(name)s %(levelname)s: %(message)s",
     )
-    # kojid's task children ignore SIGUSR2 (it only wakes them up).
-    signal.signal(signal.SIGUSR2, lambda *_: None)
     with open(args.options, encoding="utf-8") as handle:
         options = options_from_dict(json.load(handle))
     password = os.environ.get(PASSWORD_ENV, "")
+    return run_child(args.server, args.user, password, args.plugin, args.task_id, options)
+
+
+def run_child(
+    server: str,
+    user: str,
+    password: str,
+    plugin_file: str,
+    task_id: int,
+    options: optparse.Values,
+    handlers: dict[str, type] | None = None,
+) -> int:
+    """The task child's life: run the task; the exit status for the worker."""
+    # kojid's task children ignore SIGUSR2 (it only wakes them up).
+    signal.signal(signal.SIGUSR2, lambda *_: None)
     try:
-        run(args.server, args.user, password, args.plugin, args.task_id, options)
+        run(server, user, password, plugin_file, task_id, options, handlers)
     except KeyboardInterrupt:
-        LOGGER.info("Task %s interrupted", args.task_id)
+        LOGGER.info("Task %s interrupted", task_id)
         return 130
     return 0
 

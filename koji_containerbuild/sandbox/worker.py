@@ -2,14 +2,15 @@
 
 It logs in as the build host over XML-RPC, frees the tasks a previous run of
 it left open (they are re-run from scratch, as after a kojid restart), takes
-tasks from ``host.getTasks``, opens them and runs each in its own process
-(:mod:`koji_containerbuild.sandbox.taskrun`). A task cancelled on the hub has
+tasks from ``host.getTasks``, opens them and runs each in a forked child
+(:mod:`koji_containerbuild.sandbox.taskrun`), as kojid does. A task cancelled on the hub has
 its process tree signalled deepest first: SIGINT, SIGTERM, SIGKILL.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import logging
@@ -17,16 +18,17 @@ import optparse
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import threading
+import traceback
+from collections.abc import Callable
 from typing import Any
 
 import koji
 import koji.xmlrpcplus
 
 from koji_containerbuild import LOGGER_NAME
-from koji_containerbuild.sandbox import proctree
+from koji_containerbuild.sandbox import proctree, taskrun
 from koji_containerbuild.sandbox.taskrun import PASSWORD_ENV, load_handlers
 
 LOGGER = logging.getLogger(LOGGER_NAME + ".sandbox.worker")
@@ -72,10 +74,83 @@ def kojid_options(**overrides: Any) -> optparse.Values:
     return optparse.Values(data)
 
 
+class ForkedTask:
+    """A task child forked from the worker; answers like a subprocess.Popen."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            self._reap(os.WNOHANG)
+        return self.returncode
+
+    def wait(self) -> int:
+        while self.returncode is None:
+            self._reap(0)
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+
+    def _reap(self, flags: int) -> None:
+        try:
+            pid, status = os.waitpid(self.pid, flags)
+        except ChildProcessError:  # reaped elsewhere: it is gone either way
+            self.returncode = -1
+            return
+        if pid:
+            self.returncode = os.waitstatus_to_exitcode(status)
+
+
+def task_pid_file(log_dir: str, task_id: int) -> str:
+    """Where the worker notes a task child's pid and start time."""
+    return os.path.join(log_dir, f"task-{task_id}.pid")
+
+
+def fork_task(log_path: str, env: dict[str, str], run: Callable[[], int]) -> ForkedTask:
+    """Fork a task child that runs ``run()`` in ``env``, its output in ``log_path``.
+
+    kojid forks its task children (TaskManager.forkTask) instead of starting
+    a new interpreter: the plugin is loaded once and a task starts at once.
+    The child gets its own process group, as there, so the worker can signal
+    the task's whole tree; it never returns into the worker's code.
+    """
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid:
+        os.close(log_fd)
+        return ForkedTask(pid)
+    code = 1
+    try:
+        os.setpgrp()
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.dup2(log_fd, 1)
+        os.dup2(log_fd, 2)
+        os.environ.clear()
+        os.environ.update(env)
+        # the worker's own stop handlers are not the task's
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        code = run()
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
 @dataclasses.dataclass
 class RunningTask:
     task_id: int
-    process: subprocess.Popen
+    process: ForkedTask
     workdir: str
     log_path: str
 
@@ -219,29 +294,23 @@ class Worker:
     def _spawn(self, task_id: int) -> RunningTask:
         workdir = os.path.join(self.options.workdir, koji.pathinfo.taskrelpath(task_id))
         shutil.rmtree(workdir, ignore_errors=True)
-        options_path = os.path.join(self.log_dir, f"task-{task_id}.options.json")
-        with open(options_path, "w", encoding="utf-8") as handle:
-            json.dump(vars(self.options), handle)
         log_path = os.path.join(self.log_dir, f"task-{task_id}.log")
         env = dict(self.env)
-        env[PASSWORD_ENV] = self.password
-        command = [
-            sys.executable, "-m", "koji_containerbuild.sandbox.taskrun",
-            "--server", self.server,
-            "--user", self.user,
-            "--plugin", self.plugin_file,
-            "--options", options_path,
-            "--task-id", str(task_id),
-        ]  # fmt: skip
-        with open(log_path, "ab") as log:
-            process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                start_new_session=True,
-            )
+        process = fork_task(
+            log_path,
+            env,
+            lambda: taskrun.run_child(
+                self.server,
+                self.user,
+                self.password,
+                self.plugin_file,
+                task_id,
+                self.options,
+                self.handlers,
+            ),
+        )
+        with open(task_pid_file(self.log_dir, task_id), "w", encoding="utf-8") as handle:
+            json.dump({"pid": process.pid, "start": proctree.start_time(process.pid)}, handle)
         LOGGER.info("Task %s started in pid %d (log %s)", task_id, process.pid, log_path)
         return RunningTask(task_id, process, workdir, log_path)
 
