@@ -1,7 +1,8 @@
 """The detached process that runs one local build (its steps: :mod:`.local_build`).
 
-Started by the local backend as ``python -m koji_containerbuild.backends.local_runner
-BUILD_DIR``; it detaches from the task process (own session, reparented to init),
+Forked by the local backend from the task process (:func:`start_detached`; by
+hand: ``python -m koji_containerbuild.backends.local_runner BUILD_DIR``); it
+detaches from the task process (own session, reparented to init),
 so the build goes on when kojid restarts the task, and a new task process
 follows it through the files in BUILD_DIR: the framed log, the push journal and
 the final status.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import signal
 import sys
 import traceback
 
@@ -72,6 +74,32 @@ def detach_and_run(build_dir: str) -> int:
         code = 1
     finally:
         sys.stderr.flush()
+        os._exit(code)
+
+
+def start_detached(build_dir: str) -> None:
+    """In a child just forked from the task process: detach, start the runner, exit.
+
+    Nothing of the task process may leak into the build: its descriptors (the
+    hub connection among them) are closed and its signal handlers reset.
+    Never returns; the exit status says whether the runner was recorded.
+    """
+    code = 1
+    try:
+        os.setsid()
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR2):
+            signal.signal(signum, signal.SIG_DFL)
+        os.chdir(build_dir)
+        errors = os.open(
+            os.path.join(build_dir, "runner.err"), os.O_WRONLY | os.O_CREAT | os.O_APPEND
+        )
+        os.dup2(errors, 1)
+        os.dup2(errors, 2)
+        os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+        code = detach_and_run(build_dir)
+    except BaseException:
+        traceback.print_exc()
+    finally:
         os._exit(code)
 
 
