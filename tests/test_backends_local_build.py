@@ -1,9 +1,11 @@
-"""Steps of a local build that need no buildah: the build host's RPMs for CG buildroots."""
+"""Steps of a local build that need no buildah: host RPMs, the image's RPM database."""
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
+import tarfile
 
 from koji_containerbuild.backends import local_build
 
@@ -50,3 +52,33 @@ def test_host_rpms_are_what_the_machine_rpm_database_holds():
     ).stdout.split()
     expected = sorted(name for name in listed if name != "gpg-pubkey")
     assert sorted(c["name"] for c in local_build.host_rpms()) == expected
+
+
+def docker_archive(tmp_path, layers: list[dict[str, bytes]]) -> tarfile.TarFile:
+    """A docker-archive-shaped tar: one inner tar per layer with the given files."""
+    outer_path = tmp_path / "image.tar"
+    with tarfile.open(outer_path, "w") as outer:
+        for number, files in enumerate(layers):
+            inner = io.BytesIO()
+            with tarfile.open(fileobj=inner, mode="w") as layer:
+                for name, data in files.items():
+                    info = tarfile.TarInfo(name)
+                    info.size = len(data)
+                    layer.addfile(info, io.BytesIO(data))
+            info = tarfile.TarInfo(f"layer{number}.tar")
+            info.size = inner.tell()
+            inner.seek(0)
+            outer.addfile(info, inner)
+    return tarfile.open(outer_path)
+
+
+def test_an_rpm_database_in_a_lower_layer_is_found(tmp_path):
+    archive = docker_archive(
+        tmp_path, [{"./var/lib/rpm/rpmdb.sqlite": b"db"}, {"usr/bin/app": b"#!"}]
+    )
+    assert local_build.layers_hold_rpmdb(archive, ["layer0.tar", "layer1.tar"])
+
+
+def test_an_image_without_an_rpm_database_needs_no_mount(tmp_path):
+    archive = docker_archive(tmp_path, [{"bin/busybox": b"\x7fELF", "var/lib/rpmish": b"x"}])
+    assert not local_build.layers_hold_rpmdb(archive, ["layer0.tar"])

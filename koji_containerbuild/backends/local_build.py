@@ -140,7 +140,8 @@ class Runner:
             image_id = handle.read().strip()
         image = self.describe_image(arch, image_id, local_ref)
         image["parent_id"] = self.parent_id(dockerfile)
-        image["components"] = self.components(arch, image_id)
+        has_rpmdb = image.pop("has_rpmdb")
+        image["components"] = self.components(arch, image_id) if has_rpmdb else []
         image["tools"] = tool_versions()
         if self.host_components is None:
             self.host_components = host_rpms()
@@ -159,6 +160,7 @@ class Runner:
             manifest = json.load(archive.extractfile("manifest.json"))[0]
             config = json.load(archive.extractfile(manifest["Config"]))
             sizes = [archive.getmember(layer).size for layer in manifest["Layers"]]
+            has_rpmdb = layers_hold_rpmdb(archive, manifest["Layers"])
         diff_ids = config.get("rootfs", {}).get("diff_ids", [])
         layer_sizes = [{"diff_id": d, "size": s} for d, s in zip(diff_ids, sizes)]
         short_id = image_id.replace("sha256:", "")[:12]
@@ -174,6 +176,7 @@ class Runner:
             "layer_sizes": layer_sizes,
             "digests": {},
             "local_ref": local_ref,
+            "has_rpmdb": has_rpmdb,
         }
 
     def parent_id(self, dockerfile: str) -> str | None:
@@ -291,9 +294,33 @@ class Runner:
         return digest
 
 
+#: Where an image keeps its RPM database, relative to its root.
+RPMDB_DIRS = ("usr/lib/sysimage/rpm", "var/lib/rpm")
+
+
+def layers_hold_rpmdb(archive: tarfile.TarFile, layers: list[str]) -> bool:
+    """Whether any layer of a docker-archive has a file in an RPM database directory.
+
+    Reading the layer listings is far cheaper than mounting the image (with
+    vfs storage ``buildah from`` copies every layer), and most images without
+    RPMs need no mount at all; an image that has one is mounted and queried.
+    """
+    prefixes = tuple(f"{path}/" for path in RPMDB_DIRS)
+    for layer in layers:
+        member = archive.extractfile(layer)
+        if member is None:
+            continue
+        with tarfile.open(fileobj=member, mode="r:*") as contents:
+            for entry in contents:
+                name = entry.name.lstrip("./")
+                if entry.isfile() and name.startswith(prefixes):
+                    return True
+    return False
+
+
 def query_rpms(root: str) -> list[dict[str, Any]]:
     """CG components of the RPMs installed under ``root`` (none without an rpmdb)."""
-    for dbpath in ("usr/lib/sysimage/rpm", "var/lib/rpm"):
+    for dbpath in RPMDB_DIRS:
         if os.path.isdir(os.path.join(root, dbpath)) and os.listdir(os.path.join(root, dbpath)):
             break
     else:
