@@ -140,8 +140,7 @@ class _BuildRun:
             release = checks.next_free_release(
                 session, request.component, request.version, base=self.prepared.source_release
             )
-            tags = [f"{request.version}-{release}", *request.tags]
-            request = dataclasses.replace(request, release=release, tags=tags)
+            request = dataclasses.replace(request, release=release)
         if not request.scratch and request.release and request.version:
             checks.check_nvr_free(
                 session, f"{request.component}-{request.version}-{request.release}"

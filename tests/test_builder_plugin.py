@@ -191,9 +191,23 @@ def test_missing_name_label_is_refused(kojid, fake_osbs, git_sources):
     assert_refused(kojid, fake_osbs, kojid.submit(src, BUILD_OPTS), "name (or Name)")
 
 
-def test_too_long_tag_is_refused(kojid, fake_osbs, source):
-    opts = {"git_branch": "main", "release": "r" * 130}
-    assert_refused(kojid, fake_osbs, kojid.submit(source, opts), "at most 128")
+def test_too_long_version_release_is_refused(kojid, fake_osbs, git_sources):
+    dockerfile = DOCKERFILE.replace("release=1", "release=" + "r" * 100)
+    assert dockerfile != DOCKERFILE
+    src = git_sources.publish("demo-image", {"Dockerfile": dockerfile})
+    assert_refused(kojid, fake_osbs, kojid.submit(src, BUILD_OPTS), "104 characters long")
+
+
+@pytest.mark.parametrize("release", ["..", ".", "1/2", "1%{dist}", "1:2", "1\u00e9"])
+def test_release_label_the_hub_could_not_hold_is_refused_before_building(
+    kojid, fake_osbs, git_sources, sandbox_hub, release
+):
+    dockerfile = DOCKERFILE.replace("release=1", f'release="{release}"')
+    src = git_sources.publish("demo-image", {"Dockerfile": dockerfile})
+    assert_refused(
+        kojid, fake_osbs, kojid.submit(src, BUILD_OPTS), "The Dockerfile's release label"
+    )
+    assert sandbox_hub.session("alice").listBuilds() == []
 
 
 def test_package_not_in_list_is_refused(kojid, fake_osbs, git_sources):

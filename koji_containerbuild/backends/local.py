@@ -36,6 +36,7 @@ from koji_containerbuild.backends.base import (
     LogLine,
     Outcome,
 )
+from koji_containerbuild.imagetags import tags_for_build
 
 log = logging.getLogger(f"{LOGGER_NAME}.backends.local")
 
@@ -99,13 +100,22 @@ class LocalBackend(BuildBackend):
         request_data = dataclasses.asdict(request)
         request_data["platforms"] = platforms
         repository = f"{self.settings['registry']}/{request.name}"
+        tags = tags_for_build(
+            unique_tag(request, stamp),
+            scratch=request.scratch,
+            isolated=request.isolated,
+            version=request.version,
+            release=request.release,
+            additional_tags=request.additional_tags,
+        )
         bh.write_json(
             os.path.join(build_dir, bh.BUILD_FILE),
             {
                 "request": request_data,
                 "settings": self.settings,
                 "repository": repository,
-                "unique_tag": unique_tag(request, stamp),
+                "unique_tag": tags.unique[0],
+                "tags": dataclasses.asdict(tags),
                 "created": now.isoformat(),
             },
         )
