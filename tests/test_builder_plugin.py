@@ -263,8 +263,15 @@ def test_failed_build_fails_task_with_reason_and_name(kojid, fake_osbs, source):
     with pytest.raises(koji.BuildError) as error:
         kojid.run(kojid.submit(source, BUILD_OPTS))
     name = next(iter(fake_osbs.runs))
-    assert name in str(error.value)
-    assert "RUN step exited with 1" in str(error.value)
+    assert str(error.value) == f"The container build {name} failed: RUN step exited with 1"
+
+
+def test_failure_text_names_the_build_once(kojid, fake_osbs, source):
+    fake_osbs.script(state="Failed", error_message="Error in plugin check_base_image: nope")
+    with pytest.raises(koji.BuildError) as error:
+        kojid.run(kojid.submit(source, BUILD_OPTS))
+    name = next(iter(fake_osbs.runs))
+    assert str(error.value).count(name) == 1
 
 
 def test_cancel_in_osbs_cancels_the_task(kojid, fake_osbs, source):

@@ -99,7 +99,8 @@ class BuildResult:
     """What a finished build produced, whatever the backend."""
 
     outcome: Outcome
-    #: Why it failed, one sentence for the owner (empty on success).
+    #: Why it failed, one sentence for the owner (empty on success). It does not
+    #: name the build: the task flow names it once, with ``build_name``.
     reason: str = ""
     #: Pull specs: primary, unique and floating repositories.
     repositories: list[str] = field(default_factory=list)
