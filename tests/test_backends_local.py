@@ -323,7 +323,9 @@ def test_an_arch_the_machine_cannot_run_is_refused_with_advice(tmp_path, backend
     request = make_request(tmp_path, f"FROM {base_image}\n", platforms=[HOST, other])
     with pytest.raises(BackendError) as error:
         backend.start(request)
-    assert other in str(error.value) and f"--arch-override {HOST}" in str(error.value)
+    assert other in str(error.value) and (
+        "option 'arch_override' (koji: --arch-override, fedpkg: --arches) to " + HOST
+    ) in str(error.value)
     assert os.listdir(backend.state_dir) == []
 
 

@@ -37,6 +37,7 @@ from koji_containerbuild.backends.base import (
     Outcome,
 )
 from koji_containerbuild.imagetags import tags_for_build
+from koji_containerbuild.optnames import option_name
 
 log = logging.getLogger(f"{LOGGER_NAME}.backends.local")
 
@@ -129,7 +130,8 @@ class LocalBackend(BuildBackend):
             if not bh.can_run_arch(arch):
                 raise BackendError(
                     f"This machine ({host}) cannot build for {arch}: it has no emulation "
-                    f"for it; for a scratch build, use --arch-override {host}."
+                    f"for it; for a scratch or isolated build, set option "
+                    f"{option_name('arch_override')} to {host}."
                 )
         if not request.source_dir or not os.path.isdir(request.source_dir):
             raise BackendError("The local backend needs the checked-out source directory.")
