@@ -140,7 +140,7 @@ def prepare_binary_build(ctx: TaskContext, src: str, target: str, opts: Any) -> 
             "name": labels.name,
             "version": labels.version,
             "release": labels.release,
-            "tags": labels.tags,
+            "additional_tags": list(labels.additional_tags),
         }
     if not scratch:
         checks.check_package_listed(ctx.session, target_info, component)

@@ -14,6 +14,7 @@ from typing import Any
 import koji
 
 from koji_containerbuild import LOGGER_NAME
+from koji_containerbuild.optnames import option_name
 
 logger = logging.getLogger(LOGGER_NAME + ".checks")
 
@@ -86,8 +87,9 @@ def select_arches(target_info: TargetInfo, opts: dict) -> list[str]:
         return list(target_info.arches)
     if not (opts.get("scratch") or opts.get("isolated")):
         raise koji.BuildError(
-            "arch_override is only allowed for scratch or isolated builds; "
-            "drop it or add --scratch or --isolated."
+            f"Option {option_name('arch_override')} is only allowed for scratch or isolated "
+            f"builds; drop it or add option {option_name('scratch')} or "
+            f"{option_name('isolated')}."
         )
     selected: list[str] = []
     unknown: list[str] = []
@@ -100,7 +102,8 @@ def select_arches(target_info: TargetInfo, opts: dict) -> list[str]:
             unknown.append(arch)
     if unknown or not selected:
         raise koji.BuildError(
-            f"arch_override asks for {', '.join(unknown) or 'no arch'}, which build tag "
+            f"Option {option_name('arch_override')} asks for "
+            f"{', '.join(unknown) or 'no arch'}, which build tag "
             f"{target_info.build_tag_name!r} does not have; use some of: "
             f"{' '.join(target_info.arches)}."
         )
@@ -133,12 +136,14 @@ def check_package_listed(session: Any, target_info: TargetInfo, component: str) 
         raise koji.BuildError(
             f"Package {component!r} is not in the package list of tag "
             f"{target_info.dest_tag_name!r}; ask a Koji admin to run `koji add-pkg "
-            f"{target_info.dest_tag_name} {component} --owner <user>`, or build with --scratch."
+            f"{target_info.dest_tag_name} {component} --owner <user>`, or make a scratch build "
+            f"(option {option_name('scratch')})."
         )
     if config.get("blocked"):
         raise koji.BuildError(
             f"Package {component!r} is blocked in tag {target_info.dest_tag_name!r}; "
-            "ask a Koji admin to unblock it, or build with --scratch."
+            "ask a Koji admin to unblock it, or make a scratch build "
+            f"(option {option_name('scratch')})."
         )
 
 
@@ -153,7 +158,7 @@ def check_nvr_free(session: Any, nvr: str) -> None:
     state = koji.BUILD_STATES.get(build["state"], build["state"])
     raise koji.BuildError(
         f"Build {nvr} already exists (id {build['id']}, state {state}); bump the release "
-        "label or pass --release to build a new NVR."
+        f"label or set option {option_name('release')} to build a new NVR."
     )
 
 

@@ -30,29 +30,11 @@ from koji_containerbuild.options import (
     normalize_build_opts,
     normalize_source_opts,
 )
+from koji_containerbuild.optnames import koji_cli_spelling
 from koji_containerbuild.source import SourceError, check_scm_url
 
 #: Priority koji's own `build --background` uses (relative to koji.PRIO_DEFAULT).
 BACKGROUND_PRIORITY = 5
-
-#: opts keys that have a flag of the same name (after the renames in flag_names).
-_OPTION_KEYS = (
-    "scratch",
-    "isolated",
-    "git_branch",
-    "arch_override",
-    "release",
-    "koji_parent_build",
-    "yum_repourls",
-    "compose_ids",
-    "signing_intent",
-    "dependency_replacements",
-    "userdata",
-    "operator_csv_modifications_url",
-    "skip_build",
-    "koji_build_id",
-    "koji_build_nvr",
-)
 
 #: Exit status for a usage error, the same optparse uses.
 USAGE_ERROR = 2
@@ -291,13 +273,7 @@ def _normalized(
 
 def flag_names(sentence: str) -> str:
     """Name options as the user typed them: 'arch_override' -> --arch-override."""
-    for key in _OPTION_KEYS:
-        sentence = sentence.replace(f"'{key}'", "--" + key.replace("_", "-"))
-    return (
-        sentence.replace("--yum-repourls", "--repo-url")
-        .replace("--compose-ids", "--compose-id")
-        .replace("--dependency-replacements", "--replace-dependency")
-    )
+    return koji_cli_spelling(sentence)
 
 
 class UsageError(Exception):

@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 
 from dockerfile_parse import DockerfileParser
 
-from koji_containerbuild import LOGGER_NAME
+from koji_containerbuild import LOGGER_NAME, nvr
+from koji_containerbuild.optnames import option_name
 
 logger = logging.getLogger(LOGGER_NAME + ".labels")
 
-#: Docker refuses tags longer than this.
-MAX_TAG_LENGTH = 128
+#: The registry refuses tags longer than this.
+MAX_TAG_LENGTH = nvr.MAX_TAG_LENGTH
 
 #: Label names, preferred first; the others are accepted for older Dockerfiles.
 COMPONENT_LABELS = ("com.redhat.component", "BZComponent")
@@ -55,13 +56,11 @@ class ImageLabels:
         return f"{self.component}-{self.version}-{self.release}"
 
     @property
-    def tags(self) -> list[str]:
-        """version-release (when known) followed by the additional tags."""
-        tags = []
-        if self.release:
-            tags.append(f"{self.version}-{self.release}")
-        tags.extend(t for t in self.additional_tags if t not in tags)
-        return tags
+    def version_release(self) -> str | None:
+        """The primary tag ``<version>-<release>`` (None without a release)."""
+        if not self.release:
+            return None
+        return f"{self.version}-{self.release}"
 
 
 def _first_label(labels: dict[str, str], names: tuple[str, ...]) -> tuple[bool, str]:
@@ -141,12 +140,12 @@ def read_image_labels(dockerfile_path: str, release_override: str | None = None)
     else:
         _, label_release = _first_label(labels, RELEASE_LABELS)
         release = label_release or None
-    for what, value in (("version", version), ("release", release or "")):
-        if "-" in value or any(c.isspace() for c in value):
-            raise LabelError(
-                f"The image {what} {value!r} contains '-' or whitespace, which a Koji NVR "
-                f"cannot hold; change the {what} label."
-            )
+    _check_value("version", version, "label")
+    if release is not None:
+        _check_value("release", release, "option" if release_override else "label")
+        problem = nvr.version_release_problem(version, release)
+        if problem:
+            raise LabelError(f"The image's version-release tag {problem}.")
 
     source_dir = os.path.dirname(os.path.abspath(dockerfile_path))
     image = ImageLabels(
@@ -160,11 +159,22 @@ def read_image_labels(dockerfile_path: str, release_override: str | None = None)
     return image
 
 
+def _check_value(what: str, value: str, origin: str) -> None:
+    """Refuse a version or release Koji, the hub or the registry would refuse (nvr.py)."""
+    problem = nvr.value_problem(value)
+    if problem:
+        if origin == "option":
+            named = f"Option {option_name(what)}"
+        else:
+            named = f"The Dockerfile's {what} label"
+        raise LabelError(f"{named} {nvr.show_value(value)} {problem}.")
+
+
 def check_tag_lengths(image: ImageLabels) -> None:
-    """Refuse images whose longest tag Docker would reject."""
-    for tag in image.tags:
+    """Refuse additional tags longer than the registry accepts."""
+    for tag in image.additional_tags:
         if len(tag) > MAX_TAG_LENGTH:
             raise LabelError(
-                f"The image tag {tag[:40]!r}... is {len(tag)} characters long but tags may have "
-                f"at most {MAX_TAG_LENGTH}; shorten the version, release or additional tag."
+                f"The additional tag {tag[:40]!r}... is {len(tag)} characters long but tags may "
+                f"have at most {MAX_TAG_LENGTH}; shorten it in {ADDITIONAL_TAGS_FILE}."
             )

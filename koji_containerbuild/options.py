@@ -18,6 +18,9 @@ from urllib.parse import urlsplit
 
 import jsonschema
 
+from koji_containerbuild import nvr
+from koji_containerbuild.optnames import option_name
+
 #: Largest accepted ``userdata``, measured as compact JSON in UTF-8.
 USERDATA_MAX_BYTES = 64 * 1024
 
@@ -112,8 +115,8 @@ SOURCE_OPTIONS: dict[str, Any] = {
 _FALSE_DROPPED = ("scratch", "isolated", "flatpak", "skip_build")
 _EMPTY_DROPPED = ("arch_override", "yum_repourls", "compose_ids", "dependency_replacements")
 _ARCH_RE = re.compile(r"^[A-Za-z0-9_]+$")
-# What rpm accepts in a Release tag, without the macro characters '%{}'.
-_RELEASE_RE = re.compile(r"^[A-Za-z0-9._+~^]+$")
+#: The releases OSBS accepts for isolated builds (osbs-client ISOLATED_RELEASE_FORMAT).
+ISOLATED_RELEASE_RE = re.compile(r"\d+\.\d+(\..+)?")
 
 
 class OptionsError(ValueError):
@@ -133,7 +136,11 @@ def normalize_build_opts(opts: Mapping | None) -> dict:
             "drop the option to build the image."
         )
     if "release" not in bad and "release" in values:
-        problems.extend(_release_problems(values["release"]))
+        release_problems = _release_problems(values["release"])
+        problems.extend(release_problems)
+        bad.update(["release"] if release_problems else [])
+    if not bad.intersection(("release", "isolated")):
+        problems.extend(_isolated_release_problems(values))
     for name in ("yum_repourls", "operator_csv_modifications_url"):
         if name not in bad and name in values:
             problems.extend(_url_problems(name, values[name]))
@@ -241,25 +248,29 @@ def _describe(value: Any) -> str:
 
 
 def _release_problems(release: str) -> list[str]:
-    """Release must be usable as an RPM release and in the image's version-release tag."""
-    if not release.strip():
-        return ["Option 'release' must not be empty: give a release such as '1' or '3.el9'."]
-    if "-" in release:
+    """The release must fit a Koji NVR, a hub directory and the image tags (nvr.py)."""
+    problem = nvr.value_problem(release)
+    if problem is None:
+        return []
+    return [f"Option {option_name('release')} {nvr.show_value(release)} {problem}."]
+
+
+def _isolated_release_problems(values: dict) -> list[str]:
+    """OSBS builds an isolated release only as 'X.Y' or 'X.Y.Z...' (osbs-client)."""
+    if values.get("isolated") is not True or values.get("scratch") is True:
+        return []  # scratch with isolated is refused as a combination
+    release = values.get("release")
+    if release is None:
         return [
-            f"Option 'release' {release!r} contains '-', which an RPM release cannot "
-            "contain: use '.' or '_' instead."
+            f"Option {option_name('isolated')} needs option {option_name('release')}: "
+            "give the release to rebuild, such as '1.1'."
         ]
-    if any(char.isspace() for char in release):
-        return [
-            f"Option 'release' {release!r} contains whitespace, which an RPM release "
-            "cannot contain: remove it."
-        ]
-    if not _RELEASE_RE.match(release) or ".." in release:
-        return [
-            f"Option 'release' {release!r} is not a valid RPM release: use only letters, "
-            "digits and the characters . _ + ~ ^ (no '..')."
-        ]
-    return []
+    if not isinstance(release, str) or ISOLATED_RELEASE_RE.fullmatch(release):
+        return []
+    return [
+        f"Option {option_name('release')} {nvr.show_value(release)} is not an isolated "
+        "release: isolated builds need a release of the form 'X.Y' or 'X.Y.Z' such as '1.1'."
+    ]
 
 
 def _url_problems(name: str, value: Any) -> list[str]:

@@ -30,6 +30,7 @@ from koji_containerbuild.backends.base import (
 from koji_containerbuild.cancel import CancelWatch, TaskCancelled
 from koji_containerbuild.config import ConfigError, load_builder_config
 from koji_containerbuild.logs import TaskLogs, stream_build_logs
+from koji_containerbuild.optnames import option_name
 
 if TYPE_CHECKING:
     from koji_containerbuild.builder import PreparedBuild, TaskContext
@@ -140,8 +141,7 @@ class _BuildRun:
             release = checks.next_free_release(
                 session, request.component, request.version, base=self.prepared.source_release
             )
-            tags = [f"{request.version}-{release}", *request.tags]
-            request = dataclasses.replace(request, release=release, tags=tags)
+            request = dataclasses.replace(request, release=release)
         if not request.scratch and request.release and request.version:
             checks.check_nvr_free(
                 session, f"{request.component}-{request.version}-{request.release}"
@@ -154,7 +154,8 @@ class _BuildRun:
         if self.needs_import and not (request.version and request.release):
             raise koji.BuildError(
                 f"The {self.backend.name} backend needs a known version and release to import "
-                "the build into Koji; set the version and release labels or build with --scratch."
+                "the build into Koji; set the version and release labels or make a scratch "
+                f"build (option {option_name('scratch')})."
             )
         self.request = request
 

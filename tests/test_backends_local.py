@@ -57,7 +57,7 @@ def make_request(tmp_path, dockerfile: str, *, name="demo/app", release="1", **k
         name=name,
         version="1.0",
         release=release,
-        tags=[f"1.0-{release}", "latest"],
+        additional_tags=["stable"],
     )
     values.update(kw)
     return BuildRequest(**values)
@@ -83,13 +83,54 @@ def test_build_pushes_every_tag_and_the_digest(tmp_path, backend, settings, base
     [image] = result.images
     digest = image.digests[bh.MANIFEST_V2]
     tags = image.tags
-    assert tags[1:] == ["1.0-7", "latest"] and tags[0].startswith("1.0-7-42-")
+    assert tags[1:] == ["1.0-7", "latest", "1.0", "stable"] and tags[0].startswith("1.0-7-42-")
     for tag in tags:
         assert registry_digest(settings, f"{repo}:{tag}") == digest
     assert sorted(result.repositories) == sorted(
         [f"{repo}:{tag}" for tag in tags] + [f"{repo}@{digest}"]
     )
     assert result.platforms == [HOST] and image.arch == HOST
+
+
+def registry_tags(settings, repository: str) -> list[str]:
+    done = subprocess.run(
+        ["skopeo", "list-tags", "--tls-verify=false", f"docker://{settings.registry}/{repository}"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    return sorted(json.loads(done.stdout)["Tags"]) if done.returncode == 0 else []
+
+
+def test_scratch_build_pushes_only_its_unique_tag(tmp_path, backend, settings, base_image):
+    request = make_request(
+        tmp_path, f"FROM {base_image}\nRUN echo s > /s\n", name="demo/scratch", scratch=True
+    )
+    result = backend.wait(backend.start(request))
+
+    assert result.outcome is Outcome.SUCCEEDED, result.reason
+    [image] = result.images
+    assert len(image.tags) == 1 and image.tags[0].startswith("1.0-1-42-")
+    assert registry_tags(settings, "demo/scratch") == image.tags
+
+
+def test_isolated_build_pushes_unique_and_version_release_only(
+    tmp_path, backend, settings, base_image
+):
+    request = make_request(
+        tmp_path,
+        f"FROM {base_image}\nRUN echo i > /i\n",
+        name="demo/isolated",
+        isolated=True,
+        release="1.1",
+    )
+    result = backend.wait(backend.start(request))
+
+    assert result.outcome is Outcome.SUCCEEDED, result.reason
+    [image] = result.images
+    assert image.tags[1:] == ["1.0-1.1"]
+    assert registry_tags(settings, "demo/isolated") == sorted(image.tags)
+    assert sorted(r.rsplit(":", 1)[1] for r in result.repositories if "@" not in r) == sorted(
+        image.tags
+    )
 
 
 def test_image_output_describes_the_pushed_image(tmp_path, backend, settings, base_image):
@@ -282,7 +323,9 @@ def test_an_arch_the_machine_cannot_run_is_refused_with_advice(tmp_path, backend
     request = make_request(tmp_path, f"FROM {base_image}\n", platforms=[HOST, other])
     with pytest.raises(BackendError) as error:
         backend.start(request)
-    assert other in str(error.value) and f"--arch-override {HOST}" in str(error.value)
+    assert other in str(error.value) and (
+        "option 'arch_override' (koji: --arch-override, fedpkg: --arches) to " + HOST
+    ) in str(error.value)
     assert os.listdir(backend.state_dir) == []
 
 

@@ -209,7 +209,7 @@ def test_failure_carries_the_osbs_error_and_build_name(backend, fake_osbs):
     handle = backend.start(binary_request())
     result = backend.wait(handle)
     assert result.outcome is Outcome.FAILED
-    assert result.reason == f"OSBS build {handle} failed: Error in plugin check_base_image: nope"
+    assert result.reason == "Error in plugin check_base_image: nope"
     assert result.build_name == handle
 
 

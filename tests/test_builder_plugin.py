@@ -191,9 +191,23 @@ def test_missing_name_label_is_refused(kojid, fake_osbs, git_sources):
     assert_refused(kojid, fake_osbs, kojid.submit(src, BUILD_OPTS), "name (or Name)")
 
 
-def test_too_long_tag_is_refused(kojid, fake_osbs, source):
-    opts = {"git_branch": "main", "release": "r" * 130}
-    assert_refused(kojid, fake_osbs, kojid.submit(source, opts), "at most 128")
+def test_too_long_version_release_is_refused(kojid, fake_osbs, git_sources):
+    dockerfile = DOCKERFILE.replace("release=1", "release=" + "r" * 100)
+    assert dockerfile != DOCKERFILE
+    src = git_sources.publish("demo-image", {"Dockerfile": dockerfile})
+    assert_refused(kojid, fake_osbs, kojid.submit(src, BUILD_OPTS), "104 characters long")
+
+
+@pytest.mark.parametrize("release", ["..", ".", "1/2", "1%{dist}", "1:2", "1\u00e9"])
+def test_release_label_the_hub_could_not_hold_is_refused_before_building(
+    kojid, fake_osbs, git_sources, sandbox_hub, release
+):
+    dockerfile = DOCKERFILE.replace("release=1", f'release="{release}"')
+    src = git_sources.publish("demo-image", {"Dockerfile": dockerfile})
+    assert_refused(
+        kojid, fake_osbs, kojid.submit(src, BUILD_OPTS), "The Dockerfile's release label"
+    )
+    assert sandbox_hub.session("alice").listBuilds() == []
 
 
 def test_package_not_in_list_is_refused(kojid, fake_osbs, git_sources):
@@ -249,8 +263,15 @@ def test_failed_build_fails_task_with_reason_and_name(kojid, fake_osbs, source):
     with pytest.raises(koji.BuildError) as error:
         kojid.run(kojid.submit(source, BUILD_OPTS))
     name = next(iter(fake_osbs.runs))
-    assert name in str(error.value)
-    assert "RUN step exited with 1" in str(error.value)
+    assert str(error.value) == f"The container build {name} failed: RUN step exited with 1"
+
+
+def test_failure_text_names_the_build_once(kojid, fake_osbs, source):
+    fake_osbs.script(state="Failed", error_message="Error in plugin check_base_image: nope")
+    with pytest.raises(koji.BuildError) as error:
+        kojid.run(kojid.submit(source, BUILD_OPTS))
+    name = next(iter(fake_osbs.runs))
+    assert str(error.value).count(name) == 1
 
 
 def test_cancel_in_osbs_cancels_the_task(kojid, fake_osbs, source):

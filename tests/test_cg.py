@@ -353,7 +353,6 @@ def test_a_real_local_build_is_imported(
         name="demo/demo-image",
         version="2.0",
         release="1",
-        tags=["2.0-1"],
     )
     os.makedirs(backend.state_dir)
     handle = backend.start(request)

@@ -143,3 +143,28 @@ def test_source_build_must_be_an_image_build(sandbox_hub, session, tmp_path):
 def test_source_build_marked_by_osbs_kind_is_refused(sandbox_hub, session, tmp_path):
     build = {"extra": {"image": {}, "osbs_build": {"kind": "source_container_build"}}}
     assert checks._is_source_container_build(build)
+
+
+# ---------------------------------------------------------------- option spellings
+
+
+def test_taken_nvr_advice_names_the_release_option_for_both_clients(
+    sandbox_hub, session, tmp_path
+):
+    import_image_build(sandbox_hub, str(tmp_path), "demo-image-1.0-1", {})
+    with pytest.raises(koji.BuildError) as refused:
+        checks.check_nvr_free(session, "demo-image-1.0-1")
+    assert str(refused.value).endswith(
+        "bump the release label or set option 'release' (koji: --release, fedpkg: "
+        "--build-release) to build a new NVR."
+    )
+
+
+def test_arch_override_advice_names_both_spellings(target):
+    with pytest.raises(koji.BuildError) as refused:
+        checks.select_arches(target, {"arch_override": "x86_64"})
+    assert str(refused.value) == (
+        "Option 'arch_override' (koji: --arch-override, fedpkg: --arches) is only allowed for "
+        "scratch or isolated builds; drop it or add option 'scratch' (--scratch) or "
+        "'isolated' (--isolated)."
+    )

@@ -49,6 +49,11 @@ def test_command_help_exits_zero(offline_cli, command):
             "--operator-csv-modifications-url",
         ),
         (["--git-branch", "main", "--release", "1-2"], "--release"),
+        (
+            ["--git-branch", "main", "--isolated", "--release", "6"],
+            "Option --release '6' is not an isolated release",
+        ),
+        (["--git-branch", "main", "--release", "1%{dist}"], "Option --release '1%{dist}'"),
         (["--git-branch", "main", "--skip-build"], "--skip-build is no longer supported"),
         (["--git-branch", "main", "--follow-logs", "--nowait"], "--follow-logs"),
     ],

@@ -25,7 +25,7 @@ def test_submission_with_every_build_flag_stores_normalised_opts(koji_cli, sandb
         "--arch-override",
         "x86_64",
         "--release",
-        "2",
+        "2.1",
         "--koji-parent-build",
         "base-image-1.0-1",
         "--repo-url",
@@ -57,7 +57,7 @@ def test_submission_with_every_build_flag_stores_normalised_opts(koji_cli, sandb
             "git_branch": "main",
             "isolated": True,
             "arch_override": "x86_64",
-            "release": "2",
+            "release": "2.1",
             "koji_parent_build": "base-image-1.0-1",
             "yum_repourls": [
                 "http://repos.example.com/a.repo",

@@ -74,9 +74,25 @@ def test_fedpkg_background_scratch_build_with_arches(alice):
 
 
 def test_fedpkg_isolated_build_with_release(alice):
-    task_id = alice.buildContainer(SRC, "demo", fedpkg_opts(isolated=True, release="7"))
+    task_id = alice.buildContainer(SRC, "demo", fedpkg_opts(isolated=True, release="7.1"))
     info, _ = task_info(alice, task_id)
-    assert info["request"][2] == {"git_branch": "rawhide", "isolated": True, "release": "7"}
+    assert info["request"][2] == {"git_branch": "rawhide", "isolated": True, "release": "7.1"}
+
+
+def test_fedpkg_isolated_build_of_release_osbs_refuses_makes_no_task(alice):
+    with pytest.raises(koji.ParameterError) as refused:
+        alice.buildContainer(SRC, "demo", fedpkg_opts(isolated=True, release="6"))
+    assert str(refused.value) == (
+        "Option 'release' (koji: --release, fedpkg: --build-release) '6' is not an isolated "
+        "release: isolated builds need a release of the form 'X.Y' or 'X.Y.Z' such as '1.1'."
+    )
+    assert all_task_ids(alice) == []
+
+
+def test_release_with_a_path_makes_no_task(alice):
+    with pytest.raises(koji.ParameterError, match=r"'\.\./x' starts with '\.'"):
+        alice.buildContainer(SRC, "demo", fedpkg_opts(release="../x"))
+    assert all_task_ids(alice) == []
 
 
 def test_fedpkg_flatpak_build(alice):

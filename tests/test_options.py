@@ -29,9 +29,9 @@ VALID_BUILD = [
         {"git_branch": "rawhide", "scratch": True, "arch_override": "x86_64 aarch64"},
     ),
     (
-        "fedpkg container-build --isolated --build-release 5",
-        fedpkg_opts(isolated=True, release="5"),
-        {"git_branch": "rawhide", "isolated": True, "release": "5"},
+        "fedpkg container-build --isolated --build-release 5.1",
+        fedpkg_opts(isolated=True, release="5.1"),
+        {"git_branch": "rawhide", "isolated": True, "release": "5.1"},
     ),
     (
         "fedpkg container-build with repo URLs, composes and replacements",
@@ -59,10 +59,15 @@ VALID_BUILD = [
         {
             "git_branch": "main",
             "isolated": True,
-            "release": "1",
+            "release": "1.1",
             "arch_override": "x86_64,s390x x86_64",
         },
-        {"git_branch": "main", "isolated": True, "release": "1", "arch_override": "x86_64 s390x"},
+        {
+            "git_branch": "main",
+            "isolated": True,
+            "release": "1.1",
+            "arch_override": "x86_64 s390x",
+        },
     ),
     (
         "arch_override as a list",
@@ -94,20 +99,20 @@ VALID_BUILD = [
         {
             "git_branch": "main",
             "isolated": True,
-            "release": "2.el9_1",
+            "release": "2.1.el9_1",
             "operator_csv_modifications_url": "https://example.com/mods.json",
         },
         {
             "git_branch": "main",
             "isolated": True,
-            "release": "2.el9_1",
+            "release": "2.1.el9_1",
             "operator_csv_modifications_url": "https://example.com/mods.json",
         },
     ),
     (
-        "release with every allowed character",
-        {"git_branch": "main", "release": "1.fc40+git~rc^2_a"},
-        {"git_branch": "main", "release": "1.fc40+git~rc^2_a"},
+        "release with every allowed kind of character",
+        {"git_branch": "main", "release": "1.fc40_git2.A"},
+        {"git_branch": "main", "release": "1.fc40_git2.A"},
     ),
 ]
 
@@ -177,7 +182,12 @@ INVALID_BUILD = [
     ),
     (
         "operator_csv_modifications_url that urlsplit cannot parse",
-        {"git_branch": "m", "isolated": True, "operator_csv_modifications_url": "http://[::1"},
+        {
+            "git_branch": "m",
+            "isolated": True,
+            "release": "1.1",
+            "operator_csv_modifications_url": "http://[::1",
+        },
         ["Option 'operator_csv_modifications_url' has 'http://[::1', which is not an http"],
     ),
     (
@@ -215,7 +225,7 @@ INVALID_BUILD = [
         {
             "git_branch": "m",
             "isolated": True,
-            "release": "1",
+            "release": "1.1",
             "operator_csv_modifications_url": "file:///etc/passwd",
         },
         ["Option 'operator_csv_modifications_url' has 'file:///etc/passwd'"],
@@ -244,28 +254,32 @@ INVALID_BUILD = [
     (
         "release with a dash",
         fedpkg_opts(isolated=True, release="1-2"),
-        ["Option 'release' '1-2' contains '-'"],
+        ["Option 'release' (koji: --release, fedpkg: --build-release) '1-2' contains '-'"],
     ),
     (
         "release with whitespace",
         {"git_branch": "m", "release": "1 2"},
-        ["Option 'release' '1 2' contains whitespace"],
+        ["'1 2' contains ' ', which an image tag cannot hold"],
     ),
-    ("release empty", {"git_branch": "m", "release": ""}, ["Option 'release' must not be empty"]),
+    (
+        "release empty",
+        {"git_branch": "m", "release": ""},
+        ["Option 'release' (koji: --release, fedpkg: --build-release) '' is empty"],
+    ),
     (
         "release with a slash",
         {"git_branch": "m", "release": "1/2"},
-        ["Option 'release' '1/2' is not a valid RPM release"],
+        ["'1/2' contains '/', which an image tag cannot hold"],
     ),
     (
         "release with a macro",
         {"git_branch": "m", "release": "1%{dist}"},
-        ["Option 'release' '1%{dist}' is not a valid RPM release"],
+        ["'1%{dist}' contains '%', '{', '}', which an image tag cannot hold"],
     ),
     (
         "release with ..",
         {"git_branch": "m", "release": "1..2"},
-        ["Option 'release' '1..2' is not a valid RPM release"],
+        ["'1..2' contains '..'"],
     ),
     (
         "release a number",
@@ -337,3 +351,75 @@ def test_schemas_are_valid_draft7_json_schemas():
     for schema in (BUILD_OPTIONS, SOURCE_OPTIONS):
         jsonschema.Draft7Validator.check_schema(schema)
         json.dumps(schema)
+
+
+# ---------------------------------------------------------------- release values
+# One rule for version and release (koji_containerbuild.nvr), shared with the labels.
+
+GOOD_RELEASES = ["1", "3.el9", "1.fc40_git2", "_1", "0.1.20250101git_abc", "r" * 100]
+
+BAD_RELEASES = [
+    (".", "starts with '.'"),
+    ("..", "starts with '.'"),
+    (".1", "starts with '.'"),
+    ("1..2", "contains '..'"),
+    ("-1", "contains '-'"),
+    ("1-2", "contains '-'"),
+    ("1/2", "contains '/'"),
+    ("../../etc", "starts with '.'"),
+    ("1%{dist}", "contains '%', '{', '}'"),
+    ("1:2", "contains ':'"),
+    ("1\n2", "contains '\\n'"),
+    ("1\t", "contains '\\t'"),
+    ("1 2", "contains ' '"),
+    ("1\x1b]0;x\x07", "contains '\\x07', '\\x1b', ';', ']'"),
+    ("1\u00e9", "contains '\\xe9'"),
+    ("\u0661", "contains '\\u0661'"),
+    ("1+git", "contains '+'"),
+    ("1~rc", "contains '~'"),
+    ("1^post", "contains '^'"),
+    ("r" * 101, "is 101 characters long"),
+    ("", "is empty"),
+]
+
+
+@pytest.mark.parametrize("release", GOOD_RELEASES)
+def test_release_of_tag_and_nvr_characters_is_accepted(release):
+    assert normalize_build_opts({"git_branch": "m", "release": release})["release"] == release
+
+
+@pytest.mark.parametrize(("release", "reason"), BAD_RELEASES, ids=[b[0] for b in BAD_RELEASES])
+def test_bad_release_is_refused_with_one_sentence_naming_both_flags(release, reason):
+    with pytest.raises(OptionsError) as caught:
+        normalize_build_opts({"git_branch": "m", "release": release})
+    (problem,) = caught.value.problems
+    assert problem.startswith("Option 'release' (koji: --release, fedpkg: --build-release) ")
+    assert reason in problem
+    assert problem.endswith(".") and problem.count(". ") == 0
+    assert "\n" not in problem and "\x1b" not in problem
+
+
+@pytest.mark.parametrize("release", ["1.1", "10.2", "1.2.3", "1.2.el9_1"])
+def test_isolated_build_takes_an_x_y_release(release):
+    opts = {"git_branch": "m", "isolated": True, "release": release}
+    assert normalize_build_opts(opts)["release"] == release
+
+
+@pytest.mark.parametrize("release", ["6", "1.", "1.a", "a.1", "1_2", "1.2."])
+def test_isolated_build_refuses_a_release_osbs_would_refuse(release):
+    with pytest.raises(OptionsError) as caught:
+        normalize_build_opts({"git_branch": "m", "isolated": True, "release": release})
+    (problem,) = caught.value.problems
+    assert f"'{release}' is not an isolated release" in problem
+    assert "'X.Y' or 'X.Y.Z'" in problem
+
+
+def test_isolated_build_without_release_is_refused():
+    with pytest.raises(OptionsError) as caught:
+        normalize_build_opts({"git_branch": "m", "isolated": True})
+    (problem,) = caught.value.problems
+    assert problem.startswith("Option 'isolated' (--isolated) needs option 'release' (koji: ")
+
+
+def test_release_of_a_normal_build_need_not_be_x_y():
+    assert normalize_build_opts({"git_branch": "m", "release": "6"})["release"] == "6"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 
 import koji
 import pytest
@@ -222,3 +224,40 @@ def test_import_without_reservation_creates_the_build(cg_hub):
     build = builder.CGImport(metadata(), "cg/direct")
     assert builder.getBuild("demo-image-1.0-1")["id"] == build["id"]
     assert builder.listBuilds(type="image")[0]["nvr"] == "demo-image-1.0-1"
+
+
+# ---------------------------------------------------------------- NVRs the hub refuses
+# kojihub: verify_name_internal on the name, check_NVR ('-' in version or release);
+# the sandbox also refuses parts that are not one directory name.
+
+BAD_NVRS = [
+    ({"release": ".."}, "Invalid release for a build directory"),
+    ({"release": "."}, "Invalid release for a build directory"),
+    ({"version": ".."}, "Invalid version for a build directory"),
+    ({"release": "1/../../x"}, "Invalid release for a build directory"),
+    ({"version": "1-2"}, 'The "-" character not allowed in version field'),
+    ({"release": "1-2"}, 'The "-" character not allowed in release field'),
+    ({"name": "demo image"}, "does not match RegexNameInternal value"),
+    ({"name": ".."}, "Invalid name for a build directory"),
+    ({"name": "x" * 257}, "is too long. Max length is 256 characters"),
+    ({"release": ""}, "No release value for build"),
+]
+
+
+@pytest.mark.parametrize(("change", "fault"), BAD_NVRS, ids=[str(c) for c, _ in BAD_NVRS])
+def test_reservation_of_an_nvr_kojihub_or_the_filesystem_refuses(cg_hub, change, fault):
+    data = {"name": "demo-image", "version": "1.0", "release": "1", **change}
+    with pytest.raises(koji.GenericError, match=re.escape(fault)):
+        cg_hub.session("builder").CGInitBuild(CG, data)
+    assert cg_hub.session().listBuilds() == []
+
+
+@pytest.mark.parametrize(("change", "fault"), BAD_NVRS, ids=[str(c) for c, _ in BAD_NVRS])
+def test_import_of_an_nvr_kojihub_or_the_filesystem_refuses_writes_nothing(cg_hub, change, fault):
+    builder = cg_hub.session("builder")
+    upload(builder, "cg/bad", "image-x86_64.tar.gz", IMAGE)
+    upload(builder, "cg/bad", "x86_64.log", LOG)
+    with pytest.raises(koji.GenericError, match=re.escape(fault)):
+        builder.CGImport(metadata(**change), "cg/bad")
+    assert cg_hub.session().listBuilds() == []
+    assert not os.path.exists(cg_hub.packagesdir) or os.listdir(cg_hub.packagesdir) == []

@@ -61,8 +61,9 @@ class BuildRequest:
     name: str | None = None
     version: str | None = None
     release: str | None = None
-    #: Tags to apply besides a unique one: version-release, additional-tags.
-    tags: list[str] = field(default_factory=list)
+    #: Tags listed in the source's additional-tags file; which tags a build
+    #: really gets is decided by :mod:`koji_containerbuild.imagetags`.
+    additional_tags: list[str] = field(default_factory=list)
     #: Pull spec of the parent image resolved from opts.koji_parent_build.
     parent_image: str | None = None
     #: Source container builds: the Koji build whose sources are packaged.
@@ -98,7 +99,8 @@ class BuildResult:
     """What a finished build produced, whatever the backend."""
 
     outcome: Outcome
-    #: Why it failed, one sentence for the owner (empty on success).
+    #: Why it failed, one sentence for the owner (empty on success). It does not
+    #: name the build: the task flow names it once, with ``build_name``.
     reason: str = ""
     #: Pull specs: primary, unique and floating repositories.
     repositories: list[str] = field(default_factory=list)

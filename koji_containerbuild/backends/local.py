@@ -34,6 +34,8 @@ from koji_containerbuild.backends.base import (
     LogLine,
     Outcome,
 )
+from koji_containerbuild.imagetags import tags_for_build
+from koji_containerbuild.optnames import option_name
 
 log = logging.getLogger(f"{LOGGER_NAME}.backends.local")
 
@@ -97,13 +99,22 @@ class LocalBackend(BuildBackend):
         request_data = dataclasses.asdict(request)
         request_data["platforms"] = platforms
         repository = f"{self.settings['registry']}/{request.name}"
+        tags = tags_for_build(
+            unique_tag(request, stamp),
+            scratch=request.scratch,
+            isolated=request.isolated,
+            version=request.version,
+            release=request.release,
+            additional_tags=request.additional_tags,
+        )
         bh.write_json(
             os.path.join(build_dir, bh.BUILD_FILE),
             {
                 "request": request_data,
                 "settings": self.settings,
                 "repository": repository,
-                "unique_tag": unique_tag(request, stamp),
+                "unique_tag": tags.unique[0],
+                "tags": dataclasses.asdict(tags),
                 "created": now.isoformat(),
             },
         )
@@ -117,7 +128,8 @@ class LocalBackend(BuildBackend):
             if not bh.can_run_arch(arch):
                 raise BackendError(
                     f"This machine ({host}) cannot build for {arch}: it has no emulation "
-                    f"for it; for a scratch build, use --arch-override {host}."
+                    f"for it; for a scratch or isolated build, set option "
+                    f"{option_name('arch_override')} to {host}."
                 )
         if not request.source_dir or not os.path.isdir(request.source_dir):
             raise BackendError("The local backend needs the checked-out source directory.")

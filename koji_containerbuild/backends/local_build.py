@@ -18,6 +18,7 @@ from typing import Any
 from dockerfile_parse import DockerfileParser
 
 from koji_containerbuild.backends import buildah as bh
+from koji_containerbuild.imagetags import ImageTags
 
 RPM_QUERYFORMAT = (
     "%{NAME}\\t%{VERSION}\\t%{RELEASE}\\t%{EPOCH}\\t%{ARCH}\\t%{SIGMD5}\\t"
@@ -57,6 +58,8 @@ class Runner:
         self.settings: dict[str, Any] = spec["settings"]
         self.repository: str = spec["repository"]
         self.unique_tag: str = spec["unique_tag"]
+        #: Every tag to push, unique first, as imagetags decided for this kind of build.
+        self.tags: list[str] = ImageTags(**spec["tags"]).pushed()
         self.handle: str = os.path.basename(build_dir)
         self.work = os.path.join(build_dir, bh.WORK_DIR)
         os.makedirs(self.work, exist_ok=True)
@@ -93,7 +96,7 @@ class Runner:
         images = [self.build_arch(arch) for arch in self.request["platforms"]]
         self.check_cancelled()
         digest, list_digest = self.push(images)
-        tags = [self.unique_tag] + [t for t in self.request.get("tags") or [] if t]
+        tags = list(self.tags)
         repositories = [f"{self.repository}:{tag}" for tag in tags]
         repositories.append(f"{self.repository}@{list_digest or digest}")
         for image in images:
@@ -212,7 +215,7 @@ class Runner:
             bh.run(self.buildah("rm", container))
 
     def push(self, images: list[dict[str, Any]]) -> tuple[str, str | None]:
-        """Push the unique tag first; move version-release and other tags last."""
+        """Push the unique tag first, then the primary and floating tags (self.tags)."""
         unique_ref = f"{self.repository}:{self.unique_tag}"
         tls = bh.tls_flag(self.settings)
         list_digest = None
@@ -253,7 +256,9 @@ class Runner:
             self.save_journal()
             source = f"{self.repository}@{digest}"
             copy_all = ["--all"]
-        for tag in self.request.get("tags") or []:
+        for tag in self.tags:
+            if tag == self.unique_tag:
+                continue
             self.check_cancelled()
             self.log.write(None, f"Tagging {self.repository}:{tag}")
             self.checked(

@@ -220,7 +220,7 @@ class OsbsBackend(BuildBackend):
         if self._checked("look the build up", osbs.get_build, handle) is None:
             return BuildResult(
                 outcome=Outcome.FAILED,
-                reason=f"OSBS build {handle} no longer exists.",
+                reason="it no longer exists in OSBS.",
                 build_name=handle,
             )
         reason = self._checked("read the build state", osbs.get_build_reason, handle)
@@ -229,7 +229,7 @@ class OsbsBackend(BuildBackend):
         ):
             return BuildResult(
                 outcome=Outcome.CANCELLED,
-                reason=f"OSBS build {handle} was cancelled.",
+                reason="it was cancelled in OSBS.",
                 build_name=handle,
             )
         if self._checked("read the build state", osbs.build_has_succeeded, handle):
@@ -241,7 +241,7 @@ class OsbsBackend(BuildBackend):
         message = (message or "no error message").strip().rstrip(";").strip()
         return BuildResult(
             outcome=Outcome.FAILED,
-            reason=f"OSBS build {handle} failed: {message}",
+            reason=message,
             build_name=handle,
             extra=self._extra(handle),
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 
@@ -160,11 +161,46 @@ def assert_cg(cg) -> dict:
     return row
 
 
-def new_build(data: dict, cnx) -> int:
-    """Insert a build, or recycle a FAILED/CANCELED one with the same NVR, as new_build does."""
+#: kojihub's default RegexNameInternal and MaxNameLengthInternal (kojixmlrpc.py),
+#: which new_package applies to a build's name.
+_NAME_INTERNAL_RE = re.compile(r"^[A-Za-z0-9/_.+-]+$")
+_MAX_NAME_LENGTH_INTERNAL = 256
+
+
+def check_build_nvr(data: dict) -> None:
+    """Refuse an NVR as kojihub does, and one whose files would land outside its directory.
+
+    kojihub's new_build checks the name (verify_name_internal) and check_NVR
+    refuses '-' in version and release. kojihub stores the files under
+    packages/<name>/<version>/<release>/ without checking the parts further;
+    this stand-in is stricter: each part must be one directory name ('/',
+    '.', '..' and NUL are refused), so no import writes anywhere else.
+    """
     for key in ("name", "version", "release"):
         if not data.get(key):
             raise koji.GenericError(f"No {key} value for build")
+        if not isinstance(data[key], str):
+            raise koji.GenericError(f"Invalid {key} value for build: {data[key]!r}")
+    name = data["name"]
+    if len(name) > _MAX_NAME_LENGTH_INTERNAL:
+        raise koji.GenericError(
+            f"Name {name} is too long. Max length is {_MAX_NAME_LENGTH_INTERNAL} characters"
+        )
+    if not _NAME_INTERNAL_RE.match(name):
+        raise koji.GenericError(f"Name {name} does not match RegexNameInternal value")
+    koji.check_NVR(data, strict=True)
+    for key in ("name", "version", "release"):
+        value = data[key]
+        if value in (".", "..") or "/" in value or "\0" in value:
+            raise koji.GenericError(
+                f"Invalid {key} for a build directory (packages/<name>/<version>/<release>): "
+                f"{value!r}"
+            )
+
+
+def new_build(data: dict, cnx) -> int:
+    """Insert a build, or recycle a FAILED/CANCELED one with the same NVR, as new_build does."""
+    check_build_nvr(data)
     hub = current()
     package_id = hub.ensure_package(data["name"])
     old = cnx.execute(

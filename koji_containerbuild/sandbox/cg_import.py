@@ -21,6 +21,7 @@ from koji_containerbuild.sandbox.api_builds import (
     BUILD_STATES,
     assert_cg,
     build_row,
+    check_build_nvr,
     getBuild,
     new_build,
 )
@@ -161,7 +162,7 @@ class _Importer:
             if not isinstance(owner, str):
                 raise koji.GenericError(f"Invalid owner format (expected username): {owner}")
             build["owner"] = user_row(owner, strict=True)["id"]
-        koji.check_NVR(build, strict=True)
+        check_build_nvr(build)
         extra = build["extra"] = dict(build["extra"] or {})
         typeinfo = extra.setdefault("typeinfo", {})
         for btype in LEGACY_BTYPES:
@@ -268,10 +269,15 @@ class _Importer:
             fileinfo["hub.arch"] = type_info["arch"]
 
     def build_dir(self) -> str:
+        """packages/<name>/<version>/<release>, never a directory above it."""
         build = self.build
-        return os.path.join(
-            current().packagesdir, build["name"], build["version"], build["release"]
-        )
+        packages = os.path.realpath(current().packagesdir)
+        path = os.path.join(packages, build["name"], build["version"], build["release"])
+        if os.path.dirname(os.path.dirname(os.path.realpath(path))) != os.path.realpath(
+            os.path.join(packages, build["name"])
+        ):
+            raise koji.GenericError(f"Invalid build directory outside {packages}: {path}")
+        return path
 
     def store(self, token, builddir: str) -> dict:
         hub = current()
