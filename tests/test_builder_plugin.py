@@ -94,6 +94,26 @@ def test_user_warnings_are_returned(kojid, fake_osbs, source):
     assert result["user_warnings"] == ["base image is old"]
 
 
+def test_user_warning_with_control_characters_closes_the_task_escaped(kojid, fake_osbs, source):
+    warning = (
+        "2024-01-01 10:00:00,000 - atomic_reactor - USER_WARNING - "
+        '{"message": "a\\u001b]0;t\\u0007"}'
+    )
+    fake_osbs.script(tasks={"binary-container-build-x86-64": [warning]})
+    task_id = kojid.submit(source, BUILD_OPTS)
+    assert kojid.report(task_id) == "CLOSED"
+    assert kojid.session.getTaskResult(task_id)["user_warnings"] == ["a\\x1b]0;t\\x07"]
+
+
+def test_failure_text_with_control_characters_fails_the_task_escaped(kojid, fake_osbs, source):
+    fake_osbs.script(state="Failed", error_message="step \x1b[31mred\x07 failed")
+    task_id = kojid.submit(source, BUILD_OPTS)
+    assert kojid.report(task_id) == "FAILED"
+    with pytest.raises(koji.BuildError) as failure:
+        kojid.session.getTaskResult(task_id)
+    assert "step \\x1b[31mred\\x07 failed" in str(failure.value)
+
+
 def test_scratch_build_has_no_koji_build_and_skips_package_check(kojid, fake_osbs, git_sources):
     dockerfile = DOCKERFILE.replace("demo-image", "unlisted-image")
     src = git_sources.publish("unlisted", {"Dockerfile": dockerfile})
