@@ -15,9 +15,9 @@ import subprocess
 import tarfile
 from typing import Any
 
-from dockerfile_parse import DockerfileParser
-
 from koji_containerbuild.backends import buildah as bh
+from koji_containerbuild.dockerfile import DockerfileError, read_dockerfile
+from koji_containerbuild.sourcefiles import SourceFileError
 
 RPM_QUERYFORMAT = (
     "%{NAME}\\t%{VERSION}\\t%{RELEASE}\\t%{EPOCH}\\t%{ARCH}\\t%{SIGMD5}\\t"
@@ -139,7 +139,7 @@ class Runner:
         with open(iidfile, encoding="ascii") as handle:
             image_id = handle.read().strip()
         image = self.describe_image(arch, image_id, local_ref)
-        image["parent_id"] = self.parent_id(dockerfile)
+        image["parent_id"] = self.parent_id()
         image["components"] = self.components(arch, image_id)
         image["tools"] = tool_versions()
         if self.host_components is None:
@@ -176,14 +176,17 @@ class Runner:
             "local_ref": local_ref,
         }
 
-    def parent_id(self, dockerfile: str) -> str | None:
+    def parent_id(self) -> str | None:
         parent = self.request.get("parent_image")
         if not parent:
+            name = self.request.get("dockerfile") or "Dockerfile"
             try:
-                parser = DockerfileParser(path=dockerfile)
-                parent = parser.baseimage
-            except (OSError, ValueError):
-                parent = None
+                facts = read_dockerfile(self.request["source_dir"], os.path.basename(name))
+            except (DockerfileError, SourceFileError) as error:
+                # buildah built it, so only the parent's id is lost: say so in the log
+                self.log.write(None, f"Not recording the parent image: {error}")
+                facts = None
+            parent = facts.baseimage if facts else None
         if not parent or parent == "scratch":
             return None
         result = bh.run(
