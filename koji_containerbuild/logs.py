@@ -5,6 +5,9 @@ Every line goes to ``osbs-build.log``; a line of a platform also goes to
 Lines are untrusted: bytes that are not UTF-8 are kept as they are, user
 warnings are parsed defensively, and a ``_metadata_`` path is accepted only
 when it names a regular file inside the hub's work directory (loglines.py).
+Those markers count only on lines of a log source the backend's feed says
+may carry them (``marks_of``); lines written one by one (:meth:`TaskLogs.write`,
+e.g. the local backend's build output) never carry any.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any, Callable
 from koji_containerbuild import LOGGER_NAME
 from koji_containerbuild.backends.base import BackendError
 from koji_containerbuild.logfiles import BUILD_LOG, USER_WARNINGS_LOG, LogFiles, Router
-from koji_containerbuild.loglines import safe_work_path
+from koji_containerbuild.loglines import Marks, safe_work_path
 from koji_containerbuild.uploads import LiveUploader, LogUploadError
 
 __all__ = [
@@ -114,17 +117,22 @@ class TaskLogs:
         platform_of: Callable[[Any], str | None],
         counts: Counter,
         cancelled: threading.Event | None = None,
+        marks_of: Callable[[Any], Marks] | None = None,
     ) -> BaseException | None:
         """Write ``(key, line)`` items until ``items`` ends; return what ended it.
 
-        ``platform_of(key)`` names the platform of a key (called once per
-        key). ``counts[key]`` grows by the lines taken, also when ``items``
-        raises: the exception is returned (None when it simply ended, or
-        when ``cancelled`` got set) with every line before it written.
+        ``platform_of(key)`` names the platform of a key and ``marks_of(key)``
+        the build-system markers its lines may carry (none without it); each
+        is called once per key. ``counts[key]`` grows by the lines taken,
+        also when ``items`` raises: the exception is returned (None when it
+        simply ended, or when ``cancelled`` got set) with every line before
+        it written.
         """
-        router = self._routers.get(platform_of)
+        router = self._routers.get((platform_of, marks_of))
         if router is None:
-            router = self._routers[platform_of] = self._files.router(platform_of)
+            router = self._routers[(platform_of, marks_of)] = self._files.router(
+                platform_of, marks_of
+            )
         with self._lock:
             if self._closed:
                 raise ValueError("TaskLogs is closed")
@@ -309,9 +317,11 @@ def _follow_feed(feed: Any, task_logs: TaskLogs, cancelled: threading.Event | No
     ``feed.streams()`` is a generator of ``(key, line)`` iterators: each one
     is drained and the exception that ended it (None if it just ended) is
     sent back, so the backend decides whether to resume, fall back or give
-    up. ``feed.delivered`` counts the lines taken per key and
-    ``feed.platform_of`` maps a key to its platform.
+    up. ``feed.delivered`` counts the lines taken per key,
+    ``feed.platform_of`` maps a key to its platform and ``feed.marks_of``
+    (optional) to the markers its lines may carry.
     """
+    marks_of = getattr(feed, "marks_of", None)
     streams = feed.streams()
     error: BaseException | None = None
     try:
@@ -320,7 +330,9 @@ def _follow_feed(feed: Any, task_logs: TaskLogs, cancelled: threading.Event | No
                 source = streams.send(error)
             except StopIteration:
                 return
-            error = task_logs.drain(source, feed.platform_of, feed.delivered, cancelled)
+            error = task_logs.drain(
+                source, feed.platform_of, feed.delivered, cancelled, marks_of=marks_of
+            )
             if cancelled is not None and cancelled.is_set():
                 return
     finally:
