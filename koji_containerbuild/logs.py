@@ -41,6 +41,9 @@ logger = logging.getLogger(f"{LOGGER_NAME}.logs")
 
 #: Lines write() queues before it hands them over as one batch.
 _ROTATE_LINES = 4096
+#: Bytes write() queues before it hands them over (and waits for the uploader
+#: when it is behind): long lines must not pile up in the inbox unaccounted.
+_ROTATE_BYTES = 1024 * 1024
 #: Lines drain() takes per step. Small enough that the line tuples die before
 #: the garbage collector's first generation fills (700 objects by default):
 #: keeping thousands alive made every step pay for collections.
@@ -91,6 +94,8 @@ class TaskLogs:
         self._inbox: list[tuple[Any, str | bytes]] = []
         self._inbox_router = self._direct
         self._taken = 0
+        #: bytes write() appended since the uploader last took or was handed lines
+        self._queued_bytes = 0
         self._rotated: list[tuple[Router, list[tuple[Any, str | bytes]]]] = []
         #: True when the uploader took everything: the next line must wake it
         self._idle = True
@@ -106,9 +111,15 @@ class TaskLogs:
                 self._switch(self._direct)
         inbox = self._inbox
         inbox.append((platform, line))
+        self._queued_bytes += len(line)
         # _idle is set by the uploader before it measures the inbox, so a
         # line appended after that measurement always sees it True here
-        if self._idle or len(inbox) >= _ROTATE_LINES or self._closed:
+        if (
+            self._idle
+            or len(inbox) >= _ROTATE_LINES
+            or self._queued_bytes >= _ROTATE_BYTES
+            or self._closed
+        ):
             self._kick()
 
     def drain(
@@ -196,6 +207,7 @@ class TaskLogs:
         self._rotated.append((self._inbox_router, batch))
         self._inbox = []
         self._taken = 0
+        self._queued_bytes = 0
         self._idle = False
         self._uploader.wrote(sum(map(len, map(_line_of, batch))) + len(batch))
 
@@ -203,7 +215,7 @@ class TaskLogs:
         with self._lock:
             if self._closed:
                 raise ValueError("TaskLogs is closed")
-            if len(self._inbox) >= _ROTATE_LINES:
+            if len(self._inbox) >= _ROTATE_LINES or self._queued_bytes >= _ROTATE_BYTES:
                 self._rotate()
             elif self._idle:
                 self._idle = False
@@ -254,6 +266,7 @@ class TaskLogs:
                 if end > self._taken:
                     batches.append((self._inbox_router, self._inbox[self._taken : end]))
                     self._taken = end
+                self._queued_bytes = 0
             self._write_batches(batches)
 
     def _take_rotated(self) -> list[tuple[Router, list[tuple[Any, str | bytes]]]]:

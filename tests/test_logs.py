@@ -425,3 +425,15 @@ def test_drain_mixes_with_single_lines_in_order(hub, tmp_path, work_dir):
     assert hub.uploaded("osbs-build.log") == b"note before\nfed 1\nfed \xff\nnote after\n"
     assert hub.uploaded("x86_64.log") == b"fed 1\nfed \xff\nnote after\n"
 
+
+def test_long_lines_written_one_by_one_are_handed_over_by_size(hub, tmp_path, work_dir):
+    # a slow flush interval: only the queued size can make the writer hand lines over
+    logs = make_logs(hub, tmp_path, work_dir, flush_interval=60.0)
+    line = "L" * (600 * 1024)
+    queued = []
+    for _ in range(6):
+        logs.write("x86_64", line)
+        queued.append(sum(len(item[1]) for item in logs._inbox[logs._taken :]))
+    logs.close()
+    assert max(queued) < 2 * len(line)
+    assert hub.uploaded("x86_64.log") == (line + "\n").encode() * 6

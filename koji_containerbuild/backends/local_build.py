@@ -34,7 +34,11 @@ class BuildCancelled(Exception):
 
 
 class LogWriter:
-    """Appends ``<platform>\\t<line>\\n`` records, flushed per line for live tails."""
+    """Appends ``<platform>\\t<line>\\n`` records, flushed per line for live tails.
+
+    No record holds more than :data:`~.buildah.MAX_LINE_BYTES` of a line, so
+    the task process reading them never needs more memory than that either.
+    """
 
     def __init__(self, path: str) -> None:
         self._file = open(path, "ab", buffering=0)  # noqa: SIM115 - lives as long as the run
@@ -42,8 +46,11 @@ class LogWriter:
     def write(self, platform: str | None, line: str | bytes) -> None:
         if isinstance(line, str):
             line = line.encode("utf-8")
-        for part in line.split(b"\n"):
-            self._file.write((platform or bh.NO_PLATFORM).encode("ascii") + b"\t" + part + b"\n")
+        prefix = (platform or bh.NO_PLATFORM).encode("ascii") + b"\t"
+        parts = line.split(b"\n") if b"\n" in line else (line,)
+        for part in parts:
+            for piece in bh.line_pieces(part):
+                self._file.write(b"".join((prefix, piece, b"\n")))
 
     def close(self) -> None:
         self._file.close()
