@@ -445,15 +445,16 @@ def _local_task_phase(state_dir: str, handle: str, topdir: str) -> int:
     hub = make_session(topdir)
     backend = LocalBackend({"state_dir": state_dir})
     local_dir = os.path.join(topdir, "local")
+    upload_path = hub.open_task()
     logs = TaskLogs(
-        hub.session, "tasks/1/1", local_dir, hub.work_dir, flush_interval=FLUSH_INTERVAL
+        hub.session, upload_path, local_dir, hub.work_dir, flush_interval=FLUSH_INTERVAL
     )
     _reset_peak_rss()
     before = _rss("VmRSS")
     stream_build_logs(backend, handle, logs)
     logs.close()
     growth = _rss("VmHWM") - before
-    uploaded = os.path.getsize(os.path.join(hub.work_dir, "tasks/1/1", "x86_64.log"))
+    uploaded = os.path.getsize(os.path.join(hub.work_dir, upload_path, "x86_64.log"))
     if uploaded < int(os.environ["BENCH_LINE_BYTES"]):
         raise RuntimeError(f"only {uploaded} bytes of the x86_64 log reached the hub")
     return growth
