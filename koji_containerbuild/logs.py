@@ -48,6 +48,10 @@ _ROTATE_BYTES = 1024 * 1024
 #: the garbage collector's first generation fills (700 objects by default):
 #: keeping thousands alive made every step pay for collections.
 _DRAIN_LINES = 512
+#: Bytes of lines drain() aims to take per step: when lines are long it takes
+#: fewer of them in the next step, so a log of many long lines is never held
+#: hundreds of lines at a time.
+_STEP_BYTES = 4 * 1024 * 1024
 
 _key_of = operator.itemgetter(0)
 _line_of = operator.itemgetter(1)
@@ -150,13 +154,14 @@ class TaskLogs:
             self._switch(router)
             self._uploader.feeding = True
             self._uploader.cond.notify_all()
+        step = _DRAIN_LINES
         try:
             while True:
                 inbox = self._inbox  # a fresh list: _switch and _write_step replace it
                 since = time.monotonic()
                 error = None
                 try:
-                    inbox.extend(islice(items, _DRAIN_LINES))
+                    inbox.extend(islice(items, step))
                 except Exception as exc:
                     error = exc
                 taken = len(inbox)
@@ -164,10 +169,14 @@ class TaskLogs:
                     keys = list(map(_key_of, inbox))
                     for key in set(keys):
                         counts[key] += keys.count(key)
-                    self._write_step(router, keys, list(map(_line_of, inbox)), since)
+                    lines = list(map(_line_of, inbox))
+                    size = sum(map(len, lines))
+                    self._write_step(router, keys, lines, since)
+                    del lines
                 del inbox
-                if error is not None or taken < _DRAIN_LINES:
+                if error is not None or taken < step:
                     return error
+                step = _next_step(step, size)
                 if cancelled is not None and cancelled.is_set():
                     return None
         finally:
@@ -280,6 +289,13 @@ class TaskLogs:
                 self._files.write_lines(
                     router, list(map(_key_of, items)), list(map(_line_of, items))
                 )
+
+
+def _next_step(step: int, size: int) -> int:
+    """Lines to take next after a step of ``step`` lines and ``size`` bytes."""
+    if size > _STEP_BYTES:
+        return max(1, step * _STEP_BYTES // size)
+    return min(_DRAIN_LINES, step * 2)
 
 
 def stream_build_logs(

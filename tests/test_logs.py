@@ -437,3 +437,22 @@ def test_long_lines_written_one_by_one_are_handed_over_by_size(hub, tmp_path, wo
     logs.close()
     assert max(queued) < 2 * len(line)
     assert hub.uploaded("x86_64.log") == (line + "\n").encode() * 6
+
+
+def test_drain_takes_fewer_long_lines_per_step(hub, tmp_path, work_dir):
+    logs = make_logs(hub, tmp_path, work_dir)
+    line = "L" * (64 * 1024)
+    build_log = logs._files.build_log
+    ahead = []  # lines taken from the iterator but not yet written, after the first step
+
+    def lines():
+        for number in range(2000):
+            if number >= 512:
+                ahead.append(number - build_log.written // (len(line) + 1))
+            yield ("binary-container-build-x86-64", line)
+
+    logs.drain(lines(), osbs_platform_of, Counter())
+    logs.close()
+    # at most two steps' worth of bytes (it settles between one and two), not 512 lines
+    assert max(ahead) < 2 * (4 * 1024 * 1024) // len(line)
+    assert hub.uploaded("x86_64.log") == (line + "\n").encode() * 2000
