@@ -10,13 +10,21 @@ measured in the same run; the exit status is 1 if any figure misses.
     python3 bench/bench_logs.py            # full run (60 s quiet build)
     python3 bench/bench_logs.py --quick    # smaller burst, 3 s quiet build
     python3 bench/bench_logs.py --quiet-seconds 10 --burst-mb 50
+    python3 bench/bench_logs.py --only local-memory --local-line-mb 200
+
+The local-backend memory figure runs the runner's side (buildah's output read
+by run_streamed into the framed log) and the task's side (LocalBackend.logs()
+into TaskLogs and the hub) each in a fresh process and reports the peak RSS
+growth of each against the longest line.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -399,13 +407,120 @@ def bench_memory(args, cluster, backend, hub, figures: Figures) -> None:
     hub.reset_counters()
 
 
+def _reset_peak_rss() -> None:
+    # "5" resets VmHWM, the peak resident set size (Linux 4.0 and later)
+    with open("/proc/self/clear_refs", "w", encoding="ascii") as handle:
+        handle.write("5")
+
+
+def _rss(field: str) -> int:
+    with open("/proc/self/status", encoding="ascii") as handle:
+        for line in handle:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def _local_runner_phase(build_dir: str, nbytes: int) -> int:
+    """The runner's side: a RUN step printing one huge line, read into the framed log."""
+    from koji_containerbuild.backends import buildah as bh
+    from koji_containerbuild.backends.local_build import LogWriter
+
+    script = f"echo before; head -c {nbytes} /dev/zero | tr '\\0' L; echo; echo after"
+    writer = LogWriter(os.path.join(build_dir, bh.LOG_FILE))
+    _reset_peak_rss()
+    before = _rss("VmRSS")
+    bh.run_streamed(["sh", "-c", script], lambda line: writer.write("x86_64", line))
+    writer.close()
+    return _rss("VmHWM") - before
+
+
+def _local_task_phase(state_dir: str, handle: str, topdir: str) -> int:
+    """The task's side: LocalBackend.logs() of that build into TaskLogs and the hub."""
+    from koji_containerbuild.backends import buildah as bh
+    from koji_containerbuild.backends.local import LocalBackend
+
+    bh.write_json(os.path.join(state_dir, handle, bh.STATUS_FILE), {"outcome": "succeeded"})
+    bh.write_json(os.path.join(state_dir, handle, bh.BUILD_FILE), {})
+    hub = make_session(topdir)
+    backend = LocalBackend({"state_dir": state_dir})
+    local_dir = os.path.join(topdir, "local")
+    upload_path = hub.open_task()
+    logs = TaskLogs(
+        hub.session, upload_path, local_dir, hub.work_dir, flush_interval=FLUSH_INTERVAL
+    )
+    _reset_peak_rss()
+    before = _rss("VmRSS")
+    stream_build_logs(backend, handle, logs)
+    logs.close()
+    growth = _rss("VmHWM") - before
+    uploaded = os.path.getsize(os.path.join(hub.work_dir, upload_path, "x86_64.log"))
+    if uploaded < int(os.environ["BENCH_LINE_BYTES"]):
+        raise RuntimeError(f"only {uploaded} bytes of the x86_64 log reached the hub")
+    return growth
+
+
+def bench_local_memory(args, figures: Figures) -> None:
+    longest = args.local_line_mb * 1024 * 1024
+    print(f"\nlocal backend memory: a RUN step prints one {args.local_line_mb} MB line")
+    env = dict(os.environ, BENCH_LINE_BYTES=str(longest))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (ROOT, env.get("PYTHONPATH")) if p)
+    with tempfile.TemporaryDirectory(prefix="bench-local-", dir=args.tmpdir) as tmp:
+        handle = "1-bench-local"
+        build_dir = os.path.join(tmp, "state", handle)
+        os.makedirs(build_dir)
+        topdir = os.path.join(tmp, "hub")
+        growth = {}
+        for phase, phase_args in (
+            ("runner", [build_dir, str(longest)]),
+            ("task", [os.path.join(tmp, "state"), handle, topdir]),
+        ):
+            done = subprocess.run(
+                [sys.executable, __file__, "--local-phase", phase, *phase_args],
+                env=env, capture_output=True, text=True, check=False,
+            )  # fmt: skip
+            if done.returncode != 0:
+                raise RuntimeError(f"the {phase} phase failed:\n{done.stderr}")
+            growth[phase] = json.loads(done.stdout.strip().splitlines()[-1])["growth"]
+    for phase, label in (("runner", "local runner"), ("task", "task process (local)")):
+        print(f"  {label}: peak RSS growth {growth[phase] / 2**20:.1f} MiB")
+        figures.report(
+            f"{label} peak RSS growth / longest line",
+            growth[phase] / longest,
+            2.0,
+            "x",
+            higher=False,
+        )
+
+
+def _run_local_phase(argv: list[str]) -> int:
+    phase, *rest = argv
+    if phase == "runner":
+        growth = _local_runner_phase(rest[0], int(rest[1]))
+    else:
+        growth = _local_task_phase(*rest)
+    print(json.dumps({"growth": growth}))
+    return 0
+
+
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--local-phase"]:
+        return _run_local_phase(argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small burst, 3 s quiet build")
     parser.add_argument("--quiet-seconds", type=float, default=None)
     parser.add_argument("--burst-mb", type=int, default=None)
     parser.add_argument("--paced-seconds", type=float, default=None)
     parser.add_argument("--long-line-mb", type=int, default=10)
+    parser.add_argument("--local-line-mb", type=int, default=200)
+    parser.add_argument(
+        "--only",
+        choices=("burst", "paced", "quiet", "memory", "local-memory"),
+        action="append",
+        help="run only these parts (repeatable)",
+    )
+    parser.add_argument("--tmpdir", default=None, help="where the local-memory run writes")
     args = parser.parse_args(argv)
     if args.quiet_seconds is None:
         args.quiet_seconds = 3.0 if args.quick else 60.0
@@ -414,6 +529,7 @@ def main(argv=None) -> int:
     if args.paced_seconds is None:
         args.paced_seconds = 2.0 if args.quick else 5.0
 
+    parts = set(args.only or ("burst", "paced", "quiet", "memory", "local-memory"))
     cluster = fake_openshift.FakeOpenShift()
     fake_openshift.install(cluster)
     figures = Figures()
@@ -422,11 +538,17 @@ def main(argv=None) -> int:
         counting = make_counting_session(topdir)
         print(f"hub session: {hub.description}")
         backend = OsbsBackend(OsbsSettings(conf_file=os.devnull, retry_seconds=5))
-        bench_burst(args, cluster, backend, hub, counting, figures)
-        bench_http_burst(args, cluster, backend, figures)
-        bench_paced(args, cluster, backend, hub, figures)
-        bench_quiet(args, cluster, backend, hub, figures)
-        bench_memory(args, cluster, backend, hub, figures)
+        if "burst" in parts:
+            bench_burst(args, cluster, backend, hub, counting, figures)
+            bench_http_burst(args, cluster, backend, figures)
+        if "paced" in parts:
+            bench_paced(args, cluster, backend, hub, figures)
+        if "quiet" in parts:
+            bench_quiet(args, cluster, backend, hub, figures)
+        if "memory" in parts:
+            bench_memory(args, cluster, backend, hub, figures)
+    if "local-memory" in parts:
+        bench_local_memory(args, figures)
     if figures.missed:
         print("\nMISSED: " + "; ".join(figures.missed))
         return 1

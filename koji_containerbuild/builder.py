@@ -28,6 +28,7 @@ from koji_containerbuild.options import (
     normalize_source_opts,
 )
 from koji_containerbuild.source import SourceError, checkout
+from koji_containerbuild.sourcefiles import SourceFileError, check_source_files
 
 logger = logging.getLogger(LOGGER_NAME + ".builder")
 
@@ -115,6 +116,11 @@ def prepare_binary_build(ctx: TaskContext, src: str, target: str, opts: Any) -> 
         scratch=scratch,
         srcdir=source_dir,
     )
+    try:
+        # the files the builder, buildah or OSBS read must not lead out of the checkout
+        check_source_files(source_dir)
+    except SourceFileError as error:
+        raise koji.BuildError(str(error)) from None
 
     flatpak = bool(opts.get("flatpak"))
     request_fields: dict[str, Any] = {}

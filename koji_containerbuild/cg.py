@@ -23,6 +23,7 @@ import koji
 
 from koji_containerbuild import LOGGER_NAME, __version__
 from koji_containerbuild.backends.base import BuildResult, ImageOutput
+from koji_containerbuild.xmlsafe import xml_safe
 
 log = logging.getLogger(f"{LOGGER_NAME}.cg")
 
@@ -209,7 +210,8 @@ def build_metadata(
         "buildroots": buildroots,
         "output": outputs,
     }
-    return metadata, files
+    # labels and names from the build: the hub hands them out again over XML-RPC
+    return xml_safe(metadata), files
 
 
 def _file_output(path: str, filename: str, arch: str, buildroot_id: int) -> dict[str, Any]:

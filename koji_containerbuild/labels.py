@@ -12,10 +12,10 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from dockerfile_parse import DockerfileParser
-
 from koji_containerbuild import LOGGER_NAME, nvr
+from koji_containerbuild.dockerfile import DockerfileError, read_dockerfile
 from koji_containerbuild.optnames import option_name
+from koji_containerbuild.sourcefiles import SourceFileError, read_source_file
 
 logger = logging.getLogger(LOGGER_NAME + ".labels")
 
@@ -82,12 +82,13 @@ def read_additional_tags(source_dir: str) -> list[str]:
     A '-' would let a tag collide with a version-release tag of another
     build, so such lines are ignored with a log message, like invalid ones.
     """
-    path = os.path.join(source_dir, ADDITIONAL_TAGS_FILE)
     try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            lines = handle.read().splitlines()
-    except FileNotFoundError:
+        content = read_source_file(source_dir, ADDITIONAL_TAGS_FILE)
+    except SourceFileError as error:
+        raise LabelError(str(error)) from None
+    if content is None:
         return []
+    lines = content.decode("utf-8", errors="replace").splitlines()
     tags: list[str] = []
     for raw in lines:
         tag = raw.strip()
@@ -110,13 +111,14 @@ def read_image_labels(dockerfile_path: str, release_override: str | None = None)
     from an ENV variable (dockerfile-parse substitutes it); release comes from
     ``release_override`` (opts.release) or the label and may be absent.
     """
+    source_dir, dockerfile_name = os.path.split(os.path.abspath(dockerfile_path))
     try:
-        parser = DockerfileParser(path=dockerfile_path, cache_content=True)
-        labels = dict(parser.labels)
-    except (OSError, ValueError) as error:
-        raise LabelError(
-            f"The Dockerfile could not be parsed ({error}); fix its syntax."
-        ) from None
+        facts = read_dockerfile(source_dir, dockerfile_name)
+    except (DockerfileError, SourceFileError) as error:
+        raise LabelError(str(error)) from None
+    if facts is None:
+        raise LabelError(f"There is no {dockerfile_name} in the repository; add one.")
+    labels = facts.labels
 
     missing = []
     _, component = _first_label(labels, COMPONENT_LABELS)
@@ -147,7 +149,6 @@ def read_image_labels(dockerfile_path: str, release_override: str | None = None)
         if problem:
             raise LabelError(f"The image's version-release tag {problem}.")
 
-    source_dir = os.path.dirname(os.path.abspath(dockerfile_path))
     image = ImageLabels(
         component=component,
         name=name,

@@ -4,7 +4,8 @@ Lines arrive in batches of ``(key, line)`` columns; a :class:`Router` maps
 each key to its platform's file. Ordinary str lines are encoded with a few
 C-level joins per batch; bytes (not UTF-8), lines with lone surrogates and
 very long lines go one at a time. User warnings and the ``_metadata_`` path
-are picked out of the lines here (see loglines.py for the rules).
+are picked out of the lines here, on lines whose origin may carry them (the
+router's ``marks_of``; see loglines.py for the rules).
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from koji_containerbuild import LOGGER_NAME
 from koji_containerbuild.backends.base import REMOTE_SOURCES
 from koji_containerbuild.loglines import (
     METADATA_MARK,
+    NO_MARKS,
     USER_WARNING_MARK,
+    Marks,
     encode,
     metadata_path,
     safe_work_path,
@@ -53,17 +56,35 @@ def _own_log(platform: str | None) -> bool:
 
 
 class Router(dict):
-    """Key of a queued line -> its platform's log file (None: the build log only)."""
+    """Key of a queued line -> its platform's log file (None: the build log only).
 
-    def __init__(self, files: LogFiles, platform_of: Callable[[Any], str | None] | None):
+    ``marks_of(key)`` says which build-system markers lines of that key may
+    carry; without it (keys that are plain platforms) no line carries any.
+    """
+
+    def __init__(
+        self,
+        files: LogFiles,
+        platform_of: Callable[[Any], str | None] | None,
+        marks_of: Callable[[Any], Marks] | None = None,
+    ):
         super().__init__()
         self._files = files
         self._platform_of = platform_of
+        self._marks_of = marks_of
+        self._marks: dict[Any, Marks] = {}
 
     def __missing__(self, key: Any) -> UploadedFile | None:
         platform = key if self._platform_of is None else self._platform_of(key)
         target = self[key] = self._files.target_for(platform)
         return target
+
+    def marks(self, key: Any) -> Marks:
+        try:
+            return self._marks[key]
+        except KeyError:
+            marks = self._marks[key] = NO_MARKS if self._marks_of is None else self._marks_of(key)
+            return marks
 
 
 class LogFiles:
@@ -80,8 +101,12 @@ class LogFiles:
         self.build_log = self._open(BUILD_LOG)
         self._warnings_log: UploadedFile | None = None
 
-    def router(self, platform_of: Callable[[Any], str | None] | None) -> Router:
-        return Router(self, platform_of)
+    def router(
+        self,
+        platform_of: Callable[[Any], str | None] | None,
+        marks_of: Callable[[Any], Marks] | None = None,
+    ) -> Router:
+        return Router(self, platform_of, marks_of)
 
     def write_lines(self, router: Router, keys: list, lines: list) -> int:
         """Queue the lines' bytes for their files; returns the bytes added to the build log."""
@@ -89,7 +114,7 @@ class LogFiles:
         if nbytes is None:
             nbytes = 0
             for key, line in zip(keys, lines):
-                nbytes += self._line(router[key], line)
+                nbytes += self._line(router, key, line)
         return nbytes
 
     def _joined(self, router: Router, keys: list, lines: list) -> int | None:
@@ -106,8 +131,8 @@ class LogFiles:
         except UnicodeEncodeError:  # surrogates
             return None
         if METADATA_MARK in text or USER_WARNING_MARK in text:
-            for line in lines:
-                self._inspect(line)
+            for key, line in zip(keys, lines):
+                self._inspect(router.marks(key), line)
         del text
         nbytes = len(blob) + 1
         self.build_log.append([blob, b"\n"], nbytes)
@@ -125,9 +150,10 @@ class LogFiles:
             target.append([data, b"\n"], len(data) + 1)
         return nbytes
 
-    def _line(self, target: UploadedFile | None, line: str | bytes) -> int:
+    def _line(self, router: Router, key: Any, line: str | bytes) -> int:
+        target = router[key]
         if isinstance(line, str):
-            self._inspect(line)
+            self._inspect(router.marks(key), line)
             data = encode(line)
         else:
             data = bytes(line)
@@ -137,10 +163,10 @@ class LogFiles:
             target.append(pieces, len(data) + 1)
         return len(data) + 1
 
-    def _inspect(self, line: str) -> None:
-        if METADATA_MARK in line:
+    def _inspect(self, marks: Marks, line: str) -> None:
+        if marks.metadata and METADATA_MARK in line:
             self._check_metadata(line)
-        if USER_WARNING_MARK in line:
+        if marks.user_warnings and USER_WARNING_MARK in line:
             self._add_warning(user_warning(line))
 
     def _open(self, name: str) -> UploadedFile:

@@ -1,8 +1,11 @@
 """What a build log line may carry besides text: user warnings and a metadata path.
 
-Log lines are untrusted input. User warnings are parsed defensively, and a
-``_metadata_`` path is accepted only when it names a regular file inside the
-hub's work directory; anything else is an ordinary log line.
+Log lines are untrusted input. These markers count only on lines whose origin
+may carry them (:class:`Marks`, declared by the backend per log source: a
+build's own RUN output never can) and only in atomic-reactor's exact log
+format. User warnings are parsed defensively, and a ``_metadata_`` path is
+accepted only when it names a regular file inside the hub's work directory;
+anything else is an ordinary log line.
 """
 
 from __future__ import annotations
@@ -10,16 +13,31 @@ from __future__ import annotations
 import json
 import os
 import re
+from dataclasses import dataclass
 
+#: atomic-reactor's log format: ``<date> <time> - <logger> - <level> - <message>``.
+_REACTOR_PREFIX = r"^\S+ \S+ - [\w.-]+ - "
 #: atomic-reactor logs user warnings at level USER_WARNING with a JSON message.
-USER_WARNING_RE = re.compile(r"^.+ - USER_WARNING - (\{.*\})$")
-#: atomic-reactor logs ``platform:_metadata_ <path>`` for scratch builds'
-#: metadata.json, after its usual ``time - logger - level - `` prefix.
-METADATA_RE = re.compile(r"^(?:.* - )?platform:_metadata_ (\S+)$")
+USER_WARNING_RE = re.compile(_REACTOR_PREFIX + r"USER_WARNING - (\{.*\})$")
+#: atomic-reactor logs ``platform:_metadata_ <path>`` at INFO for scratch
+#: builds' metadata.json (its koji_import plugin).
+METADATA_RE = re.compile(_REACTOR_PREFIX + r"INFO - platform:_metadata_ (\S+)$")
 #: Substrings every line matching USER_WARNING_RE / METADATA_RE contains
 #: (long needles: the scan of a whole batch of lines skips faster).
 USER_WARNING_MARK = " - USER_WARNING - {"
 METADATA_MARK = "platform:_metadata_ "
+
+
+@dataclass(frozen=True)
+class Marks:
+    """Which build-system markers the lines of one log source may carry."""
+
+    user_warnings: bool = False
+    metadata: bool = False
+
+
+#: Lines the build itself controls (RUN output) or whose origin is unknown.
+NO_MARKS = Marks()
 
 
 def user_warning(text: str) -> str | None:

@@ -5,6 +5,9 @@ Every line goes to ``osbs-build.log``; a line of a platform also goes to
 Lines are untrusted: bytes that are not UTF-8 are kept as they are, user
 warnings are parsed defensively, and a ``_metadata_`` path is accepted only
 when it names a regular file inside the hub's work directory (loglines.py).
+Those markers count only on lines of a log source the backend's feed says
+may carry them (``marks_of``); lines written one by one (:meth:`TaskLogs.write`,
+e.g. the local backend's build output) never carry any.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any, Callable
 from koji_containerbuild import LOGGER_NAME
 from koji_containerbuild.backends.base import BackendError
 from koji_containerbuild.logfiles import BUILD_LOG, USER_WARNINGS_LOG, LogFiles, Router
-from koji_containerbuild.loglines import safe_work_path
+from koji_containerbuild.loglines import Marks, safe_work_path
 from koji_containerbuild.uploads import LiveUploader, LogUploadError
 
 __all__ = [
@@ -38,10 +41,17 @@ logger = logging.getLogger(f"{LOGGER_NAME}.logs")
 
 #: Lines write() queues before it hands them over as one batch.
 _ROTATE_LINES = 4096
+#: Bytes write() queues before it hands them over (and waits for the uploader
+#: when it is behind): long lines must not pile up in the inbox unaccounted.
+_ROTATE_BYTES = 1024 * 1024
 #: Lines drain() takes per step. Small enough that the line tuples die before
 #: the garbage collector's first generation fills (700 objects by default):
 #: keeping thousands alive made every step pay for collections.
 _DRAIN_LINES = 512
+#: Bytes of lines drain() aims to take per step: when lines are long it takes
+#: fewer of them in the next step, so a log of many long lines is never held
+#: hundreds of lines at a time.
+_STEP_BYTES = 4 * 1024 * 1024
 
 _key_of = operator.itemgetter(0)
 _line_of = operator.itemgetter(1)
@@ -88,6 +98,8 @@ class TaskLogs:
         self._inbox: list[tuple[Any, str | bytes]] = []
         self._inbox_router = self._direct
         self._taken = 0
+        #: bytes write() appended since the uploader last took or was handed lines
+        self._queued_bytes = 0
         self._rotated: list[tuple[Router, list[tuple[Any, str | bytes]]]] = []
         #: True when the uploader took everything: the next line must wake it
         self._idle = True
@@ -103,9 +115,15 @@ class TaskLogs:
                 self._switch(self._direct)
         inbox = self._inbox
         inbox.append((platform, line))
+        self._queued_bytes += len(line)
         # _idle is set by the uploader before it measures the inbox, so a
         # line appended after that measurement always sees it True here
-        if self._idle or len(inbox) >= _ROTATE_LINES or self._closed:
+        if (
+            self._idle
+            or len(inbox) >= _ROTATE_LINES
+            or self._queued_bytes >= _ROTATE_BYTES
+            or self._closed
+        ):
             self._kick()
 
     def drain(
@@ -114,30 +132,36 @@ class TaskLogs:
         platform_of: Callable[[Any], str | None],
         counts: Counter,
         cancelled: threading.Event | None = None,
+        marks_of: Callable[[Any], Marks] | None = None,
     ) -> BaseException | None:
         """Write ``(key, line)`` items until ``items`` ends; return what ended it.
 
-        ``platform_of(key)`` names the platform of a key (called once per
-        key). ``counts[key]`` grows by the lines taken, also when ``items``
-        raises: the exception is returned (None when it simply ended, or
-        when ``cancelled`` got set) with every line before it written.
+        ``platform_of(key)`` names the platform of a key and ``marks_of(key)``
+        the build-system markers its lines may carry (none without it); each
+        is called once per key. ``counts[key]`` grows by the lines taken,
+        also when ``items`` raises: the exception is returned (None when it
+        simply ended, or when ``cancelled`` got set) with every line before
+        it written.
         """
-        router = self._routers.get(platform_of)
+        router = self._routers.get((platform_of, marks_of))
         if router is None:
-            router = self._routers[platform_of] = self._files.router(platform_of)
+            router = self._routers[(platform_of, marks_of)] = self._files.router(
+                platform_of, marks_of
+            )
         with self._lock:
             if self._closed:
                 raise ValueError("TaskLogs is closed")
             self._switch(router)
             self._uploader.feeding = True
             self._uploader.cond.notify_all()
+        step = _DRAIN_LINES
         try:
             while True:
                 inbox = self._inbox  # a fresh list: _switch and _write_step replace it
                 since = time.monotonic()
                 error = None
                 try:
-                    inbox.extend(islice(items, _DRAIN_LINES))
+                    inbox.extend(islice(items, step))
                 except Exception as exc:
                     error = exc
                 taken = len(inbox)
@@ -145,10 +169,14 @@ class TaskLogs:
                     keys = list(map(_key_of, inbox))
                     for key in set(keys):
                         counts[key] += keys.count(key)
-                    self._write_step(router, keys, list(map(_line_of, inbox)), since)
+                    lines = list(map(_line_of, inbox))
+                    size = sum(map(len, lines))
+                    self._write_step(router, keys, lines, since)
+                    del lines
                 del inbox
-                if error is not None or taken < _DRAIN_LINES:
+                if error is not None or taken < step:
                     return error
+                step = _next_step(step, size)
                 if cancelled is not None and cancelled.is_set():
                     return None
         finally:
@@ -188,6 +216,7 @@ class TaskLogs:
         self._rotated.append((self._inbox_router, batch))
         self._inbox = []
         self._taken = 0
+        self._queued_bytes = 0
         self._idle = False
         self._uploader.wrote(sum(map(len, map(_line_of, batch))) + len(batch))
 
@@ -195,7 +224,7 @@ class TaskLogs:
         with self._lock:
             if self._closed:
                 raise ValueError("TaskLogs is closed")
-            if len(self._inbox) >= _ROTATE_LINES:
+            if len(self._inbox) >= _ROTATE_LINES or self._queued_bytes >= _ROTATE_BYTES:
                 self._rotate()
             elif self._idle:
                 self._idle = False
@@ -246,6 +275,7 @@ class TaskLogs:
                 if end > self._taken:
                     batches.append((self._inbox_router, self._inbox[self._taken : end]))
                     self._taken = end
+                self._queued_bytes = 0
             self._write_batches(batches)
 
     def _take_rotated(self) -> list[tuple[Router, list[tuple[Any, str | bytes]]]]:
@@ -259,6 +289,13 @@ class TaskLogs:
                 self._files.write_lines(
                     router, list(map(_key_of, items)), list(map(_line_of, items))
                 )
+
+
+def _next_step(step: int, size: int) -> int:
+    """Lines to take next after a step of ``step`` lines and ``size`` bytes."""
+    if size > _STEP_BYTES:
+        return max(1, step * _STEP_BYTES // size)
+    return min(_DRAIN_LINES, step * 2)
 
 
 def stream_build_logs(
@@ -309,9 +346,11 @@ def _follow_feed(feed: Any, task_logs: TaskLogs, cancelled: threading.Event | No
     ``feed.streams()`` is a generator of ``(key, line)`` iterators: each one
     is drained and the exception that ended it (None if it just ended) is
     sent back, so the backend decides whether to resume, fall back or give
-    up. ``feed.delivered`` counts the lines taken per key and
-    ``feed.platform_of`` maps a key to its platform.
+    up. ``feed.delivered`` counts the lines taken per key,
+    ``feed.platform_of`` maps a key to its platform and ``feed.marks_of``
+    (optional) to the markers its lines may carry.
     """
+    marks_of = getattr(feed, "marks_of", None)
     streams = feed.streams()
     error: BaseException | None = None
     try:
@@ -320,7 +359,9 @@ def _follow_feed(feed: Any, task_logs: TaskLogs, cancelled: threading.Event | No
                 source = streams.send(error)
             except StopIteration:
                 return
-            error = task_logs.drain(source, feed.platform_of, feed.delivered, cancelled)
+            error = task_logs.drain(
+                source, feed.platform_of, feed.delivered, cancelled, marks_of=marks_of
+            )
             if cancelled is not None and cancelled.is_set():
                 return
     finally:

@@ -275,12 +275,24 @@ class _BuildRun:
             out["platforms"] = [str(p) for p in result.platforms]
         metadata = task_logs.metadata_file if task_logs else None
         if metadata and self.request.scratch:
-            remote_name = os.path.basename(metadata)
-            self.ctx.session.uploadWrapper(metadata, self.ctx.upload_dir, remote_name)
-            out["metadata_file"] = remote_name
+            remote_name = self.attach_metadata(metadata)
+            if remote_name:
+                out["metadata_file"] = remote_name
         for key, value in (result.extra or {}).items():
             out.setdefault(str(key), value)
         return out
+
+    def attach_metadata(self, path: str) -> str | None:
+        """Copy the scratch build's metadata.json into the task output, never over a file."""
+        remote_name = os.path.basename(path)
+        existing = self.ctx.session.listTaskOutput(self.ctx.task_id)
+        if remote_name in existing:
+            logger.warning(
+                "Not attaching %s: the task output already has a file %r", path, remote_name
+            )
+            return None
+        self.ctx.session.uploadWrapper(path, self.ctx.upload_dir, remote_name, overwrite=False)
+        return remote_name
 
     # -- endings ----------------------------------------------------------
     def refund(self, state: str) -> None:

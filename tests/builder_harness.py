@@ -93,6 +93,17 @@ class Kojid:
         self.take(task_id)
         return self.handler(task_id).run()
 
+    def report(self, task_id: int) -> str:
+        """Take and run the task and report it with closeTask/failTask as kojid does.
+
+        Returns the task state the hub recorded.
+        """
+        from koji_containerbuild.sandbox.taskrun import report_result
+
+        self.take(task_id)
+        report_result(self.session, self.handler(task_id))
+        return self.task_state(task_id)
+
     def task_state(self, task_id: int) -> str:
         return koji.TASK_STATES[self.session.getTaskInfo(task_id)["state"]]
 

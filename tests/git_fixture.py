@@ -21,14 +21,21 @@ class GitSources:
         self.server = server
         self.scratch_dir = scratch_dir
 
-    def publish(self, name: str, files: dict[str, str]) -> str:
-        """Commit ``files`` (path -> text) as the whole content of repository ``name``."""
+    def publish(
+        self, name: str, files: dict[str, str], symlinks: dict[str, str] | None = None
+    ) -> str:
+        """Commit ``files`` (path -> text) and ``symlinks`` (path -> link target)
+        as the whole content of repository ``name``."""
         source = tempfile.mkdtemp(dir=self.scratch_dir)
         for path, text in files.items():
             full = os.path.join(source, path)
             os.makedirs(os.path.dirname(full), exist_ok=True)
             with open(full, "w", encoding="utf-8") as handle:
                 handle.write(text)
+        for path, target in (symlinks or {}).items():
+            full = os.path.join(source, path)
+            os.makedirs(os.path.dirname(full), exist_ok=True)
+            os.symlink(target, full)
         commit = self.server.publish(name, source)
         return f"{self.server.repo_url(name)}#{commit}"
 

@@ -329,6 +329,20 @@ def test_an_arch_the_machine_cannot_run_is_refused_with_advice(tmp_path, backend
     assert os.listdir(backend.state_dir) == []
 
 
+@pytest.mark.parametrize("name", ["Dockerfile", ".dockerignore", ".containerignore"])
+def test_a_file_buildah_opens_on_the_host_may_not_lead_out(tmp_path, backend, base_image, name):
+    request = make_request(tmp_path, f"FROM {base_image}\n")
+    host_file = tmp_path / "host-file"
+    host_file.write_text(f"FROM {base_image}\n")
+    link = os.path.join(request.source_dir, name)
+    if os.path.exists(link):
+        os.unlink(link)
+    os.symlink(host_file, link)
+    with pytest.raises(BackendError, match=f"The source file {name!r} is a symlink"):
+        backend.start(request)
+    assert os.listdir(backend.state_dir) == []
+
+
 def test_binfmt_emulation_makes_an_arch_buildable(tmp_path):
     other = "aarch64" if HOST != "aarch64" else "x86_64"
     entry = bh.ARCHES[other][1]

@@ -7,6 +7,9 @@ import os
 import subprocess
 import tarfile
 
+import pytest
+
+from koji_containerbuild.backends import buildah as bh
 from koji_containerbuild.backends import local_build
 
 
@@ -82,3 +85,51 @@ def test_an_rpm_database_in_a_lower_layer_is_found(tmp_path):
 def test_an_image_without_an_rpm_database_needs_no_mount(tmp_path):
     archive = docker_archive(tmp_path, [{"bin/busybox": b"\x7fELF", "var/lib/rpmish": b"x"}])
     assert not local_build.layers_hold_rpmdb(archive, ["layer0.tar"])
+
+
+# -- long lines: the runner never holds more than MAX_LINE_BYTES of one line ----
+
+SPLIT_CASES = {
+    "short_lines": (b"a\nbb\n", 4, [b"a", b"bb"]),
+    "no_final_newline": (b"a\nbb", 4, [b"a", b"bb"]),
+    "line_of_exactly_the_limit": (b"abcd\n", 4, [b"abcd"]),
+    "long_line_in_pieces": (b"abcdefghij\nk\n", 4, [b"abcd", b"efgh", b"ij", b"k"]),
+    "two_byte_char_not_split": (b"abc\xc3\xa9d\n", 4, [b"abc", b"\xc3\xa9d"]),
+    "four_byte_char_not_split": (b"a\xf0\x9f\x98\x80b\n", 4, [b"a", b"\xf0\x9f\x98\x80", b"b"]),
+    "invalid_utf8_cut_anywhere": (b"\xff\xff\xff\xff\xff\n", 4, [b"\xff\xff\xff\xff", b"\xff"]),
+}
+
+
+@pytest.mark.parametrize(("data", "limit", "expected"), SPLIT_CASES.values(), ids=SPLIT_CASES)
+def test_output_lines_split_long_lines_at_character_boundaries(data, limit, expected):
+    assert list(bh.output_lines(io.BufferedReader(io.BytesIO(data)), limit)) == expected
+
+
+@pytest.mark.parametrize(("data", "limit", "expected"), SPLIT_CASES.values(), ids=SPLIT_CASES)
+def test_line_pieces_cut_like_output_lines(data, limit, expected):
+    pieces = [p for line in data.rstrip(b"\n").split(b"\n") for p in bh.line_pieces(line, limit)]
+    assert pieces == expected
+
+
+def test_run_streamed_hands_a_long_line_over_in_pieces():
+    size = 3 * bh.MAX_LINE_BYTES + 5
+    pieces: list[bytes] = []
+    script = f"head -c {size} /dev/zero | tr '\\0' L; echo; echo after"
+    assert bh.run_streamed(["sh", "-c", script], pieces.append) == 0
+    assert max(map(len, pieces)) == bh.MAX_LINE_BYTES
+    assert b"".join(pieces[:-1]) == b"L" * size
+    assert pieces[-1] == b"after"
+
+
+def test_log_writer_records_hold_at_most_max_line_bytes(tmp_path):
+    path = tmp_path / "build.log"
+    writer = local_build.LogWriter(str(path))
+    writer.write("x86_64", b"L" * (2 * bh.MAX_LINE_BYTES + 1) + b"\nshort")
+    writer.close()
+    records = path.read_bytes().split(b"\n")[:-1]
+    assert [len(r) for r in records] == [
+        len(b"x86_64\t") + bh.MAX_LINE_BYTES,
+        len(b"x86_64\t") + bh.MAX_LINE_BYTES,
+        len(b"x86_64\t") + 1,
+        len(b"x86_64\tshort"),
+    ]

@@ -88,10 +88,33 @@ def test_logs_and_handle_record_land_in_task_output(kojid, fake_osbs, source):
 
 
 def test_user_warnings_are_returned(kojid, fake_osbs, source):
-    warning = 'x - USER_WARNING - {"message": "base image is old"}'
-    fake_osbs.script(tasks={"binary-container-build-x86-64": [warning, warning]})
+    warning = (
+        "2024-01-01 10:00:00,000 - atomic_reactor - USER_WARNING - "
+        '{"message": "base image is old"}'
+    )
+    fake_osbs.script(tasks={"binary-container-prebuild": [warning, warning]})
     result = kojid.run(kojid.submit(source, BUILD_OPTS))
     assert result["user_warnings"] == ["base image is old"]
+
+
+def test_user_warning_with_control_characters_closes_the_task_escaped(kojid, fake_osbs, source):
+    warning = (
+        "2024-01-01 10:00:00,000 - atomic_reactor - USER_WARNING - "
+        '{"message": "a\\u001b]0;t\\u0007"}'
+    )
+    fake_osbs.script(tasks={"binary-container-prebuild": [warning]})
+    task_id = kojid.submit(source, BUILD_OPTS)
+    assert kojid.report(task_id) == "CLOSED"
+    assert kojid.session.getTaskResult(task_id)["user_warnings"] == ["a\\x1b]0;t\\x07"]
+
+
+def test_failure_text_with_control_characters_fails_the_task_escaped(kojid, fake_osbs, source):
+    fake_osbs.script(state="Failed", error_message="step \x1b[31mred\x07 failed")
+    task_id = kojid.submit(source, BUILD_OPTS)
+    assert kojid.report(task_id) == "FAILED"
+    with pytest.raises(koji.BuildError) as failure:
+        kojid.session.getTaskResult(task_id)
+    assert "step \\x1b[31mred\\x07 failed" in str(failure.value)
 
 
 def test_scratch_build_has_no_koji_build_and_skips_package_check(kojid, fake_osbs, git_sources):
@@ -184,6 +207,23 @@ def test_scm_outside_allowlist_is_refused(sandbox_hub, tmp_path, fake_osbs, sour
 def test_missing_dockerfile_is_refused(kojid, fake_osbs, git_sources):
     src = git_sources.publish("empty", {"README": "no dockerfile\n"})
     assert_refused(kojid, fake_osbs, kojid.submit(src, BUILD_OPTS), "has no Dockerfile")
+
+
+@pytest.mark.parametrize("name", ["additional-tags", "Dockerfile", ".dockerignore"])
+def test_source_file_linked_out_of_the_checkout_is_refused(kojid, fake_osbs, git_sources, name):
+    files = {"Dockerfile": DOCKERFILE}
+    files.pop(name, None)
+    src = git_sources.publish("demo-image", files, symlinks={name: "/etc/passwd"})
+    task_id = kojid.submit(src, BUILD_OPTS)
+    assert_refused(kojid, fake_osbs, task_id, f"The source file {name!r} is a symlink")
+
+
+def test_flatpak_container_yaml_linked_out_of_the_checkout_is_refused(
+    kojid, fake_osbs, git_sources
+):
+    src = git_sources.publish("demo-image", {}, symlinks={"container.yaml": "/etc/hostname"})
+    task_id = kojid.submit(src, {"git_branch": "main", "flatpak": True})
+    assert_refused(kojid, fake_osbs, task_id, "The source file 'container.yaml' is a symlink")
 
 
 def test_missing_name_label_is_refused(kojid, fake_osbs, git_sources):
@@ -375,13 +415,29 @@ def test_scratch_metadata_file_is_attached(kojid, fake_osbs, source, sandbox_hub
     os.makedirs(os.path.dirname(full))
     with open(full, "w") as handle:
         handle.write('{"arch": "x86_64"}')
-    line = f"2024-01-01 - atomic_reactor - INFO - platform:_metadata_ {relpath}"
-    fake_osbs.script(tasks={"binary-container-build-x86-64": [line]})
+    line = f"2024-01-01 10:00:00,000 - atomic_reactor - INFO - platform:_metadata_ {relpath}"
+    fake_osbs.script(tasks={"binary-container-postbuild": [line]})
     task_id = kojid.submit(source, {"git_branch": "main", "scratch": True})
     result = kojid.run(task_id)
     assert result["metadata_file"] == "x86_64-metadata.json"
     content = kojid.session.downloadTaskOutput(task_id, "x86_64-metadata.json")
     assert content == b'{"arch": "x86_64"}'
+
+
+def test_metadata_file_never_replaces_a_file_of_the_task(kojid, fake_osbs, source, sandbox_hub):
+    relpath = "tasks/9/9/osbs-build.log"
+    full = os.path.join(sandbox_hub.topdir, "work", relpath)
+    os.makedirs(os.path.dirname(full))
+    with open(full, "w") as handle:
+        handle.write("another task's log")
+    line = f"2024-01-01 10:00:00,000 - atomic_reactor - INFO - platform:_metadata_ {relpath}"
+    fake_osbs.script(tasks={"binary-container-postbuild": [line]})
+    task_id = kojid.submit(source, {"git_branch": "main", "scratch": True})
+    result = kojid.run(task_id)
+    assert "metadata_file" not in result
+    build_log = kojid.session.downloadTaskOutput(task_id, "osbs-build.log")
+    assert b"another task's log" not in build_log
+    assert line.encode() in build_log
 
 
 # -- source container builds -----------------------------------------------------

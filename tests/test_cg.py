@@ -380,3 +380,17 @@ def test_a_real_local_build_is_imported(
     pull = builder.getBuild(build_id)["extra"]["image"]["index"]["pull"]
     assert pull[1] == f"{registry}/demo/demo-image:2.0-1"
     backend.cleanup(handle)
+
+
+def test_a_label_with_control_characters_is_imported_escaped(tmp_path, builder):
+    reservation = cg.reserve_build(builder, CG_NAME, "demo-image", "1.0", "3")
+    result = make_result(tmp_path)
+    result.images[0].config["config"] = {"Labels": {"description": "bell\x07 esc\x1b]0;x"}}
+
+    build_id = cg.import_build(
+        builder, reservation, record_for(reservation), result, make_logs(tmp_path), "cg-up/3"
+    )
+
+    [archive] = builder.listArchives(buildID=build_id)
+    labels = archive["extra"]["docker"]["config"]["config"]["Labels"]
+    assert labels["description"] == "bell\\x07 esc\\x1b]0;x"

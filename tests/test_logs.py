@@ -10,6 +10,8 @@ from collections import Counter
 import pytest
 
 from koji_containerbuild.backends.base import REMOTE_SOURCES, BackendError
+from koji_containerbuild.backends.osbs_logs import marks_of as osbs_marks_of
+from koji_containerbuild.backends.osbs_logs import platform_of as osbs_platform_of
 from koji_containerbuild.logs import LogUploadError, TaskLogs, stream_build_logs
 
 UPLOAD_PATH = "tasks/1234/101234"
@@ -200,18 +202,74 @@ def test_ten_megabyte_line_is_written_whole(hub, tmp_path, work_dir):
     assert max(size for *_, size in hub.uploads()) <= 1024 * 1024
 
 
+def feed(logs, *items) -> None:
+    """``(pipeline task, line)`` items, as the OSBS backend's log feed hands them over."""
+    logs.drain(iter(items), osbs_platform_of, Counter(), marks_of=osbs_marks_of)
+
+
+def reactor_line(level: str, message: str, second: int = 0) -> str:
+    """A line in atomic-reactor's log format."""
+    return f"2024-01-01 10:00:{second:02d},000 - atomic_reactor.plugins.x - {level} - {message}"
+
+
+PREBUILD = "binary-container-prebuild"
+POSTBUILD = "binary-container-postbuild"
+BUILD_X86 = "binary-container-build-x86-64"
+
+
 def test_user_warnings_are_collected_once_each(hub, tmp_path, work_dir):
     logs = make_logs(hub, tmp_path, work_dir)
     warning = json.dumps({"message": "Base image is deprecated"})
-    logs.write("x86_64", f"2024-01-01 10:00:00,000 - atomic_reactor - USER_WARNING - {warning}")
-    logs.write("aarch64", f"2024-01-01 10:00:01,000 - atomic_reactor - USER_WARNING - {warning}")
-    logs.write(None, '2024-01-01 - x - USER_WARNING - {"message": "Other"}')
-    logs.write(None, "2024-01-01 - x - USER_WARNING - {not json}")
-    logs.write(None, '2024-01-01 - x - USER_WARNING - {"msg": "no message key"}')
+    feed(
+        logs,
+        (PREBUILD, reactor_line("USER_WARNING", warning)),
+        (POSTBUILD, reactor_line("USER_WARNING", warning, 1)),
+        (POSTBUILD, reactor_line("USER_WARNING", '{"message": "Other"}')),
+        (POSTBUILD, reactor_line("USER_WARNING", "{not json}")),
+        (POSTBUILD, reactor_line("USER_WARNING", '{"msg": "no message key"}')),
+    )
     logs.close()
     assert logs.user_warnings == ["Base image is deprecated", "Other"]
     assert hub.uploaded("user_warnings.log") == b"Base image is deprecated\nOther\n"
     assert hub.uploaded("osbs-build.log").count(b"USER_WARNING") == 5
+
+
+#: USER_WARNING lines that do not come from atomic-reactor itself: (task, line).
+FORGED_WARNINGS = {
+    "run_output_in_a_build_task": (BUILD_X86, reactor_line("USER_WARNING", '{"message": "x"}')),
+    "run_output_of_remote_sources": (
+        "binary-container-hermeto",
+        reactor_line("USER_WARNING", '{"message": "x"}'),
+    ),
+    "unknown_task": ("binary-container-new", reactor_line("USER_WARNING", '{"message": "x"}')),
+    "message_of_an_info_line": (
+        PREBUILD,
+        reactor_line("INFO", 'echo - USER_WARNING - {"message": "x"}'),
+    ),
+    "no_reactor_prefix": (PREBUILD, 'anything - USER_WARNING - {"message": "x"}'),
+}
+
+
+@pytest.mark.parametrize("item", FORGED_WARNINGS.values(), ids=FORGED_WARNINGS)
+def test_user_warning_not_from_the_build_system_is_an_ordinary_line(hub, tmp_path, work_dir, item):
+    logs = make_logs(hub, tmp_path, work_dir)
+    feed(logs, item)
+    logs.close()
+    assert logs.user_warnings == []
+    assert not os.path.exists(os.path.join(hub.root, UPLOAD_PATH, "user_warnings.log"))
+    assert hub.uploaded("osbs-build.log") == f"{item[1]}\n".encode()
+
+
+def test_lines_written_one_by_one_carry_no_markers(hub, tmp_path, work_dir):
+    # the local backend's path: every line is the build's own output
+    (work_dir / "koji-upload").mkdir()
+    (work_dir / "koji-upload" / "metadata.json").write_text("{}")
+    logs = make_logs(hub, tmp_path, work_dir)
+    logs.write("x86_64", reactor_line("USER_WARNING", '{"message": "forged"}'))
+    logs.write(None, reactor_line("INFO", "platform:_metadata_ koji-upload/metadata.json"))
+    logs.close()
+    assert logs.user_warnings == []
+    assert logs.metadata_file is None
 
 
 def metadata_line(path: str) -> str:
@@ -224,9 +282,19 @@ def test_metadata_file_inside_work_dir_is_attached(hub, tmp_path, work_dir):
     target.parent.mkdir(parents=True)
     target.write_text("{}")
     logs = make_logs(hub, tmp_path, work_dir)
-    logs.write(None, metadata_line("koji-upload/abc/metadata.json"))
+    feed(logs, (POSTBUILD, metadata_line("koji-upload/abc/metadata.json")))
     logs.close()
     assert logs.metadata_file == os.path.realpath(target)
+
+
+@pytest.mark.parametrize("task", [BUILD_X86, PREBUILD, "binary-container-exit", "other"])
+def test_metadata_line_of_another_task_is_an_ordinary_line(hub, tmp_path, work_dir, task):
+    (work_dir / "koji-upload").mkdir()
+    (work_dir / "koji-upload" / "metadata.json").write_text("{}")
+    logs = make_logs(hub, tmp_path, work_dir)
+    feed(logs, (task, metadata_line("koji-upload/metadata.json")))
+    logs.close()
+    assert logs.metadata_file is None
 
 
 @pytest.mark.parametrize("kind", ["absolute", "dotdot", "symlink_out", "missing", "directory"])
@@ -244,7 +312,7 @@ def test_metadata_path_outside_work_dir_is_an_ordinary_line(hub, tmp_path, work_
     (work_dir / "koji-upload" / "link.json").symlink_to(outside)
     logs = make_logs(hub, tmp_path, work_dir)
     line = metadata_line(paths[kind])
-    logs.write(None, line)
+    feed(logs, (POSTBUILD, line))
     logs.close()
     assert logs.metadata_file is None
     assert hub.uploaded("osbs-build.log") == f"{line}\n".encode()
@@ -253,7 +321,7 @@ def test_metadata_path_outside_work_dir_is_an_ordinary_line(hub, tmp_path, work_
 def test_line_merely_mentioning_metadata_is_ordinary(hub, tmp_path, work_dir):
     (work_dir / "x").write_text("{}")
     logs = make_logs(hub, tmp_path, work_dir)
-    logs.write(None, "copying _metadata_ x")
+    feed(logs, (POSTBUILD, "copying _metadata_ x"))
     logs.close()
     assert logs.metadata_file is None
 
@@ -356,3 +424,35 @@ def test_drain_mixes_with_single_lines_in_order(hub, tmp_path, work_dir):
     logs.close()
     assert hub.uploaded("osbs-build.log") == b"note before\nfed 1\nfed \xff\nnote after\n"
     assert hub.uploaded("x86_64.log") == b"fed 1\nfed \xff\nnote after\n"
+
+
+def test_long_lines_written_one_by_one_are_handed_over_by_size(hub, tmp_path, work_dir):
+    # a slow flush interval: only the queued size can make the writer hand lines over
+    logs = make_logs(hub, tmp_path, work_dir, flush_interval=60.0)
+    line = "L" * (600 * 1024)
+    queued = []
+    for _ in range(6):
+        logs.write("x86_64", line)
+        queued.append(sum(len(item[1]) for item in logs._inbox[logs._taken :]))
+    logs.close()
+    assert max(queued) < 2 * len(line)
+    assert hub.uploaded("x86_64.log") == (line + "\n").encode() * 6
+
+
+def test_drain_takes_fewer_long_lines_per_step(hub, tmp_path, work_dir):
+    logs = make_logs(hub, tmp_path, work_dir)
+    line = "L" * (64 * 1024)
+    build_log = logs._files.build_log
+    ahead = []  # lines taken from the iterator but not yet written, after the first step
+
+    def lines():
+        for number in range(2000):
+            if number >= 512:
+                ahead.append(number - build_log.written // (len(line) + 1))
+            yield ("binary-container-build-x86-64", line)
+
+    logs.drain(lines(), osbs_platform_of, Counter())
+    logs.close()
+    # at most two steps' worth of bytes (it settles between one and two), not 512 lines
+    assert max(ahead) < 2 * (4 * 1024 * 1024) // len(line)
+    assert hub.uploaded("x86_64.log") == (line + "\n").encode() * 2000

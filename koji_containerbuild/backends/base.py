@@ -129,7 +129,10 @@ class BuildBackend(abc.ABC):
     A backend whose logs arrive in large bursts may also offer
     ``log_feed(handle)`` (see :class:`koji_containerbuild.backends.osbs_logs.OsbsLogFeed`):
     :func:`koji_containerbuild.logs.stream_build_logs` then takes whole line
-    iterators instead of one :meth:`logs` item at a time.
+    iterators instead of one :meth:`logs` item at a time. Only such a feed
+    can declare (``marks_of``) which of its log sources are the build
+    system's own and may carry USER_WARNING and ``_metadata_`` lines; lines
+    from :meth:`logs` are the build's output and never carry them.
     """
 
     #: Configuration name of the backend (``osbs``, ``local``).

@@ -12,8 +12,8 @@ import json
 import os
 import re
 import subprocess
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import IO, Any
 
 import koji
 
@@ -44,6 +44,13 @@ MANIFEST_LIST_V2 = "application/vnd.docker.distribution.manifest.list.v2+json"
 
 #: Platform name used in the log file for lines of no platform.
 NO_PLATFORM = "-"
+
+#: Longest piece of one output line kept whole. A longer line (a RUN step can
+#: print hundreds of MB without a newline) is split into pieces of at most
+#: this size at a UTF-8 character boundary, so neither the runner nor the
+#: task process ever holds more than this of a line: memory stays constant
+#: however long the line, and the log keeps every byte (plus a newline per cut).
+MAX_LINE_BYTES = 1024 * 1024
 
 _HANDLE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
@@ -120,15 +127,78 @@ def run(cmd: list[str], timeout: float | None = 300) -> subprocess.CompletedProc
     )
 
 
+def utf8_boundary(data: bytes | memoryview) -> int:
+    """The largest cut ``<= len(data)`` that does not split a UTF-8 character."""
+    end = len(data)
+    for back in range(1, min(4, end) + 1):
+        byte = data[end - back]
+        if byte & 0xC0 == 0x80:  # a continuation byte: look further back
+            continue
+        if byte >= 0xF8:  # never part of UTF-8
+            need = 1
+        elif byte >= 0xF0:
+            need = 4
+        elif byte >= 0xE0:
+            need = 3
+        elif byte >= 0xC0:
+            need = 2
+        else:
+            need = 1
+        return end if back >= need else end - back
+    return end  # not UTF-8 there: any cut will do
+
+
+def line_pieces(line: bytes, limit: int = MAX_LINE_BYTES) -> Iterator[bytes]:
+    """``line`` in pieces of at most ``limit`` bytes, cut at UTF-8 character boundaries."""
+    if len(line) <= limit:
+        yield line
+        return
+    view = memoryview(line)
+    start = 0
+    while len(line) - start > limit:
+        cut = start + (utf8_boundary(view[start : start + limit]) or limit)
+        yield bytes(view[start:cut])
+        start = cut
+    yield bytes(view[start:])
+
+
+def output_lines(stream: IO[bytes], limit: int = MAX_LINE_BYTES) -> Iterator[bytes]:
+    """The lines of ``stream`` without newlines; longer ones in pieces (see MAX_LINE_BYTES)."""
+    carry = b""
+    was_cut = False
+    while True:
+        piece = stream.readline(limit - len(carry))
+        if not piece:
+            if carry:
+                yield carry
+            return
+        if carry:
+            piece = carry + piece
+            carry = b""
+        if piece.endswith(b"\n"):
+            if piece != b"\n" or not was_cut:  # the newline that ends a cut line
+                yield piece[:-1]
+            was_cut = False
+            continue
+        was_cut = len(piece) == limit
+        if was_cut:
+            cut = utf8_boundary(piece) or limit
+            piece, carry = piece[:cut], piece[cut:]
+        yield piece
+
+
 def run_streamed(cmd: list[str], sink: Callable[[bytes], None]) -> int:
-    """Run ``cmd`` sending each output line (stdout and stderr) to ``sink``."""
+    """Run ``cmd`` sending each output line (stdout and stderr) to ``sink``.
+
+    Lines longer than :data:`MAX_LINE_BYTES` reach ``sink`` in pieces.
+    """
     proc = subprocess.Popen(
         cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     assert proc.stdout is not None
     with proc.stdout:
-        for raw in proc.stdout:
-            sink(raw.rstrip(b"\n"))
+        for line in output_lines(proc.stdout):
+            sink(line)
     return proc.wait()
 
 

@@ -36,6 +36,7 @@ from koji_containerbuild.backends.base import (
 )
 from koji_containerbuild.imagetags import tags_for_build
 from koji_containerbuild.optnames import option_name
+from koji_containerbuild.sourcefiles import SourceFileError, check_source_files
 
 log = logging.getLogger(f"{LOGGER_NAME}.backends.local")
 
@@ -133,6 +134,11 @@ class LocalBackend(BuildBackend):
                 )
         if not request.source_dir or not os.path.isdir(request.source_dir):
             raise BackendError("The local backend needs the checked-out source directory.")
+        try:
+            # buildah opens the Dockerfile and the ignore files on the host
+            check_source_files(request.source_dir)
+        except SourceFileError as error:
+            raise BackendError(str(error)) from None
         if not request.name or not _REPO_NAME_RE.match(request.name):
             raise BackendError(
                 f"The image name {request.name!r} is not a valid repository name; set the "

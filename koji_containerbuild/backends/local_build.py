@@ -15,10 +15,10 @@ import subprocess
 import tarfile
 from typing import Any
 
-from dockerfile_parse import DockerfileParser
-
 from koji_containerbuild.backends import buildah as bh
+from koji_containerbuild.dockerfile import DockerfileError, read_dockerfile
 from koji_containerbuild.imagetags import ImageTags
+from koji_containerbuild.sourcefiles import SourceFileError
 
 RPM_QUERYFORMAT = (
     "%{NAME}\\t%{VERSION}\\t%{RELEASE}\\t%{EPOCH}\\t%{ARCH}\\t%{SIGMD5}\\t"
@@ -35,7 +35,11 @@ class BuildCancelled(Exception):
 
 
 class LogWriter:
-    """Appends ``<platform>\\t<line>\\n`` records, flushed per line for live tails."""
+    """Appends ``<platform>\\t<line>\\n`` records, flushed per line for live tails.
+
+    No record holds more than :data:`~.buildah.MAX_LINE_BYTES` of a line, so
+    the task process reading them never needs more memory than that either.
+    """
 
     def __init__(self, path: str) -> None:
         self._file = open(path, "ab", buffering=0)  # noqa: SIM115 - lives as long as the run
@@ -43,8 +47,11 @@ class LogWriter:
     def write(self, platform: str | None, line: str | bytes) -> None:
         if isinstance(line, str):
             line = line.encode("utf-8")
-        for part in line.split(b"\n"):
-            self._file.write((platform or bh.NO_PLATFORM).encode("ascii") + b"\t" + part + b"\n")
+        prefix = (platform or bh.NO_PLATFORM).encode("ascii") + b"\t"
+        parts = line.split(b"\n") if b"\n" in line else (line,)
+        for part in parts:
+            for piece in bh.line_pieces(part):
+                self._file.write(b"".join((prefix, piece, b"\n")))
 
     def close(self) -> None:
         self._file.close()
@@ -142,7 +149,7 @@ class Runner:
         with open(iidfile, encoding="ascii") as handle:
             image_id = handle.read().strip()
         image = self.describe_image(arch, image_id, local_ref)
-        image["parent_id"] = self.parent_id(dockerfile)
+        image["parent_id"] = self.parent_id()
         has_rpmdb = image.pop("has_rpmdb")
         image["components"] = self.components(arch, image_id) if has_rpmdb else []
         image["tools"] = tool_versions()
@@ -182,14 +189,17 @@ class Runner:
             "has_rpmdb": has_rpmdb,
         }
 
-    def parent_id(self, dockerfile: str) -> str | None:
+    def parent_id(self) -> str | None:
         parent = self.request.get("parent_image")
         if not parent:
+            name = self.request.get("dockerfile") or "Dockerfile"
             try:
-                parser = DockerfileParser(path=dockerfile)
-                parent = parser.baseimage
-            except (OSError, ValueError):
-                parent = None
+                facts = read_dockerfile(self.request["source_dir"], os.path.basename(name))
+            except (DockerfileError, SourceFileError) as error:
+                # buildah built it, so only the parent's id is lost: say so in the log
+                self.log.write(None, f"Not recording the parent image: {error}")
+                facts = None
+            parent = facts.baseimage if facts else None
         if not parent or parent == "scratch":
             return None
         result = bh.run(

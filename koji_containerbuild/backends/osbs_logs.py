@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from koji_containerbuild import LOGGER_NAME
 from koji_containerbuild.backends.base import REMOTE_SOURCES, BackendError, TransientBackendError
+from koji_containerbuild.loglines import NO_MARKS, Marks
 
 if TYPE_CHECKING:
     from koji_containerbuild.backends.osbs import OsbsBackend
@@ -32,6 +33,34 @@ logger = logging.getLogger(f"{LOGGER_NAME}.backends.osbs")
 _ARCH_TASK_RE = re.compile(r"^binary-container-build-([A-Za-z0-9_-]+)$")
 #: First item of the key of a note this plugin adds to a task's log.
 NOTE = "koji-containerbuild"
+
+#: Pipeline tasks that run only atomic-reactor's own plugins: their lines may
+#: carry user warnings. The build tasks (binary-container-build-<arch>) log
+#: the Dockerfile's RUN output, and osbs-client splits lines at '\r' too, so
+#: a RUN step can print a line of any shape there; the remote-sources tasks
+#: log package managers run on the repository's content.
+REACTOR_TASKS = frozenset(
+    (
+        "binary-container-init",
+        "binary-container-prebuild",
+        "binary-container-postbuild",
+        "binary-container-exit",
+        "source-container-exit",
+    )
+)
+#: The task whose koji_import plugin logs ``platform:_metadata_`` (scratch builds).
+METADATA_TASK = "binary-container-postbuild"
+_REACTOR_MARKS = Marks(user_warnings=True)
+_METADATA_MARKS = Marks(user_warnings=True, metadata=True)
+
+
+def marks_of(key: Any) -> Marks:
+    """Build-system markers the lines of a log key (a pipeline task name) may carry."""
+    if key == METADATA_TASK:
+        return _METADATA_MARKS
+    if isinstance(key, str) and key in REACTOR_TASKS:
+        return _REACTOR_MARKS
+    return NO_MARKS  # build output, remote sources, this plugin's notes, unknown tasks
 
 
 def platform_of(task_name: str | None) -> str | None:
@@ -96,6 +125,8 @@ class OsbsLogFeed:
         self.handle = handle
         self.delivered: Counter = Counter()
         self._platforms: dict[Any, str | None] = {}
+
+    marks_of = staticmethod(marks_of)
 
     def platform_of(self, key: Any) -> str | None:
         try:

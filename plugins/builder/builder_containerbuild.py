@@ -7,7 +7,7 @@ own settings are in /etc/kojid/plugins/builder_containerbuild.conf.
 
 from koji.tasks import BaseTaskHandler
 
-from koji_containerbuild import builder
+from koji_containerbuild import builder, xmlsafe
 
 
 class _ContainerTask(BaseTaskHandler):
@@ -25,6 +25,10 @@ class _ContainerTask(BaseTaskHandler):
             run_callbacks=getattr(self, "run_callbacks", None),
         )
 
+    def _run(self, flow, *args):
+        # every result and fault text leaves through here, made XML-safe
+        return xmlsafe.reported(flow, self._context(), *args)
+
 
 class BuildContainerTask(_ContainerTask):
     """Build a layered container image (or a flatpak with opts.flatpak)."""
@@ -32,7 +36,7 @@ class BuildContainerTask(_ContainerTask):
     Methods = ["buildContainer"]
 
     def handler(self, src, target, opts=None):
-        return builder.build_container(self._context(), src, target, opts)
+        return self._run(builder.build_container, src, target, opts)
 
 
 class BuildSourceContainerTask(_ContainerTask):
@@ -41,4 +45,4 @@ class BuildSourceContainerTask(_ContainerTask):
     Methods = ["buildSourceContainer"]
 
     def handler(self, target, opts=None):
-        return builder.build_source_container(self._context(), target, opts)
+        return self._run(builder.build_source_container, target, opts)
