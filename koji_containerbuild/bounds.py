@@ -101,17 +101,15 @@ def priority_problem(priority: Any) -> str | None:
     return None
 
 
-def name_problem(what: str, value: Any, fix: str) -> str | None:
-    """The sentence refusing a name (target, channel) that is not a short string."""
+def name_problem(what: str, kind: str, value: Any, fix: str) -> str | None:
+    """The sentence refusing the name of a Koji ``kind`` (build target, channel), or None."""
     if not isinstance(value, str) or not value:
-        return f"The {what} must be the name of a Koji {what}, not {quote(value)}: {fix}."
+        return f"The {what} must be the name of a Koji {kind}, not {quote(value)}: {fix}."
     if len(value) > NAME_MAX:
         return (
-            f"The {what} name {quote(value)} is longer than the {NAME_MAX} characters "
-            f"Koji allows: {fix}."
+            f"The {what} {quote(value)} is longer than the {NAME_MAX} characters a Koji "
+            f"{kind} name may have: {fix}."
         )
     if not value.isprintable():
-        return (
-            f"The {what} name {quote(value)} contains control or non-printable characters: {fix}."
-        )
+        return f"The {what} {quote(value)} contains non-printable characters: {fix}."
     return None
