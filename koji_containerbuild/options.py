@@ -238,32 +238,52 @@ def _validate(opts: Mapping | None, schema: dict) -> tuple[dict, list[str], set[
 
 
 def _oversize_problems(values: dict, schema: dict) -> tuple[list[str], set[str]]:
-    """Sizes first: a string or list past its bound is refused (and dropped) before
-    the schema walks through it, and the sentence never echoes it whole."""
+    """Sizes and text first: a string or list past its bound, or a string with control
+    characters, is refused (and dropped) before the schema walks through it; the
+    sentence never echoes the value whole."""
     problems: list[str] = []
     bad: set[str] = set()
     for name in list(values):
         prop = schema["properties"].get(name) if isinstance(name, str) else None
         if prop is None:
             continue
-        value = values[name]
-        for branch in prop.get("anyOf", [prop]):
-            if isinstance(value, str) and branch.get("type") == "string":
-                limit, unit = branch.get("maxLength"), "characters long"
-            elif isinstance(value, list) and branch.get("type") == "array":
-                limit, unit = branch.get("maxItems"), "items"
-            else:
-                continue
-            if limit is not None and len(value) > limit:
-                verb = "has" if unit == "items" else "is"
-                problems.append(
-                    f"Option '{name}' {verb} {len(value)} {unit}, more than the {limit} "
-                    f"allowed: give {prop['description']}, within that bound."
-                )
-                bad.add(name)
-                del values[name]
-            break
+        problem = _size_problem(name, values[name], prop) or _text_problem(name, values[name])
+        if problem:
+            problems.append(problem)
+            bad.add(name)
+            del values[name]
     return problems, bad
+
+
+def _size_problem(name: str, value: Any, prop: dict) -> str | None:
+    for branch in prop.get("anyOf", [prop]):
+        if isinstance(value, str) and branch.get("type") == "string":
+            limit, size = branch.get("maxLength"), f"is {len(value)} characters long"
+        elif isinstance(value, list) and branch.get("type") == "array":
+            limit, size = branch.get("maxItems"), f"has {len(value)} items"
+        else:
+            continue
+        if limit is not None and len(value) > limit:
+            return (
+                f"Option '{name}' {size}, more than the {limit} allowed: give "
+                f"{prop['description']}, within that bound."
+            )
+        return None
+    return None
+
+
+def _text_problem(name: str, value: Any) -> str | None:
+    """Option strings are names and URLs: printable (userdata JSON text may have newlines)."""
+    if name == "userdata":
+        return None
+    texts = value if isinstance(value, list) else [value]
+    for text in texts:
+        if isinstance(text, str) and not text.isprintable():
+            return (
+                f"Option '{name}' has {quote(text)}, which contains control or non-printable "
+                "characters (such as a newline or bytes that are not UTF-8): remove them."
+            )
+    return None
 
 
 def _sentences(error: jsonschema.ValidationError, values: dict, schema: dict):

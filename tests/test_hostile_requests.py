@@ -164,6 +164,12 @@ XMLRPC_CASES = [
         "Option 'git_branch' is 1048576 characters long, more than the 256 allowed",
     ),
     (
+        "git branch with a newline",
+        _build_call(opts=_opts(git_branch="main\nFROM evil")),
+        koji.ParameterError,
+        "Option 'git_branch' has 'main\\nFROM evil', which contains control or non-printable",
+    ),
+    (
         "2 MB SCM URL",
         _build_call(src="git://127.0.0.1/" + "a" * (2 * MB) + "#abc"),
         koji.ParameterError,
@@ -312,6 +318,11 @@ CLI_CASES = [
         "--git-branch is 100000 characters long, more than the 256 allowed",
     ),
     (
+        "git branch with a byte that is not UTF-8",
+        ["container-build", "demo", SOURCE, "--git-branch", b"ma\xffin"],
+        "--git-branch has 'ma\\udcffin', which contains control or non-printable characters",
+    ),
+    (
         "101 repo URLs",
         ["container-build", "demo", SOURCE, *BRANCH]
         + ["--repo-url=https://example.com/a.repo"] * 101,
@@ -429,6 +440,12 @@ BUILDER_CASES = [
         "buildContainer",
         [SOURCE_PLACEHOLDER, "demo", _opts(git_branch="b" * MB)],
         "Option 'git_branch' is 1048576 characters long",
+    ),
+    (
+        "git branch with a newline",
+        "buildContainer",
+        [SOURCE_PLACEHOLDER, "demo", _opts(git_branch="main\nx")],
+        "Option 'git_branch' has 'main\\nx', which contains control or non-printable",
     ),
     (
         "koji_build_id 1.0",
