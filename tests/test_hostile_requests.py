@@ -448,6 +448,18 @@ BUILDER_CASES = [
         "Option 'git_branch' has 'main\\nx', which contains control or non-printable",
     ),
     (
+        "1 MB target name",
+        "buildContainer",
+        [SOURCE_PLACEHOLDER, "t" * MB, {"git_branch": "main"}],
+        "is longer than the 256 characters a Koji build target name may have",
+    ),
+    (
+        "1 MB target name of a source build",
+        "buildSourceContainer",
+        ["t" * MB, {"koji_build_id": 1}],
+        "is longer than the 256 characters a Koji build target name may have",
+    ),
+    (
         "koji_build_id 1.0",
         "buildSourceContainer",
         ["demo", {"koji_build_id": 1.0}],
