@@ -56,10 +56,14 @@ def quote(value: Any, limit: int = QUOTE_MAX) -> str:
         bits = value.bit_length()
         return str(value) if bits < 200 else f"an integer of {bits} bits"
     if isinstance(value, Mapping):
-        return f"a struct of {len(value)} keys"
+        return f"a struct of {_count(len(value), 'key')}"
     if isinstance(value, (list, tuple)):
-        return f"a list of {len(value)} items"
+        return f"a list of {_count(len(value), 'item')}"
     return f"a value of type {type(value).__name__}"
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def nesting_depth_exceeds(value: Any, limit: int) -> bool:

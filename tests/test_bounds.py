@@ -57,7 +57,7 @@ def test_quote_cuts_a_long_string_and_says_its_length():
 @pytest.mark.parametrize(
     ("value", "shown"),
     [
-        ({"a": {"b": 1}}, "a struct of 1 keys"),
+        ({"a": {"b": 1}}, "a struct of 1 key"),
         ([1, 2, 3], "a list of 3 items"),
         (2**1000, "an integer of 1001 bits"),
         ("\x1b[2J", "'\\x1b[2J'"),

@@ -77,7 +77,7 @@ XMLRPC_CASES = [
         "target nested 5000 deep",
         _build_call(target={"a": DEEP}),
         koji.ParameterError,
-        "The target must be the name of a Koji build target, not a struct of 1 keys",
+        "The target must be the name of a Koji build target, not a struct of 1 key",
     ),
     (
         "unknown option nested 5000 deep",
