@@ -27,7 +27,7 @@ from koji_containerbuild.options import (
     normalize_build_opts,
     normalize_source_opts,
 )
-from koji_containerbuild.source import SourceError, checkout
+from koji_containerbuild.source import SourceError, check_scm_url, checkout
 from koji_containerbuild.sourcefiles import SourceFileError, check_source_files
 
 logger = logging.getLogger(LOGGER_NAME + ".builder")
@@ -86,6 +86,11 @@ def _scm_facts(url: str) -> tuple[dict, str, str, str]:
 
 def prepare_binary_build(ctx: TaskContext, src: str, target: str, opts: Any) -> PreparedBuild:
     """Checks 1-5 of a buildContainer task except the NVR (see taskrun)."""
+    try:
+        # The URL first: nothing below (kojid's SCM callbacks included) parses a bad one.
+        check_scm_url(src)
+    except SourceError as error:
+        raise koji.BuildError(str(error)) from None
     try:
         opts = normalize_build_opts(opts)
     except OptionsError as error:

@@ -14,6 +14,7 @@ from typing import Any
 import koji
 
 from koji_containerbuild import LOGGER_NAME
+from koji_containerbuild.bounds import name_problem
 from koji_containerbuild.optnames import option_name
 
 logger = logging.getLogger(LOGGER_NAME + ".checks")
@@ -45,6 +46,9 @@ def _canon_arches(arches: str | None) -> list[str]:
 
 def resolve_target(session: Any, target: str) -> TargetInfo:
     """The target with its build tag, destination tag and arches at one event."""
+    problem = name_problem("target", "build target", target, "pick one from 'koji list-targets'")
+    if problem:  # task args made without the hub plugin: the hub's rule, again
+        raise koji.BuildError(problem)
     event_id = session.getLastEvent()["id"]
     info = session.getBuildTarget(target, event=event_id)
     if not info:

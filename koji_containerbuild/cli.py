@@ -6,12 +6,12 @@ the command logic is importable and testable without the koji CLI script.
 Every check that can run on the client runs before anything is sent: option
 values go through the same schema the hub and the builder use, the target and
 its destination tag are looked up, and a refusal exits with status 2 (as
-optparse does for usage errors) without creating a task.
+optparse does for usage errors) without creating a task. A refusal by the hub
+after the call was sent exits with status 1, like a failed task.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from optparse import SUPPRESS_HELP
 from typing import Any, Callable
@@ -25,6 +25,7 @@ from koji_cli.lib import (
 )
 
 from koji_containerbuild import cli_watch
+from koji_containerbuild.bounds import name_problem, priority_problem, quote
 from koji_containerbuild.options import (
     OptionsError,
     normalize_build_opts,
@@ -38,6 +39,8 @@ BACKGROUND_PRIORITY = 5
 
 #: Exit status for a usage error, the same optparse uses.
 USAGE_ERROR = 2
+#: Exit status when the hub refused the call or the task did not succeed.
+FAILED = 1
 
 _CONTAINER_USAGE = """\
 usage: %prog container-build [options] <target> <scm url>
@@ -175,19 +178,6 @@ def source_parser(goptions: Any) -> OptionParser:
     return parser
 
 
-def _userdata(parser: OptionParser, raw: str | None) -> Any:
-    """Decode --userdata; the schema then checks that it is an object of allowed size."""
-    if raw is None:
-        return None
-    try:
-        return json.loads(raw)
-    except ValueError as exc:
-        parser.error(
-            f"--userdata is not valid JSON ({exc}); pass a JSON object such as "
-            '\'{"key": "value"}\'.'
-        )
-
-
 def _check_wait_flags(parser: OptionParser, values: Any) -> None:
     if values.follow_logs and values.wait is False:
         parser.error("--follow-logs needs to watch the task; drop --nowait.")
@@ -223,7 +213,8 @@ def parse_build_args(
         "signing_intent": values.signing_intent,
         "dependency_replacements": values.dependency_replacements,
         "operator_csv_modifications_url": values.operator_csv_modifications_url,
-        "userdata": _userdata(parser, values.userdata),
+        # JSON text: the schema reads it (depth, NaN, size) as the hub would.
+        "userdata": values.userdata,
         "skip_build": values.skip_build,
         "arch_override": values.arch_override,
     }
@@ -248,7 +239,7 @@ def parse_source_args(goptions: Any, args: list[str]) -> tuple[Any, str, dict]:
         "koji_build_id": values.koji_build_id,
         "koji_build_nvr": values.koji_build_nvr,
         "signing_intent": values.signing_intent,
-        "userdata": _userdata(parser, values.userdata),
+        "userdata": values.userdata,
     }
     return values, positional[0], _normalized(parser, normalize_source_opts, opts)
 
@@ -282,10 +273,13 @@ class UsageError(Exception):
 
 def check_target(session: Any, target: str, scratch: bool) -> None:
     """Refuse unknown targets and non-scratch builds into a locked destination tag."""
+    problem = name_problem("target", "build target", target, "run 'koji list-targets'")
+    if problem:
+        raise UsageError(problem)
     build_target = session.getBuildTarget(target)
     if not build_target:
         raise UsageError(
-            f"Unknown build target {target!r}; run 'koji list-targets' to see the targets."
+            f"Unknown build target {quote(target)}; run 'koji list-targets' to see the targets."
         )
     dest_tag = session.getTag(build_target["dest_tag"])
     if not dest_tag:
@@ -301,11 +295,19 @@ def check_target(session: Any, target: str, scratch: bool) -> None:
 
 
 def _submit_kwargs(values: Any) -> dict:
+    """priority and channel for the call, checked with the hub's own rules."""
     kwargs: dict[str, Any] = {}
     if values.background:
         kwargs["priority"] = BACKGROUND_PRIORITY
     if values.channel_override:
         kwargs["channel"] = values.channel_override
+    problem = priority_problem(kwargs.get("priority")) or (
+        name_problem("channel", "channel", kwargs["channel"], "run 'koji list-channels'")
+        if "channel" in kwargs
+        else None
+    )
+    if problem:
+        raise UsageError(flag_names(problem))
     return kwargs
 
 
@@ -321,17 +323,17 @@ def _run(
     progress = sys.stderr if values.json else sys.stdout
     activate_session(session, goptions)
     try:
+        kwargs = _submit_kwargs(values)
         check_target(session, target, scratch)
-        task_id = submit(_submit_kwargs(values))
     except UsageError as exc:
-        print(f"koji: error: {exc}", file=sys.stderr)
+        print(f"koji: error: {cli_watch.terminal_safe(str(exc))}", file=sys.stderr)
         return USAGE_ERROR
-    except koji.ParameterError as exc:
-        print(f"koji: error: the hub refused the build: {exc}", file=sys.stderr)
-        return USAGE_ERROR
-    except koji.ActionNotAllowed as exc:
-        print(f"koji: error: the hub refused the build: {exc}", file=sys.stderr)
-        return 1
+    try:
+        task_id = submit(kwargs)
+    except koji.GenericError as exc:  # ParameterError, ActionNotAllowed, ... from the hub
+        reason = cli_watch.terminal_safe(str(exc).strip())
+        print(f"koji: error: the hub refused the build: {reason}", file=sys.stderr)
+        return FAILED
     weburl = getattr(goptions, "weburl", None) or ""
     if not values.quiet:
         print(f"Created task: {task_id}", file=progress)

@@ -3,12 +3,19 @@
 Part of the koji CLI commands (koji_containerbuild.cli): this is user-interface
 code, so it prints. Watching reuses koji_cli.lib (watch_tasks, watch_logs) so
 the output looks like the rest of the koji CLI.
+
+Build logs and task results are written by the build, so what reaches a
+terminal is escaped the way ``less`` shows it: ESC as ``^[``, other C0
+controls in caret notation, C1 controls and bidi overrides as ``<U+XXXX>``,
+bytes that are not UTF-8 as ``<XX>``. Logs piped to a file stay byte-exact.
 """
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import json
+import re
 import sys
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -16,6 +23,76 @@ from typing import Any, TextIO
 
 import koji
 from koji_cli.lib import watch_logs, watch_tasks
+
+# C0 controls but TAB and LF, CR not ending a line, DEL, C1 controls, line and
+# paragraph separators, bidi embeddings/overrides/isolates, lone surrogates
+# (bytes that were not UTF-8, decoded with surrogateescape).
+_UNSAFE = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e"
+    "\u2066-\u2069\ud800-\udfff]|\r(?!\n)"
+)
+
+
+def _shown(match: re.Match) -> str:
+    char = match.group()
+    code = ord(char)
+    if code < 0x20 or code == 0x7F:
+        return "^" + chr(code ^ 0x40)
+    if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte, kept by surrogateescape
+        return f"<{code - 0xDC00:02X}>"
+    return f"<U+{code:04X}>"
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with everything that could drive a terminal shown as visible text."""
+    return _UNSAFE.sub(_shown, text)
+
+
+class _EscapingBuffer:
+    """``stdout.buffer`` for watch_logs: log bytes decoded and escaped on their way."""
+
+    def __init__(self, stream: TextIO):
+        self._stream = stream
+        self._decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
+
+    def write(self, data: bytes) -> int:
+        # The incremental decoder keeps a character split between two chunks whole.
+        self._stream.write(terminal_safe(self._decoder.decode(data)))
+        return len(data)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def end_of_chunk(self) -> None:
+        """Text follows (a log header): show a half character left over as bytes."""
+        rest = self._decoder.decode(b"", final=True)
+        if rest:
+            self._stream.write(terminal_safe(rest))
+
+
+class TerminalSafeStream:
+    """A terminal's stdout for koji's watchers: text and log bytes are escaped."""
+
+    def __init__(self, stream: TextIO):
+        self._stream = stream
+        self.buffer = _EscapingBuffer(stream)
+
+    def write(self, text: str) -> int:
+        self.buffer.end_of_chunk()
+        self._stream.write(terminal_safe(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def for_terminal(stream: TextIO) -> TextIO | TerminalSafeStream:
+    """``stream`` wrapped in a TerminalSafeStream when it is a terminal."""
+    isatty = getattr(stream, "isatty", None)
+    return TerminalSafeStream(stream) if isatty is not None and isatty() else stream
 
 
 def task_url(weburl: str, task_id: int) -> str:
@@ -94,11 +171,14 @@ def _build_entry(session: Any, weburl: str, build_id: Any) -> dict:
 
 
 def print_outcome(outcome: TaskOutcome, stream: TextIO | None = None) -> None:
-    """Human-readable summary: repositories, Koji build links, user warnings, the rest."""
+    """Human-readable summary: repositories, Koji build links, user warnings, the rest.
+
+    Every text in it comes from the hub or the build, so it is made terminal-safe.
+    """
     stream = stream or sys.stdout
     if not outcome.succeeded:
         if outcome.error:
-            stream.write(f"Task {outcome.task_id} failed: {outcome.error}\n")
+            stream.write(terminal_safe(f"Task {outcome.task_id} failed: {outcome.error}") + "\n")
         else:
             stream.write(f"Task {outcome.task_id} ended {outcome.state}\n")
         return
@@ -120,7 +200,7 @@ def print_outcome(outcome: TaskOutcome, stream: TextIO | None = None) -> None:
     shown = {"repositories", "koji_builds", "user_warnings"}
     for key in sorted(k for k in result if k not in shown):
         lines.append(f"  {key}: {_compact(result[key])}")
-    stream.write("\n".join(lines) + "\n")
+    stream.write("\n".join(terminal_safe(str(line)) for line in lines) + "\n")
     stream.flush()
 
 
@@ -151,7 +231,8 @@ def watch_and_report(goptions: Any, session: Any, task_id: int, values: Any) -> 
     _line_buffered(progress)
     # As `koji build` does: the watch needs no login, don't hold a session open.
     session.logout()
-    with contextlib.redirect_stdout(progress):
+    # koji's watchers print log bytes and task failure texts as they come.
+    with contextlib.redirect_stdout(for_terminal(progress)):
         if values.follow_logs:
             watch_logs(session, [task_id], SimpleNamespace(log=None, follow=True), poll_interval)
             progress.write("\n")

@@ -14,6 +14,7 @@ from typing import Any, Callable
 import koji
 
 from koji_containerbuild import LOGGER_NAME
+from koji_containerbuild.bounds import name_problem, priority_problem, quote
 from koji_containerbuild.config import ConfigError, HubConfig, load_hub_config
 from koji_containerbuild.options import (
     OptionsError,
@@ -155,16 +156,19 @@ def _source_problems(src: Any) -> list[str]:
 
 
 def _target_problems(hub: Any, target: Any) -> list[str]:
-    if not isinstance(target, str) or not target:
-        return [f"The target must be the name of a Koji build target, not {target!r}."]
+    problem = name_problem("target", "build target", target, "pick one from 'koji list-targets'")
+    if problem:
+        return [problem]
     if not hub.get_build_target(target):
-        return [f"The build target {target!r} does not exist: pick one from 'koji list-targets'."]
+        return [
+            f"The build target {quote(target)} does not exist: pick one from 'koji list-targets'."
+        ]
     return []
 
 
 def _options(normalize: Callable[[Any], dict], opts: Any, problems: list[str]) -> dict:
     if opts is not None and not isinstance(opts, Mapping):
-        problems.append(f"The options must be a struct (dict) of option names, not {opts!r}.")
+        problems.append(f"The options must be a struct (dict) of option names, not {quote(opts)}.")
         return {}
     try:
         return normalize(opts)
@@ -174,12 +178,8 @@ def _options(normalize: Callable[[Any], dict], opts: Any, problems: list[str]) -
 
 
 def _priority_problems(priority: Any) -> list[str]:
-    if priority is None or (isinstance(priority, int) and not isinstance(priority, bool)):
-        return []
-    return [
-        "The priority must be an integer such as 5 (added to the default priority; "
-        f"higher runs later), not {priority!r}."
-    ]
+    problem = priority_problem(priority)
+    return [problem] if problem else []
 
 
 def _channel_problems(hub: Any, channel: Any, default_channel: str) -> list[str]:
@@ -191,10 +191,13 @@ def _channel_problems(hub: Any, channel: Any, default_channel: str) -> list[str]
             f"this hub: ask a Koji admin to create it ('koji add-host-to-channel HOST "
             f"{default_channel} --new')."
         ]
-    if not isinstance(channel, str) or not channel:
-        return [f"The channel must be the name of a Koji channel, not {channel!r}."]
+    problem = name_problem("channel", "channel", channel, "pick one from 'koji list-channels'")
+    if problem:
+        return [problem]
     if not hub.get_channel(channel):
-        return [f"The channel {channel!r} does not exist: pick one from 'koji list-channels'."]
+        return [
+            f"The channel {quote(channel)} does not exist: pick one from 'koji list-channels'."
+        ]
     return []
 
 

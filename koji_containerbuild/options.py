@@ -10,7 +10,6 @@ stored task options only say what was asked for.
 from __future__ import annotations
 
 import difflib
-import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -19,10 +18,18 @@ from urllib.parse import urlsplit
 import jsonschema
 
 from koji_containerbuild import nvr
+from koji_containerbuild.bounds import (
+    INT32_MAX,
+    LIST_MAX,
+    NAME_MAX,
+    OPTION_KEYS_MAX,
+    URL_MAX,
+    quote,
+)
 from koji_containerbuild.optnames import option_name
+from koji_containerbuild.userdata import USERDATA_MAX_BYTES, read_userdata
 
-#: Largest accepted ``userdata``, measured as compact JSON in UTF-8.
-USERDATA_MAX_BYTES = 64 * 1024
+__all__ = ["USERDATA_MAX_BYTES", "OptionsError", "normalize_build_opts", "normalize_source_opts"]
 
 _SCHEMA_URI = "http://json-schema.org/draft-07/schema#"
 
@@ -47,44 +54,59 @@ BUILD_OPTIONS: dict[str, Any] = {
         "git_branch": {
             "type": "string",
             "minLength": 1,
+            "maxLength": NAME_MAX,
             "description": "the name of the git branch the source commit is on",
         },
         "arch_override": {
             "anyOf": [
-                {"type": "string"},
-                {"type": "array", "items": {"type": "string"}},
+                {"type": "string", "maxLength": NAME_MAX},
+                {
+                    "type": "array",
+                    "maxItems": LIST_MAX,
+                    "items": {"type": "string", "maxLength": NAME_MAX},
+                },
             ],
             "description": "a space-separated string of architectures, such as 'x86_64 aarch64'",
         },
-        "release": {"type": "string", "description": "an RPM release string, such as '3.el9'"},
+        "release": {
+            "type": "string",
+            "maxLength": NAME_MAX,
+            "description": "an RPM release string, such as '3.el9'",
+        },
         "koji_parent_build": {
             "type": "string",
             "minLength": 1,
+            "maxLength": NAME_MAX,
             "description": "the NVR of a Koji image build",
         },
         "yum_repourls": {
             "type": "array",
-            "items": {"type": "string"},
+            "maxItems": LIST_MAX,
+            "items": {"type": "string", "maxLength": URL_MAX},
             "description": "a list of http or https URLs of yum .repo files",
         },
         "compose_ids": {
             "type": "array",
-            "items": {"type": "integer", "minimum": 1},
-            "description": "a list of ODCS compose ids (positive integers)",
+            "maxItems": LIST_MAX,
+            "items": {"type": "integer", "minimum": 1, "maximum": INT32_MAX},
+            "description": f"a list of ODCS compose ids (integers from 1 to {INT32_MAX})",
         },
         "signing_intent": {
             "type": "string",
             "minLength": 1,
+            "maxLength": NAME_MAX,
             "description": "the name of a signing intent configured in OSBS",
         },
         "dependency_replacements": {
             "type": "array",
-            "items": {"type": "string", "minLength": 1},
+            "maxItems": LIST_MAX,
+            "items": {"type": "string", "minLength": 1, "maxLength": URL_MAX},
             "description": "a list of strings like 'PKG_MANAGER:NAME:VERSION[:NEW_NAME]'",
         },
         "userdata": _USERDATA,
         "operator_csv_modifications_url": {
             "type": "string",
+            "maxLength": URL_MAX,
             "description": "an http or https URL",
         },
     },
@@ -100,11 +122,13 @@ SOURCE_OPTIONS: dict[str, Any] = {
         "koji_build_id": {
             "type": "integer",
             "minimum": 1,
-            "description": "the id of a Koji image build (a positive integer)",
+            "maximum": INT32_MAX,
+            "description": f"the id of a Koji image build (an integer from 1 to {INT32_MAX})",
         },
         "koji_build_nvr": {
             "type": "string",
             "minLength": 1,
+            "maxLength": NAME_MAX,
             "description": "the NVR of a Koji image build",
         },
         "signing_intent": BUILD_OPTIONS["properties"]["signing_intent"],
@@ -117,6 +141,19 @@ _EMPTY_DROPPED = ("arch_override", "yum_repourls", "compose_ids", "dependency_re
 _ARCH_RE = re.compile(r"^[A-Za-z0-9_]+$")
 #: The releases OSBS accepts for isolated builds (osbs-client ISOLATED_RELEASE_FORMAT).
 ISOLATED_RELEASE_RE = re.compile(r"\d+\.\d+(\..+)?")
+# Cachito package managers are lower-case words such as gomod, npm, pip, yarn.
+_PKG_MANAGER_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
+
+
+def _strict_integer(checker: Any, instance: Any) -> bool:
+    # jsonschema counts 1.0 as an integer; Koji ids and XML-RPC ints are real ints.
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+_Validator = jsonschema.validators.extend(
+    jsonschema.Draft7Validator,
+    type_checker=jsonschema.Draft7Validator.TYPE_CHECKER.redefine("integer", _strict_integer),
+)
 
 
 class OptionsError(ValueError):
@@ -148,6 +185,8 @@ def normalize_build_opts(opts: Mapping | None) -> dict:
         arches, arch_problems = _parse_arches(values["arch_override"])
         problems.extend(arch_problems)
         values["arch_override"] = " ".join(arches)
+    if "dependency_replacements" not in bad and "dependency_replacements" in values:
+        problems.extend(_replacement_problems(values["dependency_replacements"]))
     _check_userdata(values, bad, problems)
     problems.extend(_build_combination_problems(values))
     if problems:
@@ -182,10 +221,18 @@ def _validate(opts: Mapping | None, schema: dict) -> tuple[dict, list[str], set[
                 f"{_describe(opts)}: pass a dict such as {{'scratch': True}}."
             ]
         )
+    if len(opts) > OPTION_KEYS_MAX:
+        raise OptionsError(
+            [
+                f"Options hold {len(opts)} keys, more than the {OPTION_KEYS_MAX} allowed: "
+                "send only the options of this call ("
+                + ", ".join(sorted(schema["properties"]))
+                + ")."
+            ]
+        )
     values = {key: value for key, value in opts.items() if value is not None}
-    validator = jsonschema.Draft7Validator(schema)
-    problems: list[str] = []
-    bad: set[str] = set()
+    validator = _Validator(schema)
+    problems, bad = _oversize_problems(values, schema)
     errors = sorted(validator.iter_errors(values), key=lambda e: list(e.absolute_path))
     for error in errors:
         for name, sentence in _sentences(error, values, schema):
@@ -194,6 +241,55 @@ def _validate(opts: Mapping | None, schema: dict) -> tuple[dict, list[str], set[
             bad.add(name)
             problems.append(sentence)
     return values, problems, bad
+
+
+def _oversize_problems(values: dict, schema: dict) -> tuple[list[str], set[str]]:
+    """Sizes and text first: a string or list past its bound, or a string with control
+    characters, is refused (and dropped) before the schema walks through it; the
+    sentence never echoes the value whole."""
+    problems: list[str] = []
+    bad: set[str] = set()
+    for name in list(values):
+        prop = schema["properties"].get(name) if isinstance(name, str) else None
+        if prop is None:
+            continue
+        problem = _size_problem(name, values[name], prop) or _text_problem(name, values[name])
+        if problem:
+            problems.append(problem)
+            bad.add(name)
+            del values[name]
+    return problems, bad
+
+
+def _size_problem(name: str, value: Any, prop: dict) -> str | None:
+    for branch in prop.get("anyOf", [prop]):
+        if isinstance(value, str) and branch.get("type") == "string":
+            limit, size = branch.get("maxLength"), f"is {len(value)} characters long"
+        elif isinstance(value, list) and branch.get("type") == "array":
+            limit, size = branch.get("maxItems"), f"has {len(value)} items"
+        else:
+            continue
+        if limit is not None and len(value) > limit:
+            return (
+                f"Option '{name}' {size}, more than the {limit} allowed: give "
+                f"{prop['description']}, within that bound."
+            )
+        return None
+    return None
+
+
+def _text_problem(name: str, value: Any) -> str | None:
+    """Option strings are names and URLs: printable (userdata JSON text may have newlines)."""
+    if name == "userdata":
+        return None
+    texts = value if isinstance(value, list) else [value]
+    for text in texts:
+        if isinstance(text, str) and not text.isprintable():
+            return (
+                f"Option '{name}' has {quote(text)}, which contains control or non-printable "
+                "characters (such as a newline or bytes that are not UTF-8): remove them."
+            )
+    return None
 
 
 def _sentences(error: jsonschema.ValidationError, values: dict, schema: dict):
@@ -215,6 +311,16 @@ def _sentences(error: jsonschema.ValidationError, values: dict, schema: dict):
         return
     name = error.absolute_path[0]
     expect = properties[name]["description"]
+    if error.validator == "maxLength" and len(error.absolute_path) > 1:
+        position = error.absolute_path[1]
+        yield (
+            name,
+            (
+                f"Option '{name}' item {position + 1} is {len(error.instance)} characters long, "
+                f"more than the {error.validator_value} allowed: shorten it."
+            ),
+        )
+        return
     if len(error.absolute_path) > 1:
         position = error.absolute_path[1]
         got = f"item {position + 1} is {_describe(error.instance)}"
@@ -225,21 +331,20 @@ def _sentences(error: jsonschema.ValidationError, values: dict, schema: dict):
 
 def _unknown_sentence(name: Any, properties: Mapping) -> str:
     known = sorted(properties)
-    guess = difflib.get_close_matches(str(name), known, n=1)
+    guess = difflib.get_close_matches(str(name)[:NAME_MAX], known, n=1)
     hint = f"did you mean '{guess[0]}'?" if guess else "known options: " + ", ".join(known)
-    return f"Option '{name}' is not known: remove it ({hint})."
+    return f"Option {quote(name)} is not known: remove it ({hint})."
 
 
 def _describe(value: Any) -> str:
     if isinstance(value, bool):
         return f"the boolean {str(value).lower()}"
     if isinstance(value, int):
-        return f"the integer {value}"
+        return f"the integer {quote(value)}"
     if isinstance(value, float):
         return f"the number {value}"
     if isinstance(value, str):
-        shown = value if len(value) <= 40 else value[:37] + "..."
-        return f"the string {shown!r}" if value else "an empty string"
+        return f"the string {quote(value, 40)}" if value else "an empty string"
     if isinstance(value, Mapping):
         return "a mapping"
     if isinstance(value, (list, tuple)):
@@ -283,7 +388,7 @@ def _url_problems(name: str, value: Any) -> list[str]:
             parts = None
         if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
             problems.append(
-                f"Option '{name}' has {url!r}, which is not an http or https URL: "
+                f"Option '{name}' has {quote(url)}, which is not an http or https URL: "
                 "give a full URL such as 'https://example.com/file'."
             )
     return problems
@@ -298,7 +403,7 @@ def _parse_arches(value: str | list) -> tuple[list[str], list[str]]:
         token = token.strip()
         if not _ARCH_RE.match(token):
             problems.append(
-                f"Option 'arch_override' has {token!r}, which is not an architecture "
+                f"Option 'arch_override' has {quote(token)}, which is not an architecture "
                 "name: use names such as 'x86_64' separated by spaces."
             )
         elif token not in arches:
@@ -306,41 +411,34 @@ def _parse_arches(value: str | list) -> tuple[list[str], list[str]]:
     return arches, problems
 
 
+def _replacement_problems(replacements: list[str]) -> list[str]:
+    """Each item is PKG_MANAGER:NAME:VERSION[:NEW_NAME], as atomic-reactor splits it."""
+    for item in replacements:
+        parts = item.split(":", 3)
+        well_formed = (
+            len(parts) >= 3
+            and all(parts)
+            and _PKG_MANAGER_RE.match(parts[0]) is not None
+            and item.isprintable()
+            and not any(char.isspace() for char in item)
+        )
+        if not well_formed:
+            return [
+                f"Option 'dependency_replacements' has {quote(item)}, which is not "
+                "'PKG_MANAGER:NAME:VERSION[:NEW_NAME]': give the package manager, the "
+                "dependency and the version, such as 'gomod:example.com/lib:v1.2.3'."
+            ]
+    return []
+
+
 def _check_userdata(values: dict, bad: set[str], problems: list[str]) -> None:
-    """userdata arrives as a dict over XML-RPC, or as JSON text from a command line."""
     if "userdata" in bad or "userdata" not in values:
         return
-    userdata = values["userdata"]
-    if isinstance(userdata, str):
-        try:
-            userdata = json.loads(userdata)
-        except ValueError:
-            problems.append(
-                "Option 'userdata' is not valid JSON: give a JSON object such as "
-                '\'{"key": "value"}\'.'
-            )
-            return
-        if not isinstance(userdata, dict):
-            problems.append(
-                f"Option 'userdata' must be a JSON object; got {_describe(userdata)}: "
-                'wrap the values in an object such as \'{"key": "value"}\'.'
-            )
-            return
-    try:
-        size = len(json.dumps(userdata, separators=(",", ":")).encode("utf-8"))
-    except (TypeError, ValueError):
-        problems.append(
-            "Option 'userdata' holds values that are not JSON: use only strings, numbers, "
-            "booleans, lists and objects with string keys."
-        )
-        return
-    if size > USERDATA_MAX_BYTES:
-        problems.append(
-            f"Option 'userdata' is {size} bytes as JSON, more than the {USERDATA_MAX_BYTES} "
-            "allowed: keep only the data the build needs."
-        )
-        return
-    values["userdata"] = userdata
+    userdata, problem = read_userdata(values["userdata"])
+    if problem:
+        problems.append(problem)
+    else:
+        values["userdata"] = userdata
 
 
 def _build_combination_problems(values: dict) -> list[str]:

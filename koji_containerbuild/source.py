@@ -14,6 +14,7 @@ from typing import Any
 import koji
 
 from koji_containerbuild import LOGGER_NAME
+from koji_containerbuild.bounds import QUOTE_MAX, URL_MAX, quote
 
 log = logging.getLogger(LOGGER_NAME + ".source")
 
@@ -38,18 +39,29 @@ def check_scm_url(url: str) -> None:
     """Refuse anything that is not an SCM URL pinned to a revision (``#commit``)."""
     scm_class = _scm_class()
     if not isinstance(url, str) or not url:
-        raise SourceError(f"The source must be an SCM URL such as '{_EXAMPLE}', not {url!r}.")
+        raise SourceError(f"The source must be an SCM URL such as '{_EXAMPLE}', not {quote(url)}.")
+    if len(url) > URL_MAX:
+        raise SourceError(
+            f"The source {quote(url)} is longer than the {URL_MAX} characters an SCM URL may "
+            f"have: give the repository URL and the commit, like '{_EXAMPLE}'."
+        )
+    if not (url.isascii() and url.isprintable()) or any(char.isspace() for char in url):
+        # Also what keeps host patterns in allowed_scms exact: no look-alike hosts.
+        raise SourceError(
+            f"The source {quote(url)} contains spaces, control or non-ASCII characters: "
+            "percent-encode them (an SCM URL is printable ASCII)."
+        )
     if not scm_class.is_scm_url(url):
         raise SourceError(
-            f"The source {url!r} is not an SCM URL: use one of the schemes "
+            f"The source {quote(url)} is not an SCM URL: use one of the schemes "
             f"{', '.join(_schemes(scm_class))} and end it with '#<commit>', "
             f"like '{_EXAMPLE}'."
         )
     head, _, revision = url.partition("#")
     if not revision:
         raise SourceError(
-            f"The source {url!r} has no '#revision': append '#' and the commit to build, "
-            f"like '{head}#<commit>'."
+            f"The source {quote(url)} has no '#revision': append '#' and the commit to build, "
+            f"like '{head if len(head) <= QUOTE_MAX else '<repository URL>'}#<commit>'."
         )
     _parse(scm_class, url)
 
@@ -57,9 +69,9 @@ def check_scm_url(url: str) -> None:
 def _parse(scm_class, url: str):
     try:
         return scm_class(url)
-    except koji.GenericError as error:
+    except (koji.GenericError, ValueError) as error:  # ValueError: urllib, e.g. "[::1"
         raise SourceError(
-            f"The source {url!r} is not a valid SCM URL ({_reason(error)}): write it as "
+            f"The source {quote(url)} is not a valid SCM URL ({_reason(error)}): write it as "
             f"scheme://host/path/to/repo#revision, like '{_EXAMPLE}'."
         ) from None
 
@@ -110,7 +122,7 @@ def checkout(
         return scm.checkout(workdir, session, upload_path, logfile)
     except koji.BuildError as error:
         raise SourceError(
-            f"Could not check out {url!r} ({_reason(error)}): check that the repository "
+            f"Could not check out {quote(url)} ({_reason(error)}): check that the repository "
             "is reachable and that the revision exists."
         ) from None
 
@@ -197,4 +209,6 @@ def _upload_log(session: Any, logfile: str, upload_path: str) -> None:
 
 
 def _reason(error: Exception) -> str:
-    return str(error).strip().rstrip(".") or type(error).__name__
+    # koji's SCM errors repeat the URL: keep the reason short.
+    reason = str(error).strip().rstrip(".") or type(error).__name__
+    return reason if len(reason) <= 200 else reason[:200] + "..."

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import shlex
 import shutil
 import signal
 import subprocess
@@ -24,14 +23,18 @@ from koji_containerbuild.sandbox.registry import RegistryError
 
 
 def _print_ready(info: dict) -> None:
-    command = " ".join(shlex.quote(part) for part in runtime.koji_command(info["state_dir"]))
-    print(f"Sandbox running (state in {info['state_dir']}).")
+    state = info["state_dir"]
+    command = runtime.koji_command_text(state)
+    print(f"Sandbox running (state in {state}).")
     print(f"  hub:      {info['hub_url']}")
     print(f"  registry: {info['registry']} (plain HTTP)")
     print(f"  git:      {info['git_url']}/<repo>")
     print(f"  target {runtime.TARGET}: {runtime.BUILD_TAG} -> {runtime.DEST_TAG};"
-          f" user {runtime.USER} (password {runtime.USER}), admin {runtime.ADMIN}")  # fmt: skip
-    print("Use the koji command line as:")
+          f" users {runtime.USER}, admin {runtime.ADMIN} (admin)")  # fmt: skip
+    print(
+        f"  passwords: random, one file per user (mode 0600) in {runtime.Paths(state).passwords}"
+    )
+    print("Use the koji command line as (the password is read from its file):")
     print(f"  {command} container-build {runtime.TARGET} <git://...#commit> --git-branch main")
 
 

@@ -13,6 +13,7 @@ from koji_containerbuild.sandbox.api_base import current, export, format_ts
 from koji_containerbuild.sandbox.api_core import channel_row, user_row
 
 STATES = koji.TASK_STATES
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 OPEN_STATES = (STATES["FREE"], STATES["OPEN"], STATES["ASSIGNED"])
 _INFO_FIELDS = (
     "id",
@@ -79,6 +80,16 @@ def make_task(method, arglist, **opts):
         channel_id = parent["channel_id"]
     else:
         raise koji.GenericError("invalid channel policy")
+    try:
+        opts["priority"] = int(opts["priority"])  # kojihub: convert_value(cast=int)
+    except (TypeError, ValueError):
+        raise koji.ParameterError(
+            f"Invalid type for value '{opts['priority']}': {type(opts['priority'])}, "
+            "expected type <class 'int'>"
+        ) from None
+    if not INT32_MIN <= opts["priority"] <= INT32_MAX:
+        # kojihub's task.priority is a PostgreSQL INTEGER: the insert fails there.
+        raise koji.GenericError(f"integer out of range: task priority {opts['priority']}")
     request = koji.xmlrpcplus.dumps(tuple(arglist), methodname=method)
     state = STATES["ASSIGNED"] if opts.get("assign") else STATES["FREE"]
     with hub.db.write() as cnx:
@@ -292,11 +303,9 @@ def cancel_task(task_id: int, recurse: bool = True) -> bool:
     return bool(changed)
 
 
-@export()
-def cancelTask(task_id, recurse=True):
-    row = task_row(task_id)
+def _assert_may_cancel(row: dict) -> None:
+    """As the real hub: the owner, the host that has the task open, or an admin."""
     session = context.session
-    # As the real hub: the owner, the host that has the task open, or an admin.
     runs_it = (
         row["state"] == koji.TASK_STATES["OPEN"]
         and session.getHostId() is not None
@@ -304,12 +313,20 @@ def cancelTask(task_id, recurse=True):
     )
     if not session.isUser(row["owner"]) and not runs_it and not session.hasPerm("admin"):
         raise koji.ActionNotAllowed("Cannot cancel task, not owner")
+
+
+@export()
+def cancelTask(task_id, recurse=True):
+    row = task_row(task_id)
+    _assert_may_cancel(row)
     cancel_task(task_id, recurse)
 
 
 @export()
 def cancelTaskChildren(task_id):
-    task_row(task_id)
+    # kojihub: assertLogin, then the same owner/host/admin rule as cancelTask.
+    context.session.assertLogin()
+    _assert_may_cancel(task_row(task_id))
     for child in current().db.all("SELECT id FROM tasks WHERE parent = ?", (task_id,)):
         cancel_task(child["id"])
 

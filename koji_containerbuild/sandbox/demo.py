@@ -68,8 +68,9 @@ def publish_demo(git_dir: str, git_url: str, release: int) -> str:
     return git.scm_url(DEMO_REPO, commit)
 
 
-def _run(command: list[str]) -> int:
-    print("$ " + " ".join(shlex.quote(part) for part in command), flush=True)
+def _run(command: list[str], shown: str | None = None) -> int:
+    """Run ``command``, printing it first (as ``shown`` when it holds a password)."""
+    print("$ " + (shown or " ".join(shlex.quote(part) for part in command)), flush=True)
     # The koji CLI plugin imports this package: make sure it finds this checkout.
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (runtime.REPO_ROOT, env.get("PYTHONPATH")) if p)
@@ -110,11 +111,10 @@ def run_demo(info: dict) -> int:
     release = next_release(session, name, version, int(read_label(text, "release") or 1))
     print(f"\nBuilding {name}-{version}-{release} from examples/demo-image.", flush=True)
     scm_url = publish_demo(os.path.join(info["state_dir"], "git"), info["git_url"], release)
-    command = [
-        *runtime.koji_command(info["state_dir"]), "container-build", runtime.TARGET, scm_url,
-        "--git-branch", "main", "--wait", "--follow-logs",
-    ]  # fmt: skip
-    status = _run(command)
+    build_args = ["container-build", runtime.TARGET, scm_url,
+                  "--git-branch", "main", "--wait", "--follow-logs"]  # fmt: skip
+    shown = " ".join([runtime.koji_command_text(info["state_dir"]), *map(shlex.quote, build_args)])
+    status = _run([*runtime.koji_command(info["state_dir"]), *build_args], shown)
     tasks = session.listTasks(
         opts={"method": "buildContainer"}, queryOpts={"order": "-id", "limit": 1}
     )

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 import platform
+import secrets
+import shlex
 import shutil
 import socket
 import subprocess
@@ -40,12 +42,22 @@ CHANNEL, TARGET = "container", "demo"
 BUILD_TAG, DEST_TAG = "demo-build", "demo-candidate"
 DEMO_PACKAGE = "demo-image"
 CG_NAME = "koji-containerbuild"
-#: kojid allowlist: the sandbox git daemon only (the host carries the port).
-DEFAULT_ALLOWED_SCMS = "127.0.0.1*:/*:no"
 
 
 class SandboxError(RuntimeError):
     """The sandbox could not be started; the message says what to do."""
+
+
+def exact_allowed_scms(host: str, port: int) -> str:
+    """The kojid allowed_scms entry admitting the sandbox git daemon at host:port only.
+
+    kojid splits entries at ':' and matches the URL's host[:port] with fnmatch,
+    so the ':' before the port cannot be written as itself. ``[!!-9;-~]`` matches
+    one character outside '!'..'9' and ';'..'~': among the printable ASCII an SCM
+    URL may hold (source.check_scm_url), that is ':' alone. ``127.0.0.1*`` also
+    admitted 127.0.0.10 and 127.0.0.1.evil.example.
+    """
+    return f"{host}[!!-9;-~]{port}:/*:no"
 
 
 def default_state_dir() -> str:
@@ -75,6 +87,8 @@ class Paths:
         self.hub_config = os.path.join(self.config, "hub_containerbuild.conf")
         self.kojid_options = os.path.join(self.config, "kojid.json")
         self.koji_config = os.path.join(self.config, "koji.conf")
+        #: One file per demo user holding its password (directory 0700, files 0600).
+        self.passwords = os.path.join(self.config, "passwords")
         self.info = os.path.join(self.run, "sandbox.json")
         self.ports = os.path.join(self.config, "ports.json")
         self.setup_done = os.path.join(self.config, "demo-setup.done")
@@ -181,11 +195,45 @@ def plugin_env(paths: Paths) -> dict[str, str]:
     return env
 
 
-def setup_demo(hub: Any, arch: str) -> None:
+def password_path(paths: Paths, user: str) -> str:
+    return os.path.join(paths.passwords, user)
+
+
+def ensure_passwords(paths: Paths) -> dict[str, str]:
+    """Each demo user's password: made at random once, kept readable by this user only.
+
+    The koji CLI ignores passwords in config profiles, so they live in files
+    next to the sandbox's koji.conf and are passed with --password.
+    """
+    os.makedirs(paths.passwords, mode=0o700, exist_ok=True)
+    os.chmod(paths.passwords, 0o700)
+    passwords = {}
+    for user in (USER, ADMIN, HOST):
+        path = password_path(paths, user)
+        if not os.path.exists(path):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(secrets.token_urlsafe(24) + "\n")
+        passwords[user] = read_password(paths.state, user)
+    return passwords
+
+
+def read_password(state_dir: str, user: str) -> str:
+    """The password of a demo user (made by ensure_passwords)."""
+    with open(password_path(Paths(state_dir), user), encoding="utf-8") as handle:
+        return handle.read().strip()
+
+
+def set_passwords(hub: Any, passwords: dict[str, str]) -> None:
+    """Give the demo users their passwords (also replaces those of older sandboxes)."""
+    hub.add_user(USER, password=passwords[USER])
+    hub.add_user(ADMIN, password=passwords[ADMIN], perms=("admin",))
+    hub.add_user(HOST, password=passwords[HOST], host=True)
+
+
+def setup_demo(hub: Any, arch: str, passwords: dict[str, str]) -> None:
     """Users, channel, host, tags, target, package and CG access of the demo."""
-    hub.add_user(USER, password=USER)
-    hub.add_user(ADMIN, password=ADMIN, perms=("admin",))
-    hub.add_user(HOST, password=HOST, host=True)
+    set_passwords(hub, passwords)
     hub.add_channel(CHANNEL)
     hub.add_host_to_channel(HOST, CHANNEL)
     hub.add_tag(BUILD_TAG, arches=arch)
@@ -261,4 +309,23 @@ def koji_executable() -> str:
 def koji_command(state_dir: str, user: str = USER) -> list[str]:
     """The koji CLI command line that talks to the sandbox hub as ``user``."""
     config = Paths(state_dir).koji_config
-    return [koji_executable(), "-c", config, "-p", "sandbox", "--user", user, "--password", user]
+    password = read_password(state_dir, user)
+    return [
+        koji_executable(),
+        "-c",
+        config,
+        "-p",
+        "sandbox",
+        "--user",
+        user,
+        "--password",
+        password,
+    ]
+
+
+def koji_command_text(state_dir: str, user: str = USER) -> str:
+    """koji_command for people to read and paste: the password is read from its file."""
+    paths = Paths(state_dir)
+    words = [koji_executable(), "-c", paths.koji_config, "-p", "sandbox", "--user", user]
+    quoted = " ".join(shlex.quote(word) for word in words)
+    return f'{quoted} --password "$(cat {shlex.quote(password_path(paths, user))})"'

@@ -35,7 +35,6 @@ from koji_containerbuild.sandbox.layout import (
     CG_NAME,
     CHANNEL,
     CLI_PLUGIN_DIR,
-    DEFAULT_ALLOWED_SCMS,
     DEMO_PACKAGE,
     DEST_TAG,
     EXAMPLES_DIR,
@@ -52,12 +51,18 @@ from koji_containerbuild.sandbox.layout import (
     build_base_image,
     buildah_base_args,
     default_state_dir,
+    ensure_passwords,
+    exact_allowed_scms,
     host_arch,
     koji_command,
+    koji_command_text,
     load_ports,
+    password_path,
     plugin_env,
     port_free,
     read_info,
+    read_password,
+    set_passwords,
     setup_demo,
     write_builder_config,
     write_hub_config,
@@ -79,7 +84,6 @@ __all__ = [
     "CG_NAME",
     "CHANNEL",
     "CLI_PLUGIN_DIR",
-    "DEFAULT_ALLOWED_SCMS",
     "DEMO_PACKAGE",
     "DEST_TAG",
     "EXAMPLES_DIR",
@@ -99,10 +103,13 @@ __all__ = [
     "default_state_dir",
     "host_arch",
     "koji_command",
+    "koji_command_text",
     "load_ports",
+    "password_path",
     "plugin_env",
     "port_free",
     "read_info",
+    "read_password",
     "setup_demo",
     "write_builder_config",
     "write_hub_config",
@@ -113,7 +120,7 @@ __all__ = [
 class Sandbox:
     """The hub (in this process), the worker, the registry and the git daemon."""
 
-    def __init__(self, state_dir: str | None = None, allowed_scms: str = DEFAULT_ALLOWED_SCMS,
+    def __init__(self, state_dir: str | None = None, allowed_scms: str | None = None,
                  worker_poll: float = 0.3) -> None:  # fmt: skip
         self.paths = Paths(state_dir or default_state_dir())
         self.allowed_scms = allowed_scms
@@ -172,10 +179,13 @@ class Sandbox:
         from koji_containerbuild.sandbox.server import serve
 
         self.hub = SandboxHub(self.paths.topdir, hub_plugins=[HUB_PLUGIN])
+        passwords = ensure_passwords(self.paths)
         if not os.path.exists(self.paths.setup_done):
-            setup_demo(self.hub, host_arch())
+            setup_demo(self.hub, host_arch(), passwords)
             with open(self.paths.setup_done, "w", encoding="utf-8") as handle:
                 handle.write("done\n")
+        else:
+            set_passwords(self.hub, passwords)
         self.server = serve(self.hub, port=port)
         self._started.append("hub")
         write_koji_config(self.paths, self.server.url)
@@ -185,7 +195,8 @@ class Sandbox:
             "workdir": self.paths.workdir,
             "topdir": self.paths.topdir,
             "topurl": None,
-            "allowed_scms": self.allowed_scms,
+            # None: exactly this sandbox's git daemon.
+            "allowed_scms": self.allowed_scms or exact_allowed_scms(self.git.host, self.git.port),
             "allowed_scms_use_config": True,
             "allowed_scms_use_policy": False,
             "use_fast_upload": True,
@@ -201,7 +212,7 @@ class Sandbox:
     def start_worker(self) -> subprocess.Popen:
         """Start the kojid stand-in (it frees tasks left open by an earlier one)."""
         env = plugin_env(self.paths)
-        env[PASSWORD_ENV] = HOST
+        env[PASSWORD_ENV] = read_password(self.paths.state, HOST)
         command = [
             sys.executable, "-m", "koji_containerbuild.sandbox.worker",
             "--server", self.hub_url, "--user", HOST, "--plugin", BUILDER_PLUGIN,
@@ -272,8 +283,9 @@ class Sandbox:
         return koji_command(self.paths.state, user)
 
     def session(self, user: str = USER) -> koji.ClientSession:
-        """A logged-in ClientSession for ``user`` (password = user name)."""
-        session = koji.ClientSession(self.hub_url, {"user": user, "password": user})
+        """A logged-in ClientSession for ``user`` (password from the sandbox's config)."""
+        password = read_password(self.paths.state, user)
+        session = koji.ClientSession(self.hub_url, {"user": user, "password": password})
         session.login()
         return session
 

@@ -27,6 +27,14 @@ logger = logging.getLogger("koji.plugin.containerbuild.sandbox.server")
 
 #: largest request body accepted (fast upload chunks are 1 MiB by default)
 MAX_REQUEST = 64 * 1024 * 1024
+#: largest XML-RPC call: kojihub's MaxRequestLength default (raw uploads are not bound by it)
+MAX_RPC_REQUEST = 4 * 1024 * 1024
+
+
+def assert_rpc_size(size: int) -> None:
+    """Refuse an XML-RPC call longer than kojihub accepts, with kojihub's fault."""
+    if size > MAX_RPC_REQUEST:
+        raise koji.GenericError("Request too long")
 
 
 @dataclass
@@ -91,6 +99,7 @@ class _KojiHandler(BaseHTTPRequestHandler):
         return self.hub.session_from_credentials(session_id, key, callnum)
 
     def _rpc(self, args, body: bytes):
+        assert_rpc_size(len(body))
         params, method = xmlrpcplus.loads(body)
         params, opts = koji.decode_args(*params)
         return self.hub.dispatch(method, params, opts, self._session(args))

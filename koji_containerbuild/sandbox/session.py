@@ -15,6 +15,7 @@ import koji
 import koji.xmlrpcplus as xmlrpcplus
 
 from koji_containerbuild.sandbox.api_base import fault_for
+from koji_containerbuild.sandbox.server import assert_rpc_size
 from koji_containerbuild.sandbox.uploads import raw_upload
 
 
@@ -123,6 +124,7 @@ class InProcessSession:
         params, method = xmlrpcplus.loads(request)
         params, opts = koji.decode_args(*params)
         try:
+            assert_rpc_size(len(request.encode("utf-8")))
             result = self.hub.dispatch(method, params, opts, self._hub_session())
             response = xmlrpcplus.dumps((result,), methodresponse=1, allow_none=1)
         except Exception as exc:
