@@ -26,7 +26,7 @@ from koji_containerbuild.bounds import (
     URL_MAX,
     quote,
 )
-from koji_containerbuild.optnames import option_name
+from koji_containerbuild.optnames import FLAGS, option_name
 from koji_containerbuild.userdata import USERDATA_MAX_BYTES, read_userdata
 
 __all__ = ["USERDATA_MAX_BYTES", "OptionsError", "normalize_build_opts", "normalize_source_opts"]
@@ -286,7 +286,8 @@ def _text_problem(name: str, value: Any) -> str | None:
     for text in texts:
         if isinstance(text, str) and not text.isprintable():
             return (
-                f"Option '{name}' has {quote(text)}, which contains control or non-printable "
+                f"Option {_named(name)} has {quote(text)}, which contains control or "
+                "non-printable "
                 "characters (such as a newline or bytes that are not UTF-8): remove them."
             )
     return None
@@ -334,6 +335,11 @@ def _unknown_sentence(name: Any, properties: Mapping) -> str:
     guess = difflib.get_close_matches(str(name)[:NAME_MAX], known, n=1)
     hint = f"did you mean '{guess[0]}'?" if guess else "known options: " + ", ".join(known)
     return f"Option {quote(name)} is not known: remove it ({hint})."
+
+
+def _named(key: str) -> str:
+    """An option as messages name it: key and client flags when it has flags."""
+    return option_name(key) if key in FLAGS else quote(key)
 
 
 def _describe(value: Any) -> str:

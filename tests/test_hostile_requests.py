@@ -167,7 +167,7 @@ XMLRPC_CASES = [
         "git branch with a newline",
         _build_call(opts=_opts(git_branch="main\nFROM evil")),
         koji.ParameterError,
-        "Option 'git_branch' has 'main\\nFROM evil', which contains control or non-printable",
+        "Option 'git_branch' (koji: --git-branch) has 'main\\nFROM evil', which contains control",
     ),
     (
         "2 MB SCM URL",
@@ -445,7 +445,7 @@ BUILDER_CASES = [
         "git branch with a newline",
         "buildContainer",
         [SOURCE_PLACEHOLDER, "demo", _opts(git_branch="main\nx")],
-        "Option 'git_branch' has 'main\\nx', which contains control or non-printable",
+        "Option 'git_branch' (koji: --git-branch) has 'main\\nx', which contains control",
     ),
     (
         "1 MB target name",
