@@ -15,7 +15,7 @@ import koji
 import pytest
 import requests
 
-from koji_containerbuild.sandbox import layout
+from koji_containerbuild.sandbox import demo, layout
 from tests.test_cli_watch import StandInBuilder
 
 CG = "koji-containerbuild"
@@ -133,7 +133,7 @@ def built(sandbox_hub, builder):
 def test_taskinfo_shows_state_owner_request_and_timeline(hub_server, built):
     task_id, _ = built
     page = visible_text(get(hub_server, f"/koji/taskinfo?taskID={task_id}").text)
-    for fact in ("CLOSED", "admin", "buildContainer", SOURCE, "git_branch", "Created",
+    for fact in ("CLOSED", "admin", "buildContainer", f"Source {SOURCE}", "git_branch", "Created",
                  "Started", "Finished", "Duration"):  # fmt: skip
         assert fact in page
 
@@ -318,3 +318,14 @@ def test_koji_profile_points_topurl_at_kojifiles(tmp_path):
     with open(paths.koji_config, encoding="utf-8") as handle:
         text = handle.read()
     assert "topurl = http://127.0.0.1:8080/kojifiles\n" in text
+
+
+def test_demo_links_open_the_task_and_build_pages(hub_server, sandbox_hub, built):
+    task_id, _ = built
+    lines = demo.web_links(sandbox_hub.session(), hub_server.url, task_id)
+    urls = [line.split()[-1] for line in lines]
+    pages = [requests.get(url, timeout=10) for url in urls]
+    assert [(p.status_code, p.text.split("<title>")[1].split(" |")[0]) for p in pages] == [
+        (200, f"Task {task_id}: buildContainer (noarch)"),
+        (200, "Build demo-image-1.0-1"),
+    ]

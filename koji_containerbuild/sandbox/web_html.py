@@ -146,9 +146,11 @@ def section(title: str, body: Any, **attrs: Any) -> Markup:
 
 
 def structured(value: Any) -> Markup:
-    """A value from a request or result: text as is, anything else as JSON."""
-    if isinstance(value, str):
+    """A value from a request or result: text and lists of text as is, the rest as JSON."""
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
         return code(value)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return join((code(v) for v in value), ", ")
     return tag("pre", json.dumps(value, indent=2, sort_keys=True, default=str), class_="json")
 
 

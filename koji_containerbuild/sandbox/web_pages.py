@@ -58,6 +58,9 @@ def _task_label(info: dict) -> str:
 # ---------------------------------------------------------------- tasks
 
 
+_REQUEST_LABELS = {"src": "Source", "target": "Target", "opts": "Options"}
+
+
 def _request_rows(info: dict) -> list[tuple[str, Any]]:
     request = info.get("request") or []
     try:
@@ -66,11 +69,12 @@ def _request_rows(info: dict) -> list[tuple[str, Any]]:
         params = {f"parameter {n}": value for n, value in enumerate(request, start=1)}
     rows: list[tuple[str, Any]] = []
     for key, value in params.items():
+        label = _REQUEST_LABELS.get(key, key)
         if key == "opts" and isinstance(value, dict):
             options = [(name, h.structured(opt)) for name, opt in sorted(value.items())]
-            rows.append(("options", h.facts(options) if options else "none"))
+            rows.append((label, h.facts(options) if options else "none"))
         elif value is not None:
-            rows.append((key, h.structured(value)))
+            rows.append((label, h.structured(value)))
     return rows
 
 
@@ -87,7 +91,7 @@ def _result_body(reader: Any, task_id: int, state: str) -> h.Markup:
     rows: list[tuple[str, Any]] = []
     repositories = result.get("repositories") or []
     if repositories:
-        rows.append(("pull specs", h.items(h.pull_spec(spec) for spec in repositories)))
+        rows.append(("Pull specs", h.items(h.pull_spec(spec) for spec in repositories)))
     builds = []
     for build_id in result.get("koji_builds") or []:
         build = reader.getBuild(int(build_id)) if str(build_id).isdigit() else None
@@ -96,7 +100,7 @@ def _result_body(reader: Any, task_id: int, state: str) -> h.Markup:
         rows.append(("Koji builds", h.items(builds)))
     warnings = result.get("user_warnings") or []
     if warnings:
-        rows.append(("user warnings", h.items(warnings)))
+        rows.append(("User warnings", h.items(warnings)))
     shown = ("repositories", "koji_builds", "user_warnings")
     rows += [
         (key, h.structured(value)) for key, value in sorted(result.items()) if key not in shown
