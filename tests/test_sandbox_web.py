@@ -291,7 +291,8 @@ def test_taginfo_shows_targets_packages_and_tagged_builds(hub_server, built):
 
 def test_unknown_task_is_a_404_sentence(hub_server, sandbox_hub):
     answer = get(hub_server, "/koji/taskinfo?taskID=999")
-    assert (answer.status_code, "There is no task 999 on this hub" in answer.text) == (404, True)
+    assert answer.status_code == 404
+    assert "There is no task 999 on this hub." in answer.text
 
 
 def test_task_id_that_is_not_a_number_is_a_400_sentence(hub_server):
@@ -329,3 +330,10 @@ def test_demo_links_open_the_task_and_build_pages(hub_server, sandbox_hub, built
         (200, f"Task {task_id}: buildContainer (noarch)"),
         (200, "Build demo-image-1.0-1"),
     ]
+
+
+def test_weburl_without_a_slash_redirects_to_the_summary(hub_server):
+    base = hub_server.url.rsplit("/", 1)[0]
+    answer = requests.get(base + "/koji", timeout=10)
+    assert [step.status_code for step in answer.history] == [301]
+    assert answer.url == base + "/koji/"

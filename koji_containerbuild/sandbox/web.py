@@ -78,6 +78,9 @@ def _respond(hub: Any, method: str, raw_path: str) -> Answer:
             "Allow": "GET, HEAD"
         })  # fmt: skip
     path, _, query = raw_path.partition("?")
+    if path == PREFIX:
+        # the pages link relatively (taskinfo?taskID=1), as kojiweb's do
+        return Answer(301, "text/plain; charset=utf-8", b"", {"Location": PREFIX + "/"})
     page = urllib.parse.unquote(path[len(PREFIX) :]).strip("/") or "index"
     params = {k: v[-1] for k, v in urllib.parse.parse_qs(query, keep_blank_values=True).items()}
     reader = HubReader(hub)
