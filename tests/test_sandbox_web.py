@@ -337,3 +337,13 @@ def test_weburl_without_a_slash_redirects_to_the_summary(hub_server):
     answer = requests.get(base + "/koji", timeout=10)
     assert [step.status_code for step in answer.history] == [301]
     assert answer.url == base + "/koji/"
+
+
+def test_sandbox_status_names_the_web_view(hub_server, capsys, tmp_path):
+    from koji_containerbuild.sandbox.__main__ import _print_ready
+
+    info = {"state_dir": str(tmp_path), "hub_url": hub_server.url, "registry": "r", "git_url": "g"}
+    _print_ready(info)
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("  web:"))
+    answer = requests.get(line.split()[-1], timeout=10)
+    assert "<title>Summary | Koji sandbox</title>" in answer.text
