@@ -347,3 +347,9 @@ def test_sandbox_status_names_the_web_view(hub_server, capsys, tmp_path):
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("  web:"))
     answer = requests.get(line.split()[-1], timeout=10)
     assert "<title>Summary | Koji sandbox</title>" in answer.text
+
+
+def test_head_of_a_page_answers_headers_only(hub_server, built):
+    url = hub_server.url.rsplit("/", 1)[0] + f"/koji/taskinfo?taskID={built[0]}"
+    answer = requests.head(url, timeout=10)
+    assert (answer.status_code, answer.content) == (200, b"")
