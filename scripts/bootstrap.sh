@@ -4,8 +4,9 @@
 #   source scripts/bootstrap.sh      (scripts/test and scripts/demo do this)
 #
 # - system tools (buildah, skopeo, the docker-distribution registry, rpmbuild,
-#   busybox, git): installed with apt-get (Debian/Ubuntu) or dnf (Fedora) when
-#   run as root; otherwise the exact install command is printed and it fails;
+#   busybox, git, chromium for the web view's browser tests): installed with
+#   apt-get (Debian/Ubuntu) or dnf (Fedora) when run as root; otherwise the
+#   exact install command is printed and it fails;
 # - .venv in the repository with koji installed WITHOUT its Kerberos
 #   dependency (pip install --no-deps koji + its other requirements), so no
 #   krb5 headers are needed, plus dockerfile-parse, jsonschema, pytest, ruff;
@@ -45,10 +46,10 @@ kcb_missing_system_packages() {
     local -a checks
     if [[ "$family" == fedora ]]; then
         checks=(buildah:buildah skopeo:skopeo registry:docker-distribution
-            rpmbuild:rpm-build busybox:busybox git:git)
+            rpmbuild:rpm-build busybox:busybox git:git chromium-browser:chromium)
     else
         checks=(buildah:buildah skopeo:skopeo docker-registry:docker-registry
-            rpmbuild:rpm busybox:busybox-static git:git)
+            rpmbuild:rpm busybox:busybox-static git:git chromium:chromium)
     fi
     # Debian splits venv/ensurepip out of python3; without it no .venv can be made.
     if [[ "$family" != fedora ]] && ! "${KCB_PYTHON:-python3}" -c 'import ensurepip, venv' \
@@ -92,7 +93,8 @@ kcb_system_packages() {
     kcb_say "installing system packages: ${missing[*]}"
     if [[ "$family" == debian ]]; then
         DEBIAN_FRONTEND=noninteractive apt-get update -qq || return 1
-        DEBIAN_FRONTEND=noninteractive $install -qq || return 1
+        # chromium unpacks more than a small /tmp holds
+        TMPDIR=/var/tmp DEBIAN_FRONTEND=noninteractive $install -qq || return 1
     else
         $install -q || return 1
     fi

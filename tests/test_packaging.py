@@ -191,3 +191,14 @@ def test_bootstrap_as_non_root_names_the_missing_packages(tmp_path):
     installer = "dnf install -y" if family == "fedora" else "apt-get install -y"
     assert f"sudo {installer} " in result.stderr and package in result.stderr
     assert not (tmp_path / "venv").exists()
+
+
+def test_bootstrap_names_chromium_for_the_browser_tests(tmp_path):
+    family = _other_os_family()
+    command = ["bash", "-c", f"source {REPO}/scripts/bootstrap.sh"]
+    if os.geteuid() == 0:
+        command = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", *command]
+    env = dict(os.environ, KCB_OS_FAMILY=family, KCB_VENV=str(tmp_path / "venv"))
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path)
+    install_line = next(line for line in result.stderr.splitlines() if "install -y" in line)
+    assert "chromium" in install_line.split()

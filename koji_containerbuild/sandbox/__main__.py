@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 
-from koji_containerbuild.sandbox import runtime
+from koji_containerbuild.sandbox import layout, runtime
 from koji_containerbuild.sandbox.gitserve import GitServeError
 from koji_containerbuild.sandbox.registry import RegistryError
 
@@ -27,6 +27,7 @@ def _print_ready(info: dict) -> None:
     command = runtime.koji_command_text(state)
     print(f"Sandbox running (state in {state}).")
     print(f"  hub:      {info['hub_url']}")
+    print(f"  web:      {layout.weburl_for(info['hub_url'])}/index")
     print(f"  registry: {info['registry']} (plain HTTP)")
     print(f"  git:      {info['git_url']}/<repo>")
     print(f"  target {runtime.TARGET}: {runtime.BUILD_TAG} -> {runtime.DEST_TAG};"

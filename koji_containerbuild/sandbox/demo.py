@@ -18,7 +18,8 @@ import tempfile
 
 import koji
 
-from koji_containerbuild.sandbox import runtime
+from koji_containerbuild import cli_watch
+from koji_containerbuild.sandbox import layout, runtime
 from koji_containerbuild.sandbox.gitserve import GitServer
 
 DEMO_REPO = "demo-image"
@@ -101,6 +102,16 @@ def _show_result(session: koji.ClientSession, task_id: int, registry: str) -> in
     return _run(["skopeo", "inspect", "--tls-verify=false", f"docker://{specs[0]}"])
 
 
+def web_links(session: koji.ClientSession, hub_url: str, task_id: int) -> list[str]:
+    """The web view's pages of the task and of the Koji builds it made."""
+    weburl = layout.weburl_for(hub_url)
+    lines = [f"Task page:  {cli_watch.task_url(weburl, task_id)}"]
+    if koji.TASK_STATES[session.getTaskInfo(task_id)["state"]] == "CLOSED":
+        for build_id in session.getTaskResult(task_id).get("koji_builds", []):
+            lines.append(f"Build page: {cli_watch.build_url(weburl, int(build_id))}")
+    return lines
+
+
 def run_demo(info: dict) -> int:
     """Build the next release of the demo image; return the exit status."""
     session = koji.ClientSession(info["hub_url"])
@@ -125,9 +136,12 @@ def run_demo(info: dict) -> int:
     if status != 0:
         print(f"\nThe build did not succeed (koji exited with {status});"
               f" worker logs are in {info['state_dir']}/logs.")  # fmt: skip
-        return status
-    print(
-        "\nThe sandbox keeps running for a closer look: './scripts/demo status' shows it, "
-        "'./scripts/demo stop' stops it."
-    )
-    return shown
+    else:
+        print(
+            "\nThe sandbox keeps running for a closer look: './scripts/demo status' shows it, "
+            "'./scripts/demo stop' stops it."
+        )
+    print("\nIn a browser:")
+    for line in web_links(session, info["hub_url"], tasks[0]["id"]):
+        print(f"  {line}")
+    return status or shown

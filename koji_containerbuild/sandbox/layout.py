@@ -286,12 +286,22 @@ def read_info(state_dir: str) -> dict | None:
     return info if alive(info.get("pid", 0)) else None
 
 
-def write_koji_config(paths: Paths, hub_url: str) -> None:
-    """A koji CLI profile ``sandbox`` for the hub, polling every second."""
+def weburl_for(hub_url: str) -> str:
+    """The sandbox hub's web view (server.py serves it next to /kojihub)."""
+    return hub_url.rsplit("/", 1)[0] + "/koji"
+
+
+def write_koji_config(paths: Paths, hub_url: str, topurl: str | None = None) -> None:
+    """A koji CLI profile ``sandbox`` for the hub, polling every second.
+
+    weburl is the hub's web view and topurl its files (/kojifiles unless
+    given), so the links the CLI prints and ``koji download-logs`` work.
+    """
     text = (
         "[sandbox]\n"
         f"server = {hub_url}\n"
-        f"weburl = {hub_url.rsplit('/', 1)[0]}/koji\n"
+        f"weburl = {weburl_for(hub_url)}\n"
+        f"topurl = {topurl or hub_url.rsplit('/', 1)[0] + '/kojifiles'}\n"
         "authtype = password\n"
         "poll_interval = 1\n"
         f"plugin_paths = {CLI_PLUGIN_DIR}\n"

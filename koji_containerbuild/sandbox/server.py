@@ -4,7 +4,8 @@ POST /kojihub carries XML-RPC calls (session in the Koji-Session-Id/Key/Callnum
 headers, or in the query string as older clients send it) and the raw
 uploads of ClientSession.fastUpload (query string names the file, the body is
 the chunk). GET /kojifiles/<path> serves files under the hub's topdir, the
-`topurl` that `koji download-task` reads from.
+`topurl` that `koji download-task` reads from. /koji/... is the read-only web
+view (web.py), the profile's `weburl`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import koji
 import koji.xmlrpcplus as xmlrpcplus
 
+from koji_containerbuild.sandbox import web
 from koji_containerbuild.sandbox.api_base import fault_for
 from koji_containerbuild.sandbox.uploads import raw_upload
 
@@ -66,6 +68,9 @@ class _KojiHandler(BaseHTTPRequestHandler):
     # ------------------------------------------------------------ POST: RPC and uploads
 
     def do_POST(self):
+        if web.owns(self.path):
+            self._web_page("POST", send_body=True)
+            return
         path, _, query = self.path.partition("?")
         if path.rstrip("/") != "/kojihub":
             self._plain(404, b"Not Found")
@@ -119,10 +124,24 @@ class _KojiHandler(BaseHTTPRequestHandler):
     # ------------------------------------------------------------ GET: files under topdir
 
     def do_GET(self):
+        if web.owns(self.path):
+            self._web_page("GET", send_body=True)
+            return
         self._serve_file(send_body=True)
 
     def do_HEAD(self):
+        if web.owns(self.path):
+            self._web_page("HEAD", send_body=False)
+            return
         self._serve_file(send_body=False)
+
+    def _web_page(self, method: str, send_body: bool):
+        answer = web.respond(self.hub, method, self.path)
+        if method == "POST":
+            # refused unread: drain what fits, then close the connection
+            self.rfile.read(min(int(self.headers.get("Content-Length") or 0), MAX_REQUEST))
+            self.close_connection = True
+        self._send(answer.status, answer.body, answer.content_type, send_body, answer.headers)
 
     def _serve_file(self, send_body: bool):
         path = urllib.parse.unquote(self.path.partition("?")[0])
@@ -154,9 +173,13 @@ class _KojiHandler(BaseHTTPRequestHandler):
 
     # ------------------------------------------------------------ helpers
 
-    def _send(self, code: int, data: bytes, content_type: str, send_body: bool = True):
+    def _send(
+        self, code: int, data: bytes, content_type: str, send_body: bool = True, headers=None
+    ):
         self.send_response(code)
         self.send_header("Content-Type", content_type)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Koji-Version", koji.__version__)
         self.end_headers()

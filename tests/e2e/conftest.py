@@ -47,3 +47,17 @@ def sandbox(tmp_path_factory):
         yield box
     finally:
         box.stop()
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """The headless browser the web view tests open pages in (tests/browser.py)."""
+    from tests.browser import find_chromium
+
+    binary = find_chromium()
+    if binary is None:
+        message = "the web view tests need: chromium"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message + " (CI must install it)", pytrace=False)
+        pytest.skip(message)
+    return binary
