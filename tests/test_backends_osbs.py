@@ -9,29 +9,37 @@ import requests
 
 from koji_containerbuild.backends.base import BackendError, Outcome, TransientBackendError
 from koji_containerbuild.config import OsbsSettings
-from tests.osbs_harness import binary_request, make_backend, source_request
+from tests.osbs_harness import binary_request, make_backend, make_source, source_request
 
 # -- creating builds ---------------------------------------------------------
 
 
-def test_binary_build_gets_every_option(backend, fake_osbs):
+FLATPAK_CONTAINER_YAML = "flatpak:\n  id: org.example.Demo\n"
+
+
+def test_binary_build_gets_every_option(backend, fake_osbs, tmp_path):
+    git_uri, git_ref = make_source(
+        str(tmp_path / "demo-app"), {"container.yaml": FLATPAK_CONTAINER_YAML}
+    )
     opts = {
         "git_branch": "main",
-        "release": "3",
+        "release": "3.1",
         "koji_parent_build": "base-1-1",
         "yum_repourls": ["https://repo.example.com/x.repo"],
         "dependency_replacements": ["gomod:foo:v1"],
         "userdata": {"ci": "yes"},
         "operator_csv_modifications_url": "https://example.com/mods.json",
     }
-    request = binary_request(isolated=True, flatpak=True, opts=opts)
+    request = binary_request(
+        isolated=True, flatpak=True, git_uri=git_uri, git_ref=git_ref, opts=opts
+    )
     handle = backend.start(request)
     kind, arguments = fake_osbs.created[0]
     assert kind == "binary"
     assert handle in fake_osbs.runs
     assert arguments == {
-        "git_uri": "git://git.example.com/demo-image",
-        "git_ref": "0123abcd",
+        "git_uri": git_uri,
+        "git_ref": git_ref,
         "git_branch": "main",
         "component": "demo-image",
         "flatpak": True,
@@ -45,7 +53,7 @@ def test_binary_build_gets_every_option(backend, fake_osbs):
         "user": "alice",
         "default_buildtime_limit": 3600,
         "max_buildtime_limit": 7200,
-        "release": "3",
+        "release": "3.1",
         "koji_parent_build": "base-1-1",
         "yum_repourls": ["https://repo.example.com/x.repo"],
         "dependency_replacements": ["gomod:foo:v1"],
@@ -53,15 +61,18 @@ def test_binary_build_gets_every_option(backend, fake_osbs):
     }
 
 
-def test_scratch_build_with_compose_ids_and_signing_intent(backend, fake_osbs):
-    opts = {"git_branch": "main", "compose_ids": [1, 2], "signing_intent": "release"}
-    backend.start(binary_request(scratch=True, opts=opts))
+def test_scratch_build_passes_compose_ids(backend, fake_osbs):
+    backend.start(binary_request(scratch=True, opts={"git_branch": "main", "compose_ids": [1, 2]}))
     arguments = fake_osbs.created[0][1]
     assert arguments["scratch"] is True
     assert arguments["compose_ids"] == [1, 2]
-    assert arguments["signing_intent"] == "release"
     assert "operator_csv_modifications_url" in arguments  # the real signature's default
     assert arguments["operator_csv_modifications_url"] is None
+
+
+def test_build_passes_signing_intent(backend, fake_osbs):
+    backend.start(binary_request(opts={"git_branch": "main", "signing_intent": "release"}))
+    assert fake_osbs.created[0][1]["signing_intent"] == "release"
 
 
 def test_configuration_comes_from_the_configured_file_and_sections(
@@ -213,13 +224,36 @@ def test_failure_carries_the_osbs_error_and_build_name(backend, fake_osbs):
     assert result.build_name == handle
 
 
+def running_script(**changes):
+    from fake_openshift import BuildScript, Pause
+
+    return BuildScript(tasks={"binary-container-build-x86-64": ["step 1", Pause()]}, **changes)
+
+
 @pytest.mark.parametrize("reason", ["PipelineRunCancelled", "Cancelled"])
-def test_cancelled_in_osbs_is_reported_as_cancelled(backend, fake_osbs, reason):
-    fake_osbs.script(cancel_reason=reason)
+def test_cancel_is_reported_as_cancelled_after_cancelled_run_finally(backend, fake_osbs, reason):
+    fake_osbs.script(running_script(cancel_reason=reason))
     handle = backend.start(binary_request())
     backend.cancel(handle)
     assert fake_osbs.cancelled == [handle]
+    result = backend.wait(handle)
+    assert result.outcome is Outcome.CANCELLED
+    assert fake_osbs.runs[handle].reason == reason
+
+
+def test_build_cancelled_in_osbs_is_reported_as_cancelled(backend, fake_osbs):
+    fake_osbs.script(state="PipelineRunCancelled")
+    handle = backend.start(binary_request())
     assert backend.wait(handle).outcome is Outcome.CANCELLED
+
+
+def test_wait_returns_once_the_cancelled_run_has_finished(backend, fake_osbs):
+    fake_osbs.script(running_script(finally_seconds=12))
+    handle = backend.start(binary_request())
+    backend.cancel(handle)
+    backend.wait(handle)
+    # osbs-client's 5 s polls through the 12 s of CancelledRunFinally
+    assert fake_osbs.sleeps == [5, 5, 5]
 
 
 def test_cancel_of_a_build_that_is_gone_is_harmless(backend, fake_osbs):

@@ -70,15 +70,23 @@ def test_broken_stream_is_resumed_without_repeats(
     clock,
     break_with,
 ):
+    from fake_openshift import Pause
     from osbs import exceptions
 
     error = exceptions.OsbsNetworkException("https://osbs", "reset", 0)
+    tasks = two_arch_script()
+    still_running = Pause()  # the run goes on after the breaks, until the last open reaches it
+    tasks["binary-container-build-x86-64"].append(still_running)
     fake_osbs.script(
-        tasks=two_arch_script(),
+        tasks=tasks,
         stream_breaks=[(4, error if break_with == "network" else None), (7, error)],
     )
     handle = backend.start(binary_request())
-    lines = per_task(backend.logs(handle))
+    lines = {}
+    for platform, line in backend.logs(handle):
+        lines.setdefault(platform, []).append(line)
+        if fake_osbs.runs[handle].log_opens == 3:
+            still_running.event.set()
     assert lines["x86_64"] == [f"amd {n}" for n in range(5)]
     assert lines["s390x"] == [f"s390 {n}" for n in range(3)]
     assert lines[None] == ["pre 1", "pre 2"]

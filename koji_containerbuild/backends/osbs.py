@@ -3,8 +3,18 @@
 osbs-client is imported only when the backend is created, so a builder
 without it (or with a broken install) fails the task with a sentence naming
 the package instead of taking kojid down. The handle is the PipelineRun name.
-Transient faults (network errors, HTTP 5xx) are retried with exponential
-backoff for ``OsbsSettings.retry_seconds``.
+
+Transient faults (network errors, HTTP 5xx) are retried here, with
+exponential backoff, for ``OsbsSettings.retry_seconds``. osbs-client 2.8
+would also retry every HTTP request itself (urllib3: 8 retries, backoff
+factor 4, about 480 s per request, not configurable in osbs.conf), so the
+backend switches that off on each client (``Openshift.retries_enabled``)
+and its own limit is the one that counts. What osbs-client still does on
+its own, and so what else bounds a call: one HTTP attempt may last up to its
+request timeout (600 s) and one started before the limit runs to its end; a
+binary build's create clones the source and retries a failed clone 3 times
+(60 + 120 + 240 s); cancel retries an HTTP 409 conflict 8 times (5 s
+doubling); a log stream reconnects its watches up to 20 times, 5 s apart.
 """
 
 from __future__ import annotations
@@ -97,7 +107,10 @@ class OsbsBackend(BuildBackend):
         )
         if section not in self._clients:
             conf = self._conf_class(conf_file=self.settings.conf_file, conf_section=section)
-            self._clients[section] = (self._osbs_class(conf), conf)
+            osbs = self._osbs_class(conf)
+            # osbs-client's own HTTP retries would outlast retry_seconds (see module docstring)
+            osbs.os.retries_enabled = False
+            self._clients[section] = (osbs, conf)
         return self._clients[section]
 
     def _osbs_for(self, handle: str) -> Any:
