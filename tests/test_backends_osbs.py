@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 
 import pytest
@@ -307,3 +308,101 @@ def test_reattached_source_build_uses_the_source_section(backend, fake_osbs, osb
     assert backend.reattach("source-0001", source_request()) is True
     sections = {conf.conf_section for conf in fake_osbs.configurations}
     assert sections == {"default_source"}
+
+
+# -- what bounds a call (retry_seconds) ------------------------------------------------
+
+
+def test_retry_seconds_bounds_a_create_against_refused_connections(fake_osbs, osbs_conf, clock):
+    # osbs-client alone would retry each request for 480 s before the backend saw a fault
+    from fake_openshift import REFUSED
+
+    backend = make_backend(osbs_conf, clock, retry_seconds=30.0)
+    fake_osbs.fail_http(REFUSED, times=1000)
+    started = clock.now
+    with pytest.raises(TransientBackendError, match="for 30 seconds"):
+        backend.start(binary_request())
+    assert clock.now - started == pytest.approx(30.0)
+    assert fake_osbs.sleeps == []  # no waits inside osbs-client
+    assert fake_osbs.created == []
+
+
+def test_a_request_that_times_out_runs_to_its_end_past_retry_seconds(fake_osbs, osbs_conf, clock):
+    # the one bound beyond retry_seconds: an attempt lasts up to osbs-client's 600 s timeout
+    from fake_openshift import TIMEOUT
+
+    backend = make_backend(osbs_conf, clock, retry_seconds=30.0)
+    fake_osbs.fail_http(TIMEOUT, times=1000)
+    started = clock.now
+    with pytest.raises(TransientBackendError):
+        backend.lookup("demo-image-old")
+    assert clock.now - started == pytest.approx(600.0)
+
+
+def test_refused_connections_while_waiting_are_retried_by_the_backend(backend, fake_osbs, clock):
+    from fake_openshift import REFUSED
+
+    handle = backend.start(binary_request())
+    fake_osbs.fail_http(REFUSED, times=3)
+    assert backend.wait(handle).outcome is Outcome.SUCCEEDED
+    assert clock.sleeps == [1.0, 2.0, 4.0]
+    assert fake_osbs.sleeps == []
+
+
+# -- what OSBS refuses at create time becomes one sentence -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "sentence"),
+    [
+        (
+            {"isolated": True, "opts": {"git_branch": "main", "release": "6"}},
+            r"OSBS refused the build: For isolated builds, the release value must be in the "
+            r"format: \^\\d\+\\\.\\d\+\(\\\.\.\+\)\?\$; correct it and submit the build again\.",
+        ),
+        (
+            {"opts": {"git_branch": "main", "signing_intent": "release", "compose_ids": [1]}},
+            r"OSBS refused the build: Please only define signing_intent -OR- compose_ids, not "
+            r"both; correct it and submit the build again\.",
+        ),
+        (
+            {"scratch": True, "isolated": True, "opts": {"git_branch": "main", "release": "1.1"}},
+            r"OSBS refused the build: Build variations are mutually exclusive\. Must set either "
+            r"scratch, isolated, or none; correct it and submit the build again\.",
+        ),
+    ],
+    ids=["isolated-release", "signing-intent-and-compose-ids", "scratch-and-isolated"],
+)
+def test_refused_create_is_one_sentence(backend, fake_osbs, changes, sentence):
+    with pytest.raises(BackendError) as error:
+        backend.start(binary_request(**changes))
+    assert re.fullmatch(sentence, str(error.value))
+    assert fake_osbs.created == []
+
+
+def test_missing_dockerfile_labels_are_one_sentence(backend, fake_osbs, tmp_path):
+    git_uri, git_ref = make_source(str(tmp_path / "repo"), {"Dockerfile": "FROM base\n"})
+    with pytest.raises(BackendError) as error:
+        backend.start(binary_request(git_uri=git_uri, git_ref=git_ref))
+    assert str(error.value) == (
+        "OSBS refused the build: required label missing from Dockerfile; "
+        "correct it and submit the build again."
+    )
+
+
+def test_flatpak_build_of_a_repository_without_flatpak_section_is_one_sentence(backend, fake_osbs):
+    with pytest.raises(BackendError) as error:
+        backend.start(binary_request(flatpak=True))
+    assert str(error.value) == (
+        "OSBS could not start the build: Flatpak build, but repository doesn't have a "
+        "container.yaml with a flatpak: section."
+    )
+
+
+def test_unknown_commit_is_one_sentence(backend, fake_osbs):
+    with pytest.raises(BackendError) as error:
+        backend.start(binary_request(git_ref="f" * 40))
+    assert str(error.value).startswith(
+        f"OSBS could not start the build: Commit {'f' * 40} is not reachable in branch main"
+    )
+    assert "\n" not in str(error.value)

@@ -168,9 +168,11 @@ class OsbsBackend(BuildBackend):
         try:
             run = self._call("create the build", method, **arguments)
         except self._exc.OsbsValidationException as exc:
-            raise BackendError(f"OSBS refused the build: {_describe(exc)}") from exc
+            raise BackendError(
+                f"OSBS refused the build: {_clause(exc)}; correct it and submit the build again."
+            ) from exc
         except self._exc.OsbsException as exc:
-            raise BackendError(f"OSBS could not start the build: {_describe(exc)}") from exc
+            raise BackendError(f"OSBS could not start the build: {_clause(exc)}.") from exc
         handle = self._checked("name the new build", osbs.get_build_name, run)
         self._kinds[handle] = request.kind
         logger.info("Task %s: OSBS build %s created", request.task_id, handle)
@@ -288,6 +290,11 @@ class OsbsBackend(BuildBackend):
         # the run name cannot tell: a binary build of "source-highlight" starts with "source-"
         self._kinds[handle] = request.kind
         return self.lookup(handle)
+
+
+def _clause(exc: BaseException) -> str:
+    """osbs-client's message as the end of one of our sentences (its own full stop dropped)."""
+    return _describe(exc).rstrip(". ")
 
 
 def _success(handle: str, results: dict[str, Any]) -> BuildResult:
