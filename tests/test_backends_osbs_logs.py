@@ -216,3 +216,29 @@ def test_rest_that_cannot_be_read_is_noted_and_marked_incomplete(backend, fake_o
     result = backend.wait(handle)
     assert result.outcome is Outcome.SUCCEEDED
     assert result.extra["logs_incomplete"] == note
+
+
+def test_refused_connections_when_opening_the_stream_are_retried(backend, fake_osbs, clock):
+    from fake_openshift import REFUSED
+
+    fake_osbs.script(tasks=two_arch_script())
+    handle = backend.start(binary_request())
+    fake_osbs.fail_http(REFUSED, times=2)
+    lines = per_task(backend.logs(handle))
+    assert lines["x86_64"] == [f"amd {n}" for n in range(5)]
+    assert clock.sleeps == [1.0, 2.0]
+    assert fake_osbs.sleeps == []  # osbs-client itself did not retry
+
+
+def test_log_stream_of_a_cancelled_build_ends_once_it_has_finished(backend, fake_osbs):
+    from fake_openshift import Pause
+
+    fake_osbs.script(tasks={"binary-container-build-x86-64": ["step 1", Pause(), "never"]})
+    handle = backend.start(binary_request())
+    delivered = []
+    for item in backend.logs(handle):
+        delivered.append(item)
+        backend.cancel(handle)
+    assert delivered == [("x86_64", "step 1")]
+    assert fake_osbs.runs[handle].reason == "Cancelled"
+    assert fake_osbs.runs[handle].log_opens == 1
