@@ -101,6 +101,18 @@ def test_cancel_build_is_not_retried_on_a_server_error(osbs, fake_osbs):
     assert len(fake_osbs.http_faults) == 19
 
 
+def test_cancel_build_is_retried_on_refused_connections(osbs, fake_osbs):
+    # urllib3's Retry counts connect errors for every method, PATCH included
+    from fake_openshift import REFUSED
+
+    running(fake_osbs)
+    name = create(osbs)
+    fake_osbs.fail_http(REFUSED, times=3)
+    osbs.cancel_build(name)
+    assert fake_osbs.sleeps == [8, 16]
+    assert fake_osbs.cancelled == [name]
+
+
 def test_cancel_build_retries_a_conflict(osbs, fake_osbs):
     # utils.retry_on_conflict: 409 retried, 5 s doubling
     running(fake_osbs)
@@ -418,4 +430,18 @@ def test_a_timed_out_request_takes_the_request_timeout(osbs, fake_osbs):
 def test_demo_dockerfile_passes_every_create_check(osbs, fake_osbs, tmp_path):
     git_uri, git_ref = make_source(str(tmp_path / "repo"), {"Dockerfile": DEMO_DOCKERFILE})
     create(osbs, git_uri=git_uri, git_ref=git_ref)
+    assert len(fake_osbs.created) == 1
+
+
+def test_create_of_a_name_that_exists_is_a_conflict(osbs, fake_osbs, monkeypatch):
+    # PipelineRun.start_pipeline_run: the API server answers 409 AlreadyExists
+    from osbs import utils
+    from osbs.exceptions import OsbsResponseException
+
+    monkeypatch.setattr(utils, "generate_random_postfix", lambda: "12345-20260101000000")
+    create(osbs, scratch=True)
+    with pytest.raises(OsbsResponseException) as error:
+        create(osbs, scratch=True)
+    assert error.value.status_code == 409
+    assert error.value.json["reason"] == "AlreadyExists"
     assert len(fake_osbs.created) == 1
