@@ -137,17 +137,19 @@ def test_missing_osbs_client_says_which_package_to_install(monkeypatch, osbs_con
 
 
 def connection_refused(osbs_exceptions):
-    return osbs_exceptions.OsbsException(cause=requests.ConnectionError("Connection refused"))
+    """What osbs-client raises for a refused connection (requests' error as its cause)."""
+    from osbs.osbs_http import refused
+
+    return osbs_exceptions.OsbsException(cause=refused("https://osbs.example.com/"))
 
 
-@pytest.mark.parametrize("fault", ["connection", "http503", "network"])
-def test_transient_create_fault_is_retried(backend, fake_osbs, clock, fault):
+@pytest.mark.parametrize("fault", ["connection", "http503"])
+def test_create_that_never_reached_osbs_is_retried(backend, fake_osbs, clock, fault):
     from osbs import exceptions
 
     error = {
         "connection": connection_refused(exceptions),
         "http503": exceptions.OsbsResponseException(b'{"message": "unavailable"}', 503),
-        "network": exceptions.OsbsNetworkException("https://osbs", "reset", 0),
     }[fault]
     fake_osbs.fail("create_binary_container_build", error, error)
     handle = backend.start(binary_request())
@@ -155,11 +157,45 @@ def test_transient_create_fault_is_retried(backend, fake_osbs, clock, fault):
     assert clock.sleeps == [1.0, 2.0]
 
 
+@pytest.mark.parametrize("fault", ["network", "http502", "http504", "connection-aborted"])
+def test_create_that_may_have_reached_osbs_is_not_sent_again(backend, fake_osbs, clock, fault):
+    from osbs import exceptions
+
+    error = {
+        "network": exceptions.OsbsNetworkException("https://osbs", "Read timed out", ""),
+        "http502": exceptions.OsbsResponseException(b'{"message": "bad gateway"}', 502),
+        "http504": exceptions.OsbsResponseException(b'{"message": "gateway timeout"}', 504),
+        "connection-aborted": exceptions.OsbsException(
+            cause=requests.ConnectionError("('Connection aborted.', RemoteDisconnected())")
+        ),
+    }[fault]
+    fake_osbs.fail("create_binary_container_build", error)
+    with pytest.raises(TransientBackendError, match="may have started there anyway"):
+        backend.start(binary_request())
+    assert clock.sleeps == []
+
+
+def test_create_whose_answer_was_lost_starts_no_second_build(backend, fake_osbs, clock):
+    from fake_openshift import LOST
+
+    fake_osbs.fail_http(LOST)
+    with pytest.raises(TransientBackendError) as error:
+        backend.start(binary_request())
+    assert re.fullmatch(
+        r"OSBS did not answer when asked to create the build \(\(\) HTTPSConnectionPool"
+        r"\(host='osbs\.example\.com', port=443\): Read timed out\. \(read timeout=600\)\), "
+        r"so a build for Koji task 4321 may have started there anyway; cancel it in OSBS if "
+        r"it did, then submit the build again\.",
+        str(error.value),
+    )
+    assert len(fake_osbs.created) == 1
+
+
 def test_transient_faults_give_up_after_retry_seconds(backend, fake_osbs, clock):
     from osbs import exceptions
 
     fake_osbs.fail("create_binary_container_build", *[connection_refused(exceptions)] * 50)
-    with pytest.raises(TransientBackendError, match=r"create the build.*Connection refused"):
+    with pytest.raises(TransientBackendError, match=r"create the build for 60 seconds.*refused"):
         backend.start(binary_request())
     assert sum(clock.sleeps) == pytest.approx(60.0)
     assert fake_osbs.created == []

@@ -445,3 +445,16 @@ def test_create_of_a_name_that_exists_is_a_conflict(osbs, fake_osbs, monkeypatch
     assert error.value.status_code == 409
     assert error.value.json["reason"] == "AlreadyExists"
     assert len(fake_osbs.created) == 1
+
+
+def test_lost_answer_to_a_create_is_retried_into_a_conflict(osbs, fake_osbs):
+    # osbs_http: POST is retried on a read timeout, with the same run name
+    from fake_openshift import LOST
+    from osbs.exceptions import OsbsResponseException
+
+    fake_osbs.fail_http(LOST)
+    with pytest.raises(OsbsResponseException) as error:
+        create(osbs)
+    assert error.value.status_code == 409
+    assert len(fake_osbs.created) == 1
+    assert fake_osbs.sleeps == [600]

@@ -15,6 +15,9 @@ request timeout (600 s) and one started before the limit runs to its end; a
 binary build's create clones the source and retries a failed clone 3 times
 (60 + 120 + 240 s); cancel retries an HTTP 409 conflict 8 times (5 s
 doubling); a log stream reconnects its watches up to 20 times, 5 s apart.
+A create is sent again only when it cannot have reached OSBS (no
+connection, HTTP 503): after a timeout or a lost answer the build may exist,
+so the task fails saying so instead of starting a second build.
 """
 
 from __future__ import annotations
@@ -128,15 +131,43 @@ class OsbsBackend(BuildBackend):
         cause = getattr(exc, "cause", None)
         return isinstance(cause, (requests.ConnectionError, requests.Timeout))
 
-    def _call(self, what: str, func: Callable, *args: Any, **kwargs: Any) -> Any:
-        """Call osbs-client, retrying transient faults for settings.retry_seconds."""
+    def _never_arrived(self, exc: BaseException) -> bool:
+        """True when the request cannot have reached OSBS: no connection, or HTTP 503.
+
+        Only such a create may be sent again: after a timeout or a dropped
+        answer the build may exist, and a new create would start a second one.
+        """
+        import requests
+        from urllib3.exceptions import ConnectTimeoutError
+
+        if isinstance(exc, self._exc.OsbsResponseException):
+            return exc.status_code == 503
+        cause = getattr(exc, "cause", None)
+        if isinstance(cause, requests.ConnectTimeout):
+            return True
+        if isinstance(cause, requests.ConnectionError) and cause.args:
+            # requests wraps urllib3's MaxRetryError; its reason tells a failed connect apart
+            return isinstance(getattr(cause.args[0], "reason", None), ConnectTimeoutError)
+        return False
+
+    def _call(
+        self,
+        what: str,
+        func: Callable,
+        *args: Any,
+        retry_if: Callable[[BaseException], bool] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Call osbs-client, retrying transient faults (those ``retry_if`` allows) for
+        settings.retry_seconds."""
+        retry_if = retry_if or self._is_transient
         deadline = self._clock() + self.settings.retry_seconds
         delay = 1.0
         while True:
             try:
                 return func(*args, **kwargs)
             except self._exc.OsbsException as exc:
-                if not self._is_transient(exc):
+                if not retry_if(exc):
                     raise
                 remaining = deadline - self._clock()
                 if remaining <= 0:
@@ -166,12 +197,18 @@ class OsbsBackend(BuildBackend):
             method = osbs.create_binary_container_build
             arguments = self._binary_arguments(request, conf)
         try:
-            run = self._call("create the build", method, **arguments)
+            run = self._call("create the build", method, retry_if=self._never_arrived, **arguments)
         except self._exc.OsbsValidationException as exc:
             raise BackendError(
                 f"OSBS refused the build: {_clause(exc)}; correct it and submit the build again."
             ) from exc
         except self._exc.OsbsException as exc:
+            if self._is_transient(exc):
+                raise TransientBackendError(
+                    f"OSBS did not answer when asked to create the build ({_clause(exc)}), so "
+                    f"a build for Koji task {request.task_id} may have started there anyway; "
+                    "cancel it in OSBS if it did, then submit the build again."
+                ) from exc
             raise BackendError(f"OSBS could not start the build: {_clause(exc)}.") from exc
         handle = self._checked("name the new build", osbs.get_build_name, run)
         self._kinds[handle] = request.kind

@@ -238,10 +238,12 @@ class FakeRun:
         ]
 
 
-#: HTTP faults a test can script: connection refused, a read timeout, or an HTTP status.
+#: HTTP faults a test can script: connection refused, a read timeout, an answer lost
+#: after the server did the request, or an HTTP status.
 HttpFault = Union[str, int]
 REFUSED = "refused"
 TIMEOUT = "timeout"
+LOST = "lost"
 
 
 class FakeOpenShift:
@@ -314,8 +316,10 @@ class FakeOpenShift:
         """Make the next ``times`` HTTP attempts (any request) fail with ``fault``.
 
         ``REFUSED``: connection refused at once; ``TIMEOUT``: no answer within
-        osbs-client's request timeout; an int: the API server answers with that
-        status. osbs-client's own retry policy applies to each attempt.
+        osbs-client's request timeout; ``LOST``: the server did the request but
+        its answer never came (a timeout for the client); an int: the API
+        server answers with that status. osbs-client's own retry policy applies
+        to each attempt.
         """
         self.http_faults.extend([fault] * times)
 

@@ -144,7 +144,9 @@ class OSBS:
     def _start(self, name, kind, arguments):
         """PipelineRun.start_pipeline_run: the POST that creates the run."""
         failed = self.os.request(
-            "post", self.os.build_url("apis", "tekton.dev/v1beta1", "pipelineruns")
+            "post",
+            self.os.build_url("apis", "tekton.dev/v1beta1", "pipelineruns"),
+            perform=lambda: self.cluster.create(name, kind, arguments),
         )
         if failed is not None:
             failed.json()

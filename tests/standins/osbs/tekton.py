@@ -76,9 +76,11 @@ class Openshift:
             path = f"{path}?{urlencode(query)}"
         return urljoin(self.os_api_url, f"{api_path}/{api_version}/{path}")
 
-    def request(self, method, url):
+    def request(self, method, url, perform=None):
         """Make a request's attempts; an HttpResponse carrying the failing status, or None."""
-        status = attempt_request(url, method, retries_enabled=self.retries_enabled)
+        status = attempt_request(
+            url, method, retries_enabled=self.retries_enabled, perform=perform
+        )
         if status is None:
             return None
         body = {"kind": "Status", "status": "Failure", "code": status}
