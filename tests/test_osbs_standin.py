@@ -458,3 +458,17 @@ def test_lost_answer_to_a_create_is_retried_into_a_conflict(osbs, fake_osbs):
     assert error.value.status_code == 409
     assert len(fake_osbs.created) == 1
     assert fake_osbs.sleeps == [600]
+
+
+def test_cancel_starts_no_further_task(osbs, fake_osbs):
+    # Tekton creates no TaskRun for a later task once the run is cancelled
+    from fake_openshift import Pause
+
+    fake_osbs.script(
+        tasks={"binary-container-prebuild": ["pre", Pause()], "binary-container-exit": ["x"]},
+        stages=[["binary-container-prebuild"], ["binary-container-exit"]],
+    )
+    name = create(osbs)
+    osbs.cancel_build(name)
+    tasks = [ref["pipelineTaskName"] for ref in osbs.get_build(name)["status"]["childReferences"]]
+    assert tasks == ["binary-container-prebuild"]

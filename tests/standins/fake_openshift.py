@@ -124,6 +124,7 @@ class FakeRun:
         self.cancelled_at: float | None = None
         self.log_opens = 0
         self._final: str | None = None
+        self._tasks_at_cancel: list[str] | None = None
 
     # -- progress ----------------------------------------------------------
     def started(self) -> bool:
@@ -141,7 +142,12 @@ class FakeRun:
         return [list(self.script.tasks)]
 
     def started_tasks(self) -> list[str]:
-        """Tasks whose TaskRuns exist: every stage up to the first one not yet done."""
+        """Tasks whose TaskRuns exist: every stage up to the first one not yet done.
+
+        A cancel starts no further stage.
+        """
+        if self._tasks_at_cancel is not None:
+            return self._tasks_at_cancel
         if not self.started():
             return []
         tasks: list[str] = []
@@ -181,6 +187,7 @@ class FakeRun:
         """The cluster's answer to osbs-client's cancel (spec.status CancelledRunFinally)."""
         if self.finished or self.cancelled_at is not None:
             return
+        self._tasks_at_cancel = self.started_tasks()
         self.cancelled_at = self.cluster.now()
         self.cancelled.set()
         for pause in self.pending_pauses():
