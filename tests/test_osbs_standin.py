@@ -472,3 +472,16 @@ def test_cancel_starts_no_further_task(osbs, fake_osbs):
     osbs.cancel_build(name)
     tasks = [ref["pipelineTaskName"] for ref in osbs.get_build(name)["status"]["childReferences"]]
     assert tasks == ["binary-container-prebuild"]
+
+
+def test_wait_for_build_to_finish_raises_when_a_poll_is_refused(osbs, fake_osbs):
+    # has_not_finished GETs the run on every poll; with retries off a refusal surfaces
+    from fake_openshift import REFUSED
+    from osbs.exceptions import OsbsException
+
+    running(fake_osbs)
+    name = create(osbs)
+    osbs.os.retries_enabled = False
+    fake_osbs.fail_http(REFUSED)
+    with pytest.raises(OsbsException):
+        osbs.wait_for_build_to_finish(name)

@@ -289,7 +289,7 @@ class OSBS:
 
     @osbsapi
     def wait_for_build_to_finish(self, build_name):
-        self._run(build_name, "wait_for_build_to_finish")
+        self.cluster.check_fault("wait_for_build_to_finish", (build_name,))
         return PipelineRun(self.os, build_name).wait_for_finish()
 
     @osbsapi

@@ -138,6 +138,9 @@ class PipelineRun:
         """Poll every 5 s while the run has not finished, for at most 5 hours (as osbs-client)."""
         cluster = fake_openshift.current()
         for _ in range(WAIT_RETRY):
+            failed = self.os.request("get", self.pipeline_run_url)  # each poll is a GET
+            if failed is not None and failed.status_code != 404:
+                failed.json()  # raises OsbsResponseException
             run = cluster.run(self.pipeline_run_name)
             if run is None or not _not_finished(run):
                 return
