@@ -1,10 +1,18 @@
-"""OSBS backend test helpers: a fake clock, an osbs.conf, the backend, requests.
+"""OSBS backend test helpers: a fake clock, an osbs.conf, the backend, sources, requests.
 
 Fixtures here are loaded for every test module by the root conftest; they
-build on ``fake_osbs`` (tests/standins/osbs_fixture.py).
+build on ``fake_osbs`` (tests/standins/osbs_fixture.py). The osbs-client
+stand-in clones a binary build's source as osbs-client does, so requests
+point at real git repositories (:func:`make_source`).
 """
 
 from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import subprocess
+import tempfile
 
 import pytest
 
@@ -45,9 +53,13 @@ def osbs_conf(tmp_path):
 
 
 def make_backend(osbs_conf, clock, **settings):
+    """The backend on ``clock``; the osbs-client stand-in's own waits move the same clock."""
+    import fake_openshift
+
     from koji_containerbuild.backends.osbs import create
 
-    settings = OsbsSettings(conf_file=osbs_conf, retry_seconds=60.0, **settings)
+    fake_openshift.current().share_clock(clock)
+    settings = OsbsSettings(conf_file=osbs_conf, **{"retry_seconds": 60.0, **settings})
     return create(settings, clock=clock, sleep=clock.sleep)
 
 
@@ -56,7 +68,51 @@ def backend(fake_osbs, osbs_conf, clock):
     return make_backend(osbs_conf, clock)
 
 
+DEMO_DOCKERFILE = (
+    "FROM registry.example.com/base:1\n"
+    "LABEL com.redhat.component=demo-image name=demo/image version=1.0 release=1\n"
+)
+
+
+def make_source(directory: str, files: dict[str, str], branch: str = "main") -> tuple[str, str]:
+    """A git repository at ``directory`` holding ``files`` on ``branch``: (its URI, the commit)."""
+    os.makedirs(directory)
+    for path, text in files.items():
+        with open(os.path.join(directory, path), "w", encoding="utf-8") as handle:
+            handle.write(text)
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+            cwd=directory,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+
+    git("init", "-q", "-b", branch)
+    git("add", "-A")
+    git("commit", "-q", "-m", "source")
+    return directory, git("rev-parse", "HEAD")
+
+
+_demo_source: tuple[str, str] | None = None
+
+
+def demo_source() -> tuple[str, str]:
+    """The demo image's repository (made once per process): (URI, commit)."""
+    global _demo_source
+    if _demo_source is None:
+        base = tempfile.mkdtemp(prefix="osbs-harness-")
+        atexit.register(shutil.rmtree, base, True)
+        _demo_source = make_source(
+            os.path.join(base, "demo-image"), {"Dockerfile": DEMO_DOCKERFILE}
+        )
+    return _demo_source
+
+
 def binary_request(**changes) -> BuildRequest:
+    git_uri, git_ref = demo_source()
     fields = dict(
         kind="binary",
         task_id=4321,
@@ -64,8 +120,8 @@ def binary_request(**changes) -> BuildRequest:
         target="demo",
         component="demo-image",
         platforms=["x86_64", "aarch64"],
-        git_uri="git://git.example.com/demo-image",
-        git_ref="0123abcd",
+        git_uri=git_uri,
+        git_ref=git_ref,
         git_branch="main",
         opts={"git_branch": "main"},
     )

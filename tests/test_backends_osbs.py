@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 
 import pytest
@@ -9,29 +10,37 @@ import requests
 
 from koji_containerbuild.backends.base import BackendError, Outcome, TransientBackendError
 from koji_containerbuild.config import OsbsSettings
-from tests.osbs_harness import binary_request, make_backend, source_request
+from tests.osbs_harness import binary_request, make_backend, make_source, source_request
 
 # -- creating builds ---------------------------------------------------------
 
 
-def test_binary_build_gets_every_option(backend, fake_osbs):
+FLATPAK_CONTAINER_YAML = "flatpak:\n  id: org.example.Demo\n"
+
+
+def test_binary_build_gets_every_option(backend, fake_osbs, tmp_path):
+    git_uri, git_ref = make_source(
+        str(tmp_path / "demo-app"), {"container.yaml": FLATPAK_CONTAINER_YAML}
+    )
     opts = {
         "git_branch": "main",
-        "release": "3",
+        "release": "3.1",
         "koji_parent_build": "base-1-1",
         "yum_repourls": ["https://repo.example.com/x.repo"],
         "dependency_replacements": ["gomod:foo:v1"],
         "userdata": {"ci": "yes"},
         "operator_csv_modifications_url": "https://example.com/mods.json",
     }
-    request = binary_request(isolated=True, flatpak=True, opts=opts)
+    request = binary_request(
+        isolated=True, flatpak=True, git_uri=git_uri, git_ref=git_ref, opts=opts
+    )
     handle = backend.start(request)
     kind, arguments = fake_osbs.created[0]
     assert kind == "binary"
     assert handle in fake_osbs.runs
     assert arguments == {
-        "git_uri": "git://git.example.com/demo-image",
-        "git_ref": "0123abcd",
+        "git_uri": git_uri,
+        "git_ref": git_ref,
         "git_branch": "main",
         "component": "demo-image",
         "flatpak": True,
@@ -45,7 +54,7 @@ def test_binary_build_gets_every_option(backend, fake_osbs):
         "user": "alice",
         "default_buildtime_limit": 3600,
         "max_buildtime_limit": 7200,
-        "release": "3",
+        "release": "3.1",
         "koji_parent_build": "base-1-1",
         "yum_repourls": ["https://repo.example.com/x.repo"],
         "dependency_replacements": ["gomod:foo:v1"],
@@ -53,15 +62,18 @@ def test_binary_build_gets_every_option(backend, fake_osbs):
     }
 
 
-def test_scratch_build_with_compose_ids_and_signing_intent(backend, fake_osbs):
-    opts = {"git_branch": "main", "compose_ids": [1, 2], "signing_intent": "release"}
-    backend.start(binary_request(scratch=True, opts=opts))
+def test_scratch_build_passes_compose_ids(backend, fake_osbs):
+    backend.start(binary_request(scratch=True, opts={"git_branch": "main", "compose_ids": [1, 2]}))
     arguments = fake_osbs.created[0][1]
     assert arguments["scratch"] is True
     assert arguments["compose_ids"] == [1, 2]
-    assert arguments["signing_intent"] == "release"
     assert "operator_csv_modifications_url" in arguments  # the real signature's default
     assert arguments["operator_csv_modifications_url"] is None
+
+
+def test_build_passes_signing_intent(backend, fake_osbs):
+    backend.start(binary_request(opts={"git_branch": "main", "signing_intent": "release"}))
+    assert fake_osbs.created[0][1]["signing_intent"] == "release"
 
 
 def test_configuration_comes_from_the_configured_file_and_sections(
@@ -125,17 +137,19 @@ def test_missing_osbs_client_says_which_package_to_install(monkeypatch, osbs_con
 
 
 def connection_refused(osbs_exceptions):
-    return osbs_exceptions.OsbsException(cause=requests.ConnectionError("Connection refused"))
+    """What osbs-client raises for a refused connection (requests' error as its cause)."""
+    from osbs.osbs_http import refused
+
+    return osbs_exceptions.OsbsException(cause=refused("https://osbs.example.com/"))
 
 
-@pytest.mark.parametrize("fault", ["connection", "http503", "network"])
-def test_transient_create_fault_is_retried(backend, fake_osbs, clock, fault):
+@pytest.mark.parametrize("fault", ["connection", "http503"])
+def test_create_that_never_reached_osbs_is_retried(backend, fake_osbs, clock, fault):
     from osbs import exceptions
 
     error = {
         "connection": connection_refused(exceptions),
         "http503": exceptions.OsbsResponseException(b'{"message": "unavailable"}', 503),
-        "network": exceptions.OsbsNetworkException("https://osbs", "reset", 0),
     }[fault]
     fake_osbs.fail("create_binary_container_build", error, error)
     handle = backend.start(binary_request())
@@ -143,11 +157,45 @@ def test_transient_create_fault_is_retried(backend, fake_osbs, clock, fault):
     assert clock.sleeps == [1.0, 2.0]
 
 
+@pytest.mark.parametrize("fault", ["network", "http502", "http504", "connection-aborted"])
+def test_create_that_may_have_reached_osbs_is_not_sent_again(backend, fake_osbs, clock, fault):
+    from osbs import exceptions
+
+    error = {
+        "network": exceptions.OsbsNetworkException("https://osbs", "Read timed out", ""),
+        "http502": exceptions.OsbsResponseException(b'{"message": "bad gateway"}', 502),
+        "http504": exceptions.OsbsResponseException(b'{"message": "gateway timeout"}', 504),
+        "connection-aborted": exceptions.OsbsException(
+            cause=requests.ConnectionError("('Connection aborted.', RemoteDisconnected())")
+        ),
+    }[fault]
+    fake_osbs.fail("create_binary_container_build", error)
+    with pytest.raises(TransientBackendError, match="may have started there anyway"):
+        backend.start(binary_request())
+    assert clock.sleeps == []
+
+
+def test_create_whose_answer_was_lost_starts_no_second_build(backend, fake_osbs, clock):
+    from fake_openshift import LOST
+
+    fake_osbs.fail_http(LOST)
+    with pytest.raises(TransientBackendError) as error:
+        backend.start(binary_request())
+    assert re.fullmatch(
+        r"OSBS did not answer when asked to create the build \(\(\) HTTPSConnectionPool"
+        r"\(host='osbs\.example\.com', port=443\): Read timed out\. \(read timeout=600\)\), "
+        r"so a build for Koji task 4321 may have started there anyway; cancel it in OSBS if "
+        r"it did, then submit the build again\.",
+        str(error.value),
+    )
+    assert len(fake_osbs.created) == 1
+
+
 def test_transient_faults_give_up_after_retry_seconds(backend, fake_osbs, clock):
     from osbs import exceptions
 
     fake_osbs.fail("create_binary_container_build", *[connection_refused(exceptions)] * 50)
-    with pytest.raises(TransientBackendError, match=r"create the build.*Connection refused"):
+    with pytest.raises(TransientBackendError, match=r"create the build for 60 seconds.*refused"):
         backend.start(binary_request())
     assert sum(clock.sleeps) == pytest.approx(60.0)
     assert fake_osbs.created == []
@@ -213,13 +261,36 @@ def test_failure_carries_the_osbs_error_and_build_name(backend, fake_osbs):
     assert result.build_name == handle
 
 
+def running_script(**changes):
+    from fake_openshift import BuildScript, Pause
+
+    return BuildScript(tasks={"binary-container-build-x86-64": ["step 1", Pause()]}, **changes)
+
+
 @pytest.mark.parametrize("reason", ["PipelineRunCancelled", "Cancelled"])
-def test_cancelled_in_osbs_is_reported_as_cancelled(backend, fake_osbs, reason):
-    fake_osbs.script(cancel_reason=reason)
+def test_cancel_is_reported_as_cancelled_after_cancelled_run_finally(backend, fake_osbs, reason):
+    fake_osbs.script(running_script(cancel_reason=reason))
     handle = backend.start(binary_request())
     backend.cancel(handle)
     assert fake_osbs.cancelled == [handle]
+    result = backend.wait(handle)
+    assert result.outcome is Outcome.CANCELLED
+    assert fake_osbs.runs[handle].reason == reason
+
+
+def test_build_cancelled_in_osbs_is_reported_as_cancelled(backend, fake_osbs):
+    fake_osbs.script(state="PipelineRunCancelled")
+    handle = backend.start(binary_request())
     assert backend.wait(handle).outcome is Outcome.CANCELLED
+
+
+def test_wait_returns_once_the_cancelled_run_has_finished(backend, fake_osbs):
+    fake_osbs.script(running_script(finally_seconds=12))
+    handle = backend.start(binary_request())
+    backend.cancel(handle)
+    backend.wait(handle)
+    # osbs-client's 5 s polls through the 12 s of CancelledRunFinally
+    assert fake_osbs.sleeps == [5, 5, 5]
 
 
 def test_cancel_of_a_build_that_is_gone_is_harmless(backend, fake_osbs):
@@ -273,3 +344,101 @@ def test_reattached_source_build_uses_the_source_section(backend, fake_osbs, osb
     assert backend.reattach("source-0001", source_request()) is True
     sections = {conf.conf_section for conf in fake_osbs.configurations}
     assert sections == {"default_source"}
+
+
+# -- what bounds a call (retry_seconds) ------------------------------------------------
+
+
+def test_retry_seconds_bounds_a_create_against_refused_connections(fake_osbs, osbs_conf, clock):
+    # osbs-client alone would retry each request for 480 s before the backend saw a fault
+    from fake_openshift import REFUSED
+
+    backend = make_backend(osbs_conf, clock, retry_seconds=30.0)
+    fake_osbs.fail_http(REFUSED, times=1000)
+    started = clock.now
+    with pytest.raises(TransientBackendError, match="for 30 seconds"):
+        backend.start(binary_request())
+    assert clock.now - started == pytest.approx(30.0)
+    assert fake_osbs.sleeps == []  # no waits inside osbs-client
+    assert fake_osbs.created == []
+
+
+def test_a_request_that_times_out_runs_to_its_end_past_retry_seconds(fake_osbs, osbs_conf, clock):
+    # the one bound beyond retry_seconds: an attempt lasts up to osbs-client's 600 s timeout
+    from fake_openshift import TIMEOUT
+
+    backend = make_backend(osbs_conf, clock, retry_seconds=30.0)
+    fake_osbs.fail_http(TIMEOUT, times=1000)
+    started = clock.now
+    with pytest.raises(TransientBackendError):
+        backend.lookup("demo-image-old")
+    assert clock.now - started == pytest.approx(600.0)
+
+
+def test_refused_connections_while_waiting_are_retried_by_the_backend(backend, fake_osbs, clock):
+    from fake_openshift import REFUSED
+
+    handle = backend.start(binary_request())
+    fake_osbs.fail_http(REFUSED, times=3)
+    assert backend.wait(handle).outcome is Outcome.SUCCEEDED
+    assert clock.sleeps == [1.0, 2.0, 4.0]
+    assert fake_osbs.sleeps == []
+
+
+# -- what OSBS refuses at create time becomes one sentence -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "sentence"),
+    [
+        (
+            {"isolated": True, "opts": {"git_branch": "main", "release": "6"}},
+            r"OSBS refused the build: For isolated builds, the release value must be in the "
+            r"format: \^\\d\+\\\.\\d\+\(\\\.\.\+\)\?\$; correct it and submit the build again\.",
+        ),
+        (
+            {"opts": {"git_branch": "main", "signing_intent": "release", "compose_ids": [1]}},
+            r"OSBS refused the build: Please only define signing_intent -OR- compose_ids, not "
+            r"both; correct it and submit the build again\.",
+        ),
+        (
+            {"scratch": True, "isolated": True, "opts": {"git_branch": "main", "release": "1.1"}},
+            r"OSBS refused the build: Build variations are mutually exclusive\. Must set either "
+            r"scratch, isolated, or none; correct it and submit the build again\.",
+        ),
+    ],
+    ids=["isolated-release", "signing-intent-and-compose-ids", "scratch-and-isolated"],
+)
+def test_refused_create_is_one_sentence(backend, fake_osbs, changes, sentence):
+    with pytest.raises(BackendError) as error:
+        backend.start(binary_request(**changes))
+    assert re.fullmatch(sentence, str(error.value))
+    assert fake_osbs.created == []
+
+
+def test_missing_dockerfile_labels_are_one_sentence(backend, fake_osbs, tmp_path):
+    git_uri, git_ref = make_source(str(tmp_path / "repo"), {"Dockerfile": "FROM base\n"})
+    with pytest.raises(BackendError) as error:
+        backend.start(binary_request(git_uri=git_uri, git_ref=git_ref))
+    assert str(error.value) == (
+        "OSBS refused the build: required label missing from Dockerfile; "
+        "correct it and submit the build again."
+    )
+
+
+def test_flatpak_build_of_a_repository_without_flatpak_section_is_one_sentence(backend, fake_osbs):
+    with pytest.raises(BackendError) as error:
+        backend.start(binary_request(flatpak=True))
+    assert str(error.value) == (
+        "OSBS could not start the build: Flatpak build, but repository doesn't have a "
+        "container.yaml with a flatpak: section."
+    )
+
+
+def test_unknown_commit_is_one_sentence(backend, fake_osbs):
+    with pytest.raises(BackendError) as error:
+        backend.start(binary_request(git_ref="f" * 40))
+    assert str(error.value).startswith(
+        f"OSBS could not start the build: Commit {'f' * 40} is not reachable in branch main"
+    )
+    assert "\n" not in str(error.value)

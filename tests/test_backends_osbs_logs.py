@@ -70,15 +70,23 @@ def test_broken_stream_is_resumed_without_repeats(
     clock,
     break_with,
 ):
+    from fake_openshift import Pause
     from osbs import exceptions
 
     error = exceptions.OsbsNetworkException("https://osbs", "reset", 0)
+    tasks = two_arch_script()
+    still_running = Pause()  # the run goes on after the breaks, until the last open reaches it
+    tasks["binary-container-build-x86-64"].append(still_running)
     fake_osbs.script(
-        tasks=two_arch_script(),
+        tasks=tasks,
         stream_breaks=[(4, error if break_with == "network" else None), (7, error)],
     )
     handle = backend.start(binary_request())
-    lines = per_task(backend.logs(handle))
+    lines = {}
+    for platform, line in backend.logs(handle):
+        lines.setdefault(platform, []).append(line)
+        if fake_osbs.runs[handle].log_opens == 3:
+            still_running.event.set()
     assert lines["x86_64"] == [f"amd {n}" for n in range(5)]
     assert lines["s390x"] == [f"s390 {n}" for n in range(3)]
     assert lines[None] == ["pre 1", "pre 2"]
@@ -208,3 +216,29 @@ def test_rest_that_cannot_be_read_is_noted_and_marked_incomplete(backend, fake_o
     result = backend.wait(handle)
     assert result.outcome is Outcome.SUCCEEDED
     assert result.extra["logs_incomplete"] == note
+
+
+def test_refused_connections_when_opening_the_stream_are_retried(backend, fake_osbs, clock):
+    from fake_openshift import REFUSED
+
+    fake_osbs.script(tasks=two_arch_script())
+    handle = backend.start(binary_request())
+    fake_osbs.fail_http(REFUSED, times=2)
+    lines = per_task(backend.logs(handle))
+    assert lines["x86_64"] == [f"amd {n}" for n in range(5)]
+    assert clock.sleeps == [1.0, 2.0]
+    assert fake_osbs.sleeps == []  # osbs-client itself did not retry
+
+
+def test_log_stream_of_a_cancelled_build_ends_once_it_has_finished(backend, fake_osbs):
+    from fake_openshift import Pause
+
+    fake_osbs.script(tasks={"binary-container-build-x86-64": ["step 1", Pause(), "never"]})
+    handle = backend.start(binary_request())
+    delivered = []
+    for item in backend.logs(handle):
+        delivered.append(item)
+        backend.cancel(handle)
+    assert delivered == [("x86_64", "step 1")]
+    assert fake_osbs.runs[handle].reason == "Cancelled"
+    assert fake_osbs.runs[handle].log_opens == 1

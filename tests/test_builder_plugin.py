@@ -314,6 +314,21 @@ def test_failure_text_names_the_build_once(kojid, fake_osbs, source):
     assert str(error.value).count(name) == 1
 
 
+def test_build_osbs_refuses_at_create_fails_the_task_with_one_sentence(
+    kojid, fake_osbs, git_sources
+):
+    dockerfile = DOCKERFILE.replace("release=1", "release=abc")
+    src = git_sources.publish("demo-image", {"Dockerfile": dockerfile})
+    with pytest.raises(koji.BuildError) as error:
+        kojid.run(kojid.submit(src, BUILD_OPTS))
+    message = str(error.value)
+    assert (
+        "OSBS refused the build: release label doesn't have proper format; correct it" in message
+    )
+    assert "Traceback" not in message
+    assert fake_osbs.created == []
+
+
 def test_cancel_in_osbs_cancels_the_task(kojid, fake_osbs, source):
     fake_osbs.script(state="PipelineRunCancelled")
     task_id = kojid.submit(source, BUILD_OPTS)

@@ -3,8 +3,21 @@
 osbs-client is imported only when the backend is created, so a builder
 without it (or with a broken install) fails the task with a sentence naming
 the package instead of taking kojid down. The handle is the PipelineRun name.
-Transient faults (network errors, HTTP 5xx) are retried with exponential
-backoff for ``OsbsSettings.retry_seconds``.
+
+Transient faults (network errors, HTTP 5xx) are retried here, with
+exponential backoff, for ``OsbsSettings.retry_seconds``. osbs-client 2.8
+would also retry every HTTP request itself (urllib3: 8 retries, backoff
+factor 4, about 480 s per request, not configurable in osbs.conf), so the
+backend switches that off on each client (``Openshift.retries_enabled``)
+and its own limit is the one that counts. What osbs-client still does on
+its own, and so what else bounds a call: one HTTP attempt may last up to its
+request timeout (600 s) and one started before the limit runs to its end; a
+binary build's create clones the source and retries a failed clone 3 times
+(60 + 120 + 240 s); cancel retries an HTTP 409 conflict 8 times (5 s
+doubling); a log stream reconnects its watches up to 20 times, 5 s apart.
+A create is sent again only when it cannot have reached OSBS (no
+connection, HTTP 503): after a timeout or a lost answer the build may exist,
+so the task fails saying so instead of starting a second build.
 """
 
 from __future__ import annotations
@@ -97,7 +110,10 @@ class OsbsBackend(BuildBackend):
         )
         if section not in self._clients:
             conf = self._conf_class(conf_file=self.settings.conf_file, conf_section=section)
-            self._clients[section] = (self._osbs_class(conf), conf)
+            osbs = self._osbs_class(conf)
+            # osbs-client's own HTTP retries would outlast retry_seconds (see module docstring)
+            osbs.os.retries_enabled = False
+            self._clients[section] = (osbs, conf)
         return self._clients[section]
 
     def _osbs_for(self, handle: str) -> Any:
@@ -115,15 +131,43 @@ class OsbsBackend(BuildBackend):
         cause = getattr(exc, "cause", None)
         return isinstance(cause, (requests.ConnectionError, requests.Timeout))
 
-    def _call(self, what: str, func: Callable, *args: Any, **kwargs: Any) -> Any:
-        """Call osbs-client, retrying transient faults for settings.retry_seconds."""
+    def _never_arrived(self, exc: BaseException) -> bool:
+        """True when the request cannot have reached OSBS: no connection, or HTTP 503.
+
+        Only such a create may be sent again: after a timeout or a dropped
+        answer the build may exist, and a new create would start a second one.
+        """
+        import requests
+        from urllib3.exceptions import ConnectTimeoutError
+
+        if isinstance(exc, self._exc.OsbsResponseException):
+            return exc.status_code == 503
+        cause = getattr(exc, "cause", None)
+        if isinstance(cause, requests.ConnectTimeout):
+            return True
+        if isinstance(cause, requests.ConnectionError) and cause.args:
+            # requests wraps urllib3's MaxRetryError; its reason tells a failed connect apart
+            return isinstance(getattr(cause.args[0], "reason", None), ConnectTimeoutError)
+        return False
+
+    def _call(
+        self,
+        what: str,
+        func: Callable,
+        *args: Any,
+        retry_if: Callable[[BaseException], bool] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Call osbs-client, retrying transient faults (those ``retry_if`` allows) for
+        settings.retry_seconds."""
+        retry_if = retry_if or self._is_transient
         deadline = self._clock() + self.settings.retry_seconds
         delay = 1.0
         while True:
             try:
                 return func(*args, **kwargs)
             except self._exc.OsbsException as exc:
-                if not self._is_transient(exc):
+                if not retry_if(exc):
                     raise
                 remaining = deadline - self._clock()
                 if remaining <= 0:
@@ -153,11 +197,19 @@ class OsbsBackend(BuildBackend):
             method = osbs.create_binary_container_build
             arguments = self._binary_arguments(request, conf)
         try:
-            run = self._call("create the build", method, **arguments)
+            run = self._call("create the build", method, retry_if=self._never_arrived, **arguments)
         except self._exc.OsbsValidationException as exc:
-            raise BackendError(f"OSBS refused the build: {_describe(exc)}") from exc
+            raise BackendError(
+                f"OSBS refused the build: {_clause(exc)}; correct it and submit the build again."
+            ) from exc
         except self._exc.OsbsException as exc:
-            raise BackendError(f"OSBS could not start the build: {_describe(exc)}") from exc
+            if self._is_transient(exc):
+                raise TransientBackendError(
+                    f"OSBS did not answer when asked to create the build ({_clause(exc)}), so "
+                    f"a build for Koji task {request.task_id} may have started there anyway; "
+                    "cancel it in OSBS if it did, then submit the build again."
+                ) from exc
+            raise BackendError(f"OSBS could not start the build: {_clause(exc)}.") from exc
         handle = self._checked("name the new build", osbs.get_build_name, run)
         self._kinds[handle] = request.kind
         logger.info("Task %s: OSBS build %s created", request.task_id, handle)
@@ -275,6 +327,11 @@ class OsbsBackend(BuildBackend):
         # the run name cannot tell: a binary build of "source-highlight" starts with "source-"
         self._kinds[handle] = request.kind
         return self.lookup(handle)
+
+
+def _clause(exc: BaseException) -> str:
+    """osbs-client's message as the end of one of our sentences (its own full stop dropped)."""
+    return _describe(exc).rstrip(". ")
 
 
 def _success(handle: str, results: dict[str, Any]) -> BuildResult:

@@ -5,6 +5,17 @@ A test describes each build it expects the code to create with a
 faults) and afterwards inspects what was created, cancelled and removed.
 The stand-in ``osbs.api.OSBS`` talks to the cluster installed with
 :func:`install` (the ``fake_osbs`` fixture does that).
+
+Runs progress on the cluster's side, as on a real cluster: a run starts
+(when its ``start`` gate is open), its tasks run stage by stage, and it
+finishes when no task waits on a :class:`Pause` any more; a cancel turns it
+into ``CancelledRunFinally`` and, ``finally_seconds`` later, into
+``cancel_reason``. Time is the cluster's clock: osbs-client's own waits
+(5 s polls, HTTP backoff, git clone retries) go through :meth:`FakeOpenShift.sleep`,
+which advances that clock at once (and pauses a few milliseconds for real so
+other threads move on), so tests see osbs-client's real intervals without
+waiting them out. :meth:`FakeOpenShift.share_clock` puts the cluster on a
+test's fake clock, so the backend's own clock sees that time pass too.
 """
 
 from __future__ import annotations
@@ -14,7 +25,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any, Callable, Union
 
 _current: FakeOpenShift | None = None
 
@@ -32,19 +43,30 @@ def current() -> FakeOpenShift:
 
 @dataclass
 class Pause:
-    """A log item that blocks the task's stream until ``event`` is set or the run is cancelled."""
+    """A log item that holds its task (and so the run) until ``event`` is set or a cancel.
+
+    Also usable as a BuildScript's ``start`` gate: the run stays not yet
+    started until the event is set.
+    """
 
     event: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass
 class Delay:
-    """A log item that sleeps before the next line of the task."""
+    """A log item that sleeps (for real) before the next line of the task is streamed."""
 
     seconds: float
 
 
 LogItem = Union[str, bytes, Pause, Delay]
+
+#: Tekton reasons of a finished run whose condition status is "True".
+SUCCEEDED_REASONS = ("Succeeded", "Completed")
+#: Reasons of a run that exists but has not started running yet (condition status "Unknown").
+NOT_STARTED_REASON = "Started"
+#: Reason while a cancelled run's finally tasks run (osbs-client 2.8 patches spec.status so).
+CANCELLING_REASON = "CancelledRunFinally"
 
 
 @dataclass
@@ -53,8 +75,13 @@ class BuildScript:
 
     ``tasks`` maps pipeline task names to their log items; ``bytes`` items
     that are not UTF-8 make the stream raise UnicodeDecodeError as
-    osbs-client does. ``state`` is the final Tekton reason (Succeeded,
-    Completed, Failed); a cancel turns it into ``cancel_reason``.
+    osbs-client does. ``stages`` groups task names that start together
+    (default: all at once); a stage starts when every task before it is done.
+    ``start`` holds the whole run in its not-started state until released.
+    ``state`` is the final Tekton reason (Succeeded, Completed, Failed,
+    PipelineRunCancelled for a run cancelled in OSBS). A cancel through
+    osbs-client shows ``CancelledRunFinally`` for ``finally_seconds`` and then
+    ``cancel_reason`` (current Tekton says ``Cancelled``).
     ``stream_breaks`` is consumed one entry per log-stream open: after that
     many lines the stream raises the exception, or just ends early when the
     exception is None (osbs-client swallows connection drops that way).
@@ -63,8 +90,11 @@ class BuildScript:
     """
 
     tasks: dict[str, list[LogItem]] = field(default_factory=dict)
+    stages: list[list[str]] | None = None
+    start: Pause | None = None
     state: str = "Succeeded"
-    cancel_reason: str = "PipelineRunCancelled"
+    cancel_reason: str = "Cancelled"
+    finally_seconds: float = 10.0
     results: dict[str, Any] | None = None
     error_message: str = "Error in binary-container-build-x86-64: build failed;"
     stream_breaks: list[tuple[int, BaseException | None]] = field(default_factory=list)
@@ -81,34 +111,93 @@ _POD_LOG_PATH = re.compile(r"^api/v1/namespaces/[^/]+/pods/([^/]+)/log$")
 
 
 class FakeRun:
-    """Server-side state of one PipelineRun."""
+    """Server-side state of one PipelineRun; its reason follows from the script and the clock."""
 
-    def __init__(self, name: str, kind: str, kwargs: dict, script: BuildScript):
+    def __init__(self, cluster: FakeOpenShift, name: str, kind: str, kwargs: dict, script):
+        self.cluster = cluster
         self.name = name
         self.kind = kind
         self.kwargs = kwargs
         self.script = script
-        self.reason = "Running"
         self.removed = False
         self.cancelled = threading.Event()
+        self.cancelled_at: float | None = None
         self.log_opens = 0
+        self._final: str | None = None
+        self._tasks_at_cancel: list[str] | None = None
+
+    # -- progress ----------------------------------------------------------
+    def started(self) -> bool:
+        gate = self.script.start
+        return gate is None or gate.event.is_set()
+
+    def _task_done(self, task: str) -> bool:
+        return not any(
+            isinstance(item, Pause) and not item.event.is_set() for item in self.script.tasks[task]
+        )
+
+    def _stages(self) -> list[list[str]]:
+        if self.script.stages is not None:
+            return self.script.stages
+        return [list(self.script.tasks)]
+
+    def started_tasks(self) -> list[str]:
+        """Tasks whose TaskRuns exist: every stage up to the first one not yet done.
+
+        A cancel starts no further stage.
+        """
+        if self._tasks_at_cancel is not None:
+            return self._tasks_at_cancel
+        if not self.started():
+            return []
+        tasks: list[str] = []
+        for stage in self._stages():
+            tasks.extend(stage)
+            if not all(self._task_done(task) for task in stage):
+                break
+        return tasks
+
+    @property
+    def reason(self) -> str:
+        if self._final is not None:
+            return self._final
+        if self.cancelled_at is not None:
+            if self.cluster.now() >= self.cancelled_at + self.script.finally_seconds:
+                self._final = self.script.cancel_reason
+                return self._final
+            return CANCELLING_REASON
+        if not self.started():
+            return NOT_STARTED_REASON
+        if all(self._task_done(task) for task in self.script.tasks):
+            self._final = self.script.state
+            return self._final
+        return "Running"
 
     @property
     def finished(self) -> bool:
-        return self.reason != "Running"
+        return self.reason_status() != "Unknown"
 
-    def finish(self) -> None:
-        if not self.finished:
-            self.reason = self.script.state
+    def reason_status(self) -> str:
+        reason = self.reason
+        if self._final is None:
+            return "Unknown"
+        return "True" if reason in SUCCEEDED_REASONS else "False"
 
+    def cancel(self) -> None:
+        """The cluster's answer to osbs-client's cancel (spec.status CancelledRunFinally)."""
+        if self.finished or self.cancelled_at is not None:
+            return
+        self._tasks_at_cancel = self.started_tasks()
+        self.cancelled_at = self.cluster.now()
+        self.cancelled.set()
+        for pause in self.pending_pauses():
+            pause.event.set()
+
+    # -- API objects -------------------------------------------------------
     def info(self) -> dict | None:
         if self.removed:
             return None
-        status = (
-            "Unknown"
-            if not self.finished
-            else ("True" if self.reason in ("Succeeded", "Completed") else "False")
-        )
+        status = self.reason_status()
         return {
             "metadata": {"name": self.name},
             "status": {
@@ -120,7 +209,7 @@ class FakeRun:
                         "name": self.task_run_name(task),
                         "pipelineTaskName": task,
                     }
-                    for task in self.script.tasks
+                    for task in self.started_tasks()
                 ],
             },
         }
@@ -156,8 +245,19 @@ class FakeRun:
         ]
 
 
+#: HTTP faults a test can script: connection refused, a read timeout, an answer lost
+#: after the server did the request, or an HTTP status.
+HttpFault = Union[str, int]
+REFUSED = "refused"
+TIMEOUT = "timeout"
+LOST = "lost"
+
+
 class FakeOpenShift:
     """Scripted OSBS/OpenShift: builds, faults and a record of every call."""
+
+    #: Real seconds each virtual sleep also takes, so that other threads progress.
+    REAL_PAUSE = 0.002
 
     def __init__(self) -> None:
         self.scripts: list[BuildScript] = []
@@ -168,8 +268,42 @@ class FakeOpenShift:
         self.calls: list[tuple[str, tuple]] = []
         self.configurations: list[Any] = []
         self.faults: dict[str, list[BaseException]] = {}
-        self._counter = 0
+        #: every HTTP attempt the client made: (method, url, fault or None)
+        self.http_attempts: list[tuple[str, str, HttpFault | None]] = []
+        self.http_faults: list[HttpFault] = []
+        #: every wait osbs-client itself made (seconds), in order
+        self.sleeps: list[float] = []
+        self._virtual_now = 0.0
+        self._now: Callable[[], float] = lambda: self._virtual_now
+        self._advance: Callable[[float], None] = self._advance_virtual
         self.lock = threading.Lock()
+
+    # -- time ------------------------------------------------------------
+    def _advance_virtual(self, seconds: float) -> None:
+        self._virtual_now += seconds
+
+    def share_clock(self, clock: Any) -> None:
+        """Run on ``clock`` (anything with a writable ``now``): client waits move it forward."""
+
+        def advance(seconds: float) -> None:
+            clock.now += seconds
+
+        self._now = lambda: clock.now
+        self._advance = advance
+
+    def now(self) -> float:
+        return self._now()
+
+    def sleep(self, seconds: float) -> None:
+        """A wait inside osbs-client (time.sleep there): recorded in ``sleeps``; time passes."""
+        self.sleeps.append(seconds)
+        self.pass_time(seconds)
+
+    def pass_time(self, seconds: float) -> None:
+        """The cluster's clock moves on by ``seconds`` (a watch waiting for a change, a sleep)."""
+        with self.lock:
+            self._advance(seconds)
+        time.sleep(self.REAL_PAUSE)
 
     # -- scripting -------------------------------------------------------
     def script(self, script: BuildScript | None = None, **kwargs) -> BuildScript:
@@ -179,29 +313,50 @@ class FakeOpenShift:
         return script
 
     def fail(self, operation: str, *errors: BaseException) -> None:
-        """Make the next calls of ``operation`` (an OSBS method name) raise ``errors``."""
+        """Make the next calls of ``operation`` (an OSBS method name) raise ``errors``.
+
+        The error is what osbs-client finally raises, after its own retries.
+        """
         self.faults.setdefault(operation, []).extend(errors)
+
+    def fail_http(self, fault: HttpFault, times: int = 1) -> None:
+        """Make the next ``times`` HTTP attempts (any request) fail with ``fault``.
+
+        ``REFUSED``: connection refused at once; ``TIMEOUT``: no answer within
+        osbs-client's request timeout; ``LOST``: the server did the request but
+        its answer never came (a timeout for the client); an int: the API
+        server answers with that status. osbs-client's own retry policy applies
+        to each attempt.
+        """
+        self.http_faults.extend([fault] * times)
 
     def add_run(self, name: str, script: BuildScript, kind: str = "binary") -> FakeRun:
         """A run that exists already (created before a simulated kojid restart)."""
-        run = FakeRun(name, kind, {}, script)
+        run = FakeRun(self, name, kind, {}, script)
         self.runs[name] = run
         return run
 
-    # -- used by the osbs.api stand-in -----------------------------------
+    # -- used by the osbs stand-in ---------------------------------------
     def check_fault(self, operation: str, args: tuple) -> None:
         self.calls.append((operation, args))
         queue = self.faults.get(operation)
         if queue:
             raise queue.pop(0)
 
-    def create(self, kind: str, kwargs: dict) -> FakeRun:
+    def http_attempt(self, method: str, url: str) -> HttpFault | None:
+        """One HTTP attempt of the client: the scripted fault it meets, or None."""
         with self.lock:
-            self._counter += 1
-            prefix = "source" if kind == "source" else kwargs.get("component") or "build"
-            name = f"{prefix}-{self._counter:04d}-{int(time.time()) % 100000}"
+            fault = self.http_faults.pop(0) if self.http_faults else None
+            self.http_attempts.append((method, url, fault))
+        return fault
+
+    def create(self, name: str, kind: str, kwargs: dict) -> FakeRun | None:
+        """Create the PipelineRun ``name``; None when that name exists (HTTP 409)."""
+        with self.lock:
+            if name in self.runs:
+                return None
             script = self.scripts.pop(0) if self.scripts else BuildScript()
-            run = FakeRun(name, kind, dict(kwargs), script)
+            run = FakeRun(self, name, kind, dict(kwargs), script)
             self.runs[name] = run
             self.created.append((kind, dict(kwargs)))
             return run
@@ -227,7 +382,7 @@ class FakeOpenShift:
 
     def _task_of(self, task_run_name: str) -> tuple[FakeRun, str] | None:
         for run in self.runs.values():
-            for task in run.script.tasks:
+            for task in run.started_tasks():
                 if not run.removed and run.task_run_name(task) == task_run_name:
                     return run, task
         return None
@@ -250,7 +405,8 @@ class FakeOpenShift:
         return 200, run.pod_log(task)
 
     def run(self, name: str) -> FakeRun | None:
-        run = self.runs.get(name)
-        if run is None or run.removed:
+        runs = self.runs
+        found = runs.get(name)
+        if found is None or found.removed:
             return None
-        return run
+        return found

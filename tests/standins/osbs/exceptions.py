@@ -44,3 +44,11 @@ class OsbsAuthException(OsbsException):
 
 class OsbsValidationException(OsbsException):
     pass
+
+
+class OsbsLocallyModified(OsbsException):
+    pass
+
+
+class OsbsCommitNotFound(OsbsException):
+    pass

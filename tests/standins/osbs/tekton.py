@@ -3,20 +3,30 @@
 Same names, signatures and data shapes as osbs-client's lower layers, served
 by the scripted cluster (fake_openshift) instead of an OpenShift API:
 ``Openshift.build_url``/``get`` (GET answers carry the raw ``content``
-bytes), ``PipelineRun(os, name).data`` / ``.child_references``,
+bytes; every request goes through osbs_http's retry policy, which
+``Openshift.retries_enabled`` switches off as in osbs-client),
+``PipelineRun(os, name).data`` / ``.child_references``,
 ``TaskRun(os, name).get_info()`` (``status.podName``, ``status.steps[].container``,
 the ``tekton.dev/pipelineTask`` label) and ``pods/<pod>/log?container=...``.
 """
 
+import json
 import time
 from urllib.parse import parse_qs, urlencode, urljoin, urlparse
 
 import fake_openshift
 from osbs.exceptions import OsbsResponseException
-from osbs.osbs_http import HttpResponse
+from osbs.osbs_http import HttpResponse, attempt_request
 
 API_VERSION = "tekton.dev/v1beta1"
 DEFAULT_NAMESPACE = "default"
+# osbs-client: a watch reconnects 5 s after its connection ends; wait_for_finish polls
+# every 5 s for at most 5 hours
+WATCH_RETRY_SECS = 5
+WAIT_RETRY_SECS = 5
+WAIT_RETRY = (5 * 3600) // WAIT_RETRY_SECS
+#: cluster seconds one look of the stand-in's watch stands for (watches are event driven)
+WATCH_STEP_SECS = 0.5
 
 
 def check_response(response, log_level=None):
@@ -57,6 +67,8 @@ class Openshift:
         self.k8s_api_url = k8s_api_url
         self.namespace = namespace or DEFAULT_NAMESPACE
         self.verbose = verbose
+        # read on every request, as osbs-client's Openshift does
+        self.retries_enabled = True
 
     def build_url(self, api_path, api_version, url, _prepend_namespace=True, **query):
         path = f"namespaces/{self.namespace}/{url}" if _prepend_namespace else url
@@ -64,9 +76,22 @@ class Openshift:
             path = f"{path}?{urlencode(query)}"
         return urljoin(self.os_api_url, f"{api_path}/{api_version}/{path}")
 
+    def request(self, method, url, perform=None):
+        """Make a request's attempts; an HttpResponse carrying the failing status, or None."""
+        status = attempt_request(
+            url, method, retries_enabled=self.retries_enabled, perform=perform
+        )
+        if status is None:
+            return None
+        body = {"kind": "Status", "status": "Failure", "code": status}
+        return HttpResponse(status, {}, json.dumps(body).encode())
+
     def get(self, url, with_auth=True, **kwargs):
         cluster = fake_openshift.current()
         cluster.check_fault("openshift_get", (url,))
+        failed = self.request("get", url)
+        if failed is not None:
+            return failed
         parsed = urlparse(url)
         base = urlparse(self.os_api_url).path
         path = parsed.path[len(base) :] if parsed.path.startswith(base) else parsed.path
@@ -107,8 +132,24 @@ class PipelineRun:
     def get_logs(self, follow=False, wait=False):
         if not (follow or wait):
             raise NotImplementedError("the stand-in only streams logs (follow=True)")
-        run = fake_openshift.current().run(self.pipeline_run_name)
-        return iter(()) if run is None else _stream(run)
+        return _stream(self)
+
+    def wait_for_finish(self):
+        """Poll every 5 s while the run has not finished, for at most 5 hours (as osbs-client)."""
+        cluster = fake_openshift.current()
+        for _ in range(WAIT_RETRY):
+            failed = self.os.request("get", self.pipeline_run_url)  # each poll is a GET
+            if failed is not None and failed.status_code != 404:
+                failed.json()  # raises OsbsResponseException
+            run = cluster.run(self.pipeline_run_name)
+            if run is None or not _not_finished(run):
+                return
+            cluster.sleep(WAIT_RETRY_SECS)
+
+
+def _not_finished(run):
+    """osbs-client's has_not_finished: status Unknown, unless reason PipelineRunCancelled."""
+    return run.reason_status() == "Unknown" and run.reason != "PipelineRunCancelled"
 
 
 class TaskRun:
@@ -124,39 +165,72 @@ class TaskRun:
 
 
 _END = object()
+MAX_BAD_RESPONSES = 20
+WATCH_RETRY = 20
 
 
-def _stream(run):
-    """Round-robin over the tasks' lines, one per task per round, as osbs-client does.
+def _open_watch(pipeline_run):
+    """The watch's first request: connection errors surface, error answers are retried."""
+    cluster = fake_openshift.current()
+    for _ in range(MAX_BAD_RESPONSES + 1):
+        failed = pipeline_run.os.request("get", pipeline_run.pipeline_run_url)
+        if failed is None:
+            return
+        cluster.sleep(WATCH_RETRY_SECS)
+    check_response(failed)
 
-    Every open starts each task from its first line (pods re-stream their
-    whole log); each line is decoded here as osbs-client's Pod does, so a
-    line that is not UTF-8 raises UnicodeDecodeError out of the generator
-    and ends it.
+
+def _stream(pipeline_run):
+    """osbs-client's log stream: wait for the run to start, then stream its tasks as they appear.
+
+    Tasks that exist together are streamed round-robin, one line per task per
+    round, until each has ended (one quiet task stalls the others); tasks that
+    appear later follow once those have ended; the stream ends when the run
+    has finished. Every open starts each task from its first line (pods
+    re-stream their whole log); each line is decoded here as osbs-client's
+    Pod does, so a line that is not UTF-8 raises UnicodeDecodeError out of the
+    generator and ends it. A run that does not exist gives an empty stream
+    once osbs-client's watches have given up on it.
     """
+    cluster = fake_openshift.current()
+    _open_watch(pipeline_run)
+    run = cluster.run(pipeline_run.pipeline_run_name)
+    if run is None:
+        for _ in range(2 * WATCH_RETRY):  # wait_for_start's, then wait_for_taskruns' watch
+            cluster.sleep(WATCH_RETRY_SECS)
+        return
     run.log_opens += 1
     breaks = run.script.stream_breaks
     stream_break = breaks.pop(0) if breaks else None
-    streams = {name: iter(items) for name, items in run.script.tasks.items()}
+    while not run.removed and not run.started() and not run.finished:
+        cluster.pass_time(WATCH_STEP_SECS)
+    streamed = set()
     delivered = 0
-    while streams:
-        for pipeline_task_name, items in list(streams.items()):
-            item = next(items, _END)
-            while isinstance(item, (fake_openshift.Pause, fake_openshift.Delay)):
-                if isinstance(item, fake_openshift.Delay):
-                    time.sleep(item.seconds)
-                else:
-                    item.event.wait()  # cancel_build sets it too
+    while not run.removed:
+        finished = run.finished
+        tasks = [task for task in run.started_tasks() if task not in streamed]
+        streamed.update(tasks)
+        streams = {name: iter(run.script.tasks[name]) for name in tasks}
+        while streams:
+            for pipeline_task_name, items in list(streams.items()):
                 item = next(items, _END)
-            if item is _END or run.cancelled.is_set():
-                del streams[pipeline_task_name]
-                continue
-            if stream_break is not None and delivered >= stream_break[0]:
-                if stream_break[1] is None:
-                    return
-                raise stream_break[1]
-            line = item.decode("utf-8") if isinstance(item, bytes) else item
-            delivered += 1
-            yield pipeline_task_name, line
-    if not run.cancelled.is_set():
-        run.finish()
+                while isinstance(item, (fake_openshift.Pause, fake_openshift.Delay)):
+                    if isinstance(item, fake_openshift.Delay):
+                        time.sleep(item.seconds)
+                    else:
+                        item.event.wait()  # cancel_build sets it too
+                    item = next(items, _END)
+                if item is _END or run.cancelled.is_set():
+                    del streams[pipeline_task_name]
+                    continue
+                if stream_break is not None and delivered >= stream_break[0]:
+                    if stream_break[1] is None:
+                        return
+                    raise stream_break[1]
+                line = item.decode("utf-8") if isinstance(item, bytes) else item
+                delivered += 1
+                yield pipeline_task_name, line
+        if finished:
+            return
+        if not tasks:
+            cluster.pass_time(WATCH_STEP_SECS)

@@ -1,0 +1,487 @@
+"""Contract of the osbs-client 2.8 stand-in (tests/standins/osbs): one test per behaviour.
+
+Each test names the osbs-client 2.8.0 function whose behaviour it pins
+(osbs/api.py, osbs/tekton.py, osbs/osbs_http.py, osbs/utils, osbs/build/user_params.py),
+so the backend's tests run against a client at least as strict as the real one.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+
+import pytest
+
+from tests.osbs_harness import DEMO_DOCKERFILE, demo_source, make_source
+
+
+@pytest.fixture
+def osbs(fake_osbs, osbs_conf):
+    """A stand-in OSBS client for binary builds, as osbs-client configures it (retries on)."""
+    from osbs.api import OSBS
+    from osbs.conf import Configuration
+
+    return OSBS(Configuration(conf_file=osbs_conf, conf_section="default_binary"))
+
+
+def create_arguments(**changes):
+    git_uri, git_ref = demo_source()
+    arguments = dict(
+        git_uri=git_uri,
+        git_ref=git_ref,
+        git_branch="main",
+        component="demo-image",
+        default_buildtime_limit=3600,
+        max_buildtime_limit=7200,
+    )
+    arguments.update(changes)
+    return arguments
+
+
+def create(osbs, **changes) -> str:
+    return osbs.get_build_name(osbs.create_binary_container_build(**create_arguments(**changes)))
+
+
+def running(fake_osbs, **changes):
+    from fake_openshift import Pause
+
+    pause = Pause()
+    fake_osbs.script(tasks={"binary-container-build-x86-64": ["step 1", pause]}, **changes)
+    return pause
+
+
+# -- cancel: osbs.api.OSBS.cancel_build -> tekton.PipelineRun.cancel_pipeline_run ----------------
+
+
+def test_cancel_build_leaves_the_run_cancelled_run_finally_and_not_finished(osbs, fake_osbs):
+    running(fake_osbs)
+    name = create(osbs)
+    osbs.cancel_build(name)
+    assert osbs.get_build_reason(name) == "CancelledRunFinally"
+    assert osbs.build_not_finished(name) is True
+    assert osbs.build_was_cancelled(name) is False
+
+
+def test_cancelled_run_ends_as_cancelled_and_build_was_cancelled_stays_false(osbs, fake_osbs):
+    running(fake_osbs)
+    name = create(osbs)
+    osbs.cancel_build(name)
+    osbs.wait_for_build_to_finish(name)
+    assert osbs.get_build_reason(name) == "Cancelled"
+    assert osbs.build_not_finished(name) is False
+    assert osbs.build_was_cancelled(name) is False
+
+
+def test_build_was_cancelled_only_for_pipeline_run_cancelled(osbs, fake_osbs):
+    # tekton.PipelineRun.was_cancelled
+    fake_osbs.script(state="PipelineRunCancelled")
+    name = create(osbs)
+    assert osbs.build_was_cancelled(name) is True
+
+
+def test_cancel_build_of_a_missing_run_raises_osbs_exception(osbs, fake_osbs):
+    from osbs.exceptions import OsbsException
+
+    with pytest.raises(OsbsException, match="can't be canceled, because it doesn't exist"):
+        osbs.cancel_build("no-such-run")
+
+
+def test_cancel_build_is_not_retried_on_a_server_error(osbs, fake_osbs):
+    # osbs_http: PATCH is not in HTTP_RETRIES_METHODS_WHITELIST
+    from osbs.exceptions import OsbsResponseException
+
+    running(fake_osbs)
+    name = create(osbs)
+    fake_osbs.fail_http(503, times=20)
+    with pytest.raises(OsbsResponseException) as error:
+        osbs.cancel_build(name)
+    assert error.value.status_code == 503
+    assert [attempt[0] for attempt in fake_osbs.http_attempts[-1:]] == ["PATCH"]
+    assert fake_osbs.sleeps == []
+    assert len(fake_osbs.http_faults) == 19
+
+
+def test_cancel_build_is_retried_on_refused_connections(osbs, fake_osbs):
+    # urllib3's Retry counts connect errors for every method, PATCH included
+    from fake_openshift import REFUSED
+
+    running(fake_osbs)
+    name = create(osbs)
+    fake_osbs.fail_http(REFUSED, times=3)
+    osbs.cancel_build(name)
+    assert fake_osbs.sleeps == [8, 16]
+    assert fake_osbs.cancelled == [name]
+
+
+def test_cancel_build_retries_a_conflict(osbs, fake_osbs):
+    # utils.retry_on_conflict: 409 retried, 5 s doubling
+    running(fake_osbs)
+    name = create(osbs)
+    fake_osbs.fail_http(409, times=2)
+    osbs.cancel_build(name)
+    assert fake_osbs.sleeps == [5, 10]
+    assert fake_osbs.cancelled == [name]
+
+
+# -- waiting: tekton.PipelineRun.wait_for_finish --------------------------------------------------
+
+
+def test_wait_for_build_to_finish_polls_every_5_seconds_until_finished(osbs, fake_osbs):
+    running(fake_osbs, finally_seconds=22)
+    name = create(osbs)
+    osbs.cancel_build(name)
+    osbs.wait_for_build_to_finish(name)
+    assert fake_osbs.sleeps == [5, 5, 5, 5, 5]
+    assert osbs.build_not_finished(name) is False
+
+
+def test_wait_for_build_to_finish_gives_up_after_5_hours(osbs, fake_osbs):
+    fake_osbs.REAL_PAUSE = 0
+    running(fake_osbs)
+    name = create(osbs)
+    osbs.wait_for_build_to_finish(name)
+    assert sum(fake_osbs.sleeps) == 5 * 3600
+    assert osbs.build_not_finished(name) is True
+
+
+def test_wait_for_build_to_finish_returns_at_once_for_a_finished_run(osbs, fake_osbs):
+    name = create(osbs)
+    osbs.wait_for_build_to_finish(name)
+    assert fake_osbs.sleeps == []
+
+
+# -- logs: tekton.PipelineRun._get_logs_stream -------------------------------------------------
+
+
+def test_get_build_logs_waits_for_the_run_to_start(osbs, fake_osbs):
+    from fake_openshift import Pause
+
+    gate = Pause()
+    fake_osbs.script(start=gate, tasks={"binary-container-build-x86-64": ["first"]})
+    name = create(osbs)
+    assert osbs.get_build_reason(name) == "Started"
+    events = []
+
+    def release_once_the_stream_waits():
+        while not fake_osbs.runs[name].log_opens:
+            threading.Event().wait(0.005)
+        events.append("started")
+        gate.event.set()
+
+    releaser = threading.Thread(target=release_once_the_stream_waits)
+    releaser.start()
+    for _task, line in osbs.get_build_logs(name, follow=True, wait=True):
+        events.append(line)
+    releaser.join()
+    assert events == ["started", "first"]
+
+
+def test_get_build_logs_streams_later_tasks_once_they_appear(osbs, fake_osbs):
+    from fake_openshift import Pause
+
+    prebuild_done = Pause()
+    s390_done = Pause()
+    fake_osbs.script(
+        tasks={
+            "binary-container-prebuild": ["pre 1", prebuild_done, "pre 2"],
+            "binary-container-build-x86-64": ["amd 1", "amd 2"],
+            "binary-container-build-s390x": ["s390 1", s390_done],
+            "binary-container-exit": ["exit 1"],
+        },
+        stages=[
+            ["binary-container-prebuild"],
+            ["binary-container-build-x86-64", "binary-container-build-s390x"],
+            ["binary-container-exit"],
+        ],
+    )
+    name = create(osbs)
+    stream = osbs.get_build_logs(name, follow=True, wait=True)
+    assert next(stream) == ("binary-container-prebuild", "pre 1")
+    tasks = [ref["pipelineTaskName"] for ref in osbs.get_build(name)["status"]["childReferences"]]
+    assert tasks == ["binary-container-prebuild"]
+    prebuild_done.event.set()
+    lines = []
+    for _task, line in stream:
+        lines.append(line)
+        if line == "amd 2":
+            started = osbs.get_build(name)["status"]["childReferences"]
+            assert "binary-container-exit" not in [ref["pipelineTaskName"] for ref in started]
+            s390_done.event.set()
+    assert lines == ["pre 2", "amd 1", "s390 1", "amd 2", "exit 1"]
+
+
+def test_get_build_logs_ends_when_the_cancelled_run_has_finished(osbs, fake_osbs):
+    running(fake_osbs)
+    name = create(osbs)
+    stream = osbs.get_build_logs(name, follow=True, wait=True)
+    assert next(stream) == ("binary-container-build-x86-64", "step 1")
+    osbs.cancel_build(name)
+    assert list(stream) == []
+    assert osbs.get_build_reason(name) == "Cancelled"
+
+
+def test_get_build_logs_of_a_missing_run_is_empty_after_the_watches_give_up(osbs, fake_osbs):
+    # tekton.Openshift.watch_resource: 20 reconnects 5 s apart, for the run and its task runs
+    assert list(osbs.get_build_logs("no-such-run", follow=True, wait=True)) == []
+    assert fake_osbs.sleeps == [5] * 40
+
+
+# -- create: osbs.api.OSBS.create_binary_container_pipeline_run and BuildUserParams -------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"scratch": True, "isolated": True, "release": "1.1"},
+            "Build variations are mutually exclusive",
+        ),
+        (
+            {"signing_intent": "release", "compose_ids": [1]},
+            "Please only define signing_intent -OR- compose_ids, not both",
+        ),
+        ({"isolated": True}, "The release parameter is required for isolated builds."),
+        ({"isolated": True, "release": "6"}, "the release value must be in the format"),
+        ({"yum_repourls": "https://x/y.repo"}, "yum_repourls must be a list"),
+    ],
+    ids=[
+        "scratch-and-isolated",
+        "signing-intent-and-compose-ids",
+        "isolated-no-release",
+        "isolated-release-6",
+        "yum-repourls-not-a-list",
+    ],
+)
+def test_create_refuses_invalid_options_with_a_validation_exception(
+    osbs, fake_osbs, changes, message
+):
+    from osbs.exceptions import OsbsValidationException
+
+    with pytest.raises(OsbsValidationException, match=re.escape(message)):
+        create(osbs, **changes)
+    assert fake_osbs.created == []
+
+
+def test_isolated_release_of_the_right_format_is_accepted(osbs, fake_osbs):
+    create(osbs, isolated=True, release="6.1")
+    assert fake_osbs.created[0][1]["release"] == "6.1"
+
+
+@pytest.mark.parametrize(
+    ("dockerfile", "message"),
+    [
+        ("FROM base\nLABEL name=demo/image com.redhat.component=demo-image\n", "required label"),
+        ("FROM base\nLABEL name=demo/image version=1\n", "required label missing"),
+        (
+            "FROM base\nLABEL name=demo com.redhat.component=d version=1 release=abc\n",
+            "release label doesn't have proper format",
+        ),
+        (
+            "FROM base\nLABEL name=demo com.redhat.component=d version=1-2\n",
+            "version label '1-2' contains not allowed chars",
+        ),
+        (
+            "FROM base\nLABEL name=reg.example.com/demo com.redhat.component=d version=1\n",
+            "initial image name component must not contain '.'",
+        ),
+    ],
+    ids=["no-version", "no-component", "release-format", "version-dash", "name-dot"],
+)
+def test_create_checks_the_dockerfile_labels(osbs, fake_osbs, tmp_path, dockerfile, message):
+    from osbs.exceptions import OsbsValidationException
+
+    git_uri, git_ref = make_source(str(tmp_path / "repo"), {"Dockerfile": dockerfile})
+    with pytest.raises(OsbsValidationException, match=re.escape(message)):
+        create(osbs, git_uri=git_uri, git_ref=git_ref)
+    assert fake_osbs.created == []
+
+
+def test_flatpak_build_without_a_flatpak_container_yaml_is_refused(osbs, fake_osbs):
+    from osbs.exceptions import OsbsException, OsbsValidationException
+
+    with pytest.raises(
+        OsbsException, match=r"doesn.t have a container\.yaml with a flatpak"
+    ) as error:
+        create(osbs, flatpak=True)
+    assert not isinstance(
+        error.value, OsbsValidationException
+    )  # osbs-client raises the base class
+    assert fake_osbs.created == []
+
+
+def test_create_of_a_commit_the_branch_lacks_raises_commit_not_found(osbs, fake_osbs):
+    from osbs.exceptions import OsbsCommitNotFound
+
+    with pytest.raises(OsbsCommitNotFound, match="is not reachable in branch main"):
+        create(osbs, git_ref="0" * 40)
+    assert fake_osbs.sleeps == []
+
+
+def test_create_retries_a_failed_clone_three_times(osbs, fake_osbs):
+    # utils.clone_git_repo: GIT_MAX_RETRIES, GIT_BACKOFF_FACTOR
+    from osbs.exceptions import OsbsException
+
+    with pytest.raises(OsbsException, match="Unable to clone git repo"):
+        create(osbs, git_branch="no-such-branch")
+    assert fake_osbs.sleeps == [60, 120, 240]
+
+
+def test_create_without_max_buildtime_limit_fails_with_a_type_error(osbs, fake_osbs):
+    from osbs.exceptions import OsbsException
+
+    with pytest.raises(OsbsException) as error:
+        create(osbs, max_buildtime_limit=None)
+    assert isinstance(error.value.cause, TypeError)
+
+
+def test_source_build_needs_a_build_to_take_sources_from(fake_osbs, osbs_conf):
+    from osbs.api import OSBS
+    from osbs.conf import Configuration
+    from osbs.exceptions import OsbsValidationException
+
+    osbs = OSBS(Configuration(conf_file=osbs_conf, conf_section="default_source"))
+    with pytest.raises(OsbsValidationException, match="must be specified"):
+        osbs.create_source_container_build(component="demo-image-source")
+
+
+# -- names: api._get_binary_container_pipeline_name, utils.make_name_from_git ---------------------
+
+POSTFIX = r"\d{5}-\d{14}"
+
+
+@pytest.mark.parametrize(
+    ("changes", "pattern"),
+    [
+        ({"scratch": True}, rf"scratch-{POSTFIX}"),
+        ({"isolated": True, "release": "1.1"}, rf"isolated-{POSTFIX}"),
+        ({}, rf"demo-image-main-[0-9a-f]{{5}}{POSTFIX}"),
+    ],
+    ids=["scratch", "isolated", "normal"],
+)
+def test_binary_build_names(osbs, fake_osbs, changes, pattern):
+    assert re.fullmatch(pattern, create(osbs, **changes))
+
+
+def test_source_build_name(fake_osbs, osbs_conf):
+    from osbs.api import OSBS
+    from osbs.conf import Configuration
+
+    osbs = OSBS(Configuration(conf_file=osbs_conf, conf_section="default_source"))
+    run = osbs.create_source_container_build(
+        component="demo-image-source", sources_for_koji_build_nvr="demo-image-1.0-1"
+    )
+    assert re.fullmatch(rf"source-{POSTFIX}", osbs.get_build_name(run))
+
+
+# -- HTTP: osbs_http.HttpStream's Retry (HTTP_MAX_RETRIES, HTTP_BACKOFF_FACTOR) --------------
+
+
+def test_refused_connections_are_retried_8_times_over_480_seconds(osbs, fake_osbs):
+    from fake_openshift import REFUSED
+
+    fake_osbs.fail_http(REFUSED, times=8)
+    create(osbs)
+    assert fake_osbs.sleeps == [8, 16, 32, 64, 120, 120, 120]
+    assert sum(fake_osbs.sleeps) == 480
+
+
+def test_refused_connection_surfaces_after_the_retries_with_its_cause(osbs, fake_osbs):
+    import requests
+    from fake_openshift import REFUSED
+    from osbs.exceptions import OsbsException
+
+    fake_osbs.fail_http(REFUSED, times=9)
+    with pytest.raises(OsbsException) as error:
+        create(osbs)
+    assert isinstance(error.value.cause, requests.ConnectionError)
+    assert fake_osbs.created == []
+
+
+def test_server_errors_of_a_get_are_retried(osbs, fake_osbs):
+    name = create(osbs)
+    fake_osbs.fail_http(503, times=3)
+    assert osbs.build_has_succeeded(name) is True
+    assert fake_osbs.sleeps == [8, 16]
+
+
+def test_no_retries_when_retries_are_disabled(osbs, fake_osbs):
+    from fake_openshift import REFUSED
+    from osbs.exceptions import OsbsException
+
+    osbs.os.retries_enabled = False
+    fake_osbs.fail_http(REFUSED, times=2)
+    with pytest.raises(OsbsException):
+        create(osbs)
+    assert fake_osbs.sleeps == []
+    assert len(fake_osbs.http_faults) == 1
+
+
+def test_a_timed_out_request_takes_the_request_timeout(osbs, fake_osbs):
+    from fake_openshift import TIMEOUT
+    from osbs.exceptions import OsbsNetworkException
+
+    osbs.os.retries_enabled = False
+    fake_osbs.fail_http(TIMEOUT)
+    with pytest.raises(OsbsNetworkException):
+        osbs.get_build("any")
+    assert fake_osbs.sleeps == [600]
+
+
+def test_demo_dockerfile_passes_every_create_check(osbs, fake_osbs, tmp_path):
+    git_uri, git_ref = make_source(str(tmp_path / "repo"), {"Dockerfile": DEMO_DOCKERFILE})
+    create(osbs, git_uri=git_uri, git_ref=git_ref)
+    assert len(fake_osbs.created) == 1
+
+
+def test_create_of_a_name_that_exists_is_a_conflict(osbs, fake_osbs, monkeypatch):
+    # PipelineRun.start_pipeline_run: the API server answers 409 AlreadyExists
+    from osbs import utils
+    from osbs.exceptions import OsbsResponseException
+
+    monkeypatch.setattr(utils, "generate_random_postfix", lambda: "12345-20260101000000")
+    create(osbs, scratch=True)
+    with pytest.raises(OsbsResponseException) as error:
+        create(osbs, scratch=True)
+    assert error.value.status_code == 409
+    assert error.value.json["reason"] == "AlreadyExists"
+    assert len(fake_osbs.created) == 1
+
+
+def test_lost_answer_to_a_create_is_retried_into_a_conflict(osbs, fake_osbs):
+    # osbs_http: POST is retried on a read timeout, with the same run name
+    from fake_openshift import LOST
+    from osbs.exceptions import OsbsResponseException
+
+    fake_osbs.fail_http(LOST)
+    with pytest.raises(OsbsResponseException) as error:
+        create(osbs)
+    assert error.value.status_code == 409
+    assert len(fake_osbs.created) == 1
+    assert fake_osbs.sleeps == [600]
+
+
+def test_cancel_starts_no_further_task(osbs, fake_osbs):
+    # Tekton creates no TaskRun for a later task once the run is cancelled
+    from fake_openshift import Pause
+
+    fake_osbs.script(
+        tasks={"binary-container-prebuild": ["pre", Pause()], "binary-container-exit": ["x"]},
+        stages=[["binary-container-prebuild"], ["binary-container-exit"]],
+    )
+    name = create(osbs)
+    osbs.cancel_build(name)
+    tasks = [ref["pipelineTaskName"] for ref in osbs.get_build(name)["status"]["childReferences"]]
+    assert tasks == ["binary-container-prebuild"]
+
+
+def test_wait_for_build_to_finish_raises_when_a_poll_is_refused(osbs, fake_osbs):
+    # has_not_finished GETs the run on every poll; with retries off a refusal surfaces
+    from fake_openshift import REFUSED
+    from osbs.exceptions import OsbsException
+
+    running(fake_osbs)
+    name = create(osbs)
+    osbs.os.retries_enabled = False
+    fake_osbs.fail_http(REFUSED)
+    with pytest.raises(OsbsException):
+        osbs.wait_for_build_to_finish(name)
