@@ -31,6 +31,13 @@ RELEASE_LABELS = ("release", "Release")
 #: File next to the Dockerfile listing extra tags, one per line.
 ADDITIONAL_TAGS_FILE = "additional-tags"
 
+#: A registry repository name (distribution's reference grammar, lower case).
+REPOSITORY_RE = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*")
+#: A Koji package name the hub keeps as one directory (RegexNameInternal, no '/').
+COMPONENT_RE = re.compile(r"[A-Za-z0-9_+][A-Za-z0-9_.+-]*")
+#: Longest component and image name (kojihub's MaxNameLengthInternal).
+NAME_MAX = 256
+
 _TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.]*$")
 
 
@@ -137,6 +144,7 @@ def read_image_labels(dockerfile_path: str, release_override: str | None = None)
             + "; add them with non-empty values (version may use an ENV variable)."
         )
 
+    _check_identity(component, name)
     if release_override:
         release: str | None = release_override
     else:
@@ -158,6 +166,29 @@ def read_image_labels(dockerfile_path: str, release_override: str | None = None)
     )
     check_tag_lengths(image)
     return image
+
+
+def repository_problem(name: str) -> str | None:
+    """Why ``name`` cannot name an image repository in a registry, or None."""
+    if len(name) <= NAME_MAX and REPOSITORY_RE.fullmatch(name):
+        return None
+    return (
+        f"{nvr.show_value(name)} is not a registry repository name: use lower-case letters, "
+        "digits and '.', '_', '-' between them, with '/' between path parts"
+    )
+
+
+def _check_identity(component: str, name: str) -> None:
+    """Refuse a component Koji cannot hold as a package or a name no registry takes."""
+    if len(component) > NAME_MAX or not COMPONENT_RE.fullmatch(component):
+        raise LabelError(
+            f"The Dockerfile's com.redhat.component label {nvr.show_value(component)} is not a "
+            "Koji package name: use letters, digits and '_', '.', '+', '-' (not first), "
+            f"at most {NAME_MAX} characters."
+        )
+    problem = repository_problem(name)
+    if problem:
+        raise LabelError(f"The Dockerfile's name label {problem}.")
 
 
 def _check_value(what: str, value: str, origin: str) -> None:

@@ -176,3 +176,39 @@ def test_bad_release_option_is_named_as_the_option(tmp_path):
 def test_tag_and_nvr_safe_values_are_accepted(tmp_path, value):
     image = read_image_labels(labelled(tmp_path, version=value, release=value))
     assert (image.version, image.release) == (value, value)
+
+
+BAD_COMPONENTS = [
+    ("esc", "demo\x1b[2Jimage"),
+    ("slash", "demo/image"),
+    ("leading_dash", "-demo"),
+    ("leading_dot", ".demo"),
+    ("space", "demo image"),
+    ("unicode", "d\u00e9mo"),
+    ("too_long", "c" * 257),
+]
+
+
+@pytest.mark.parametrize(
+    "value", [b[1] for b in BAD_COMPONENTS], ids=[b[0] for b in BAD_COMPONENTS]
+)
+def test_component_koji_cannot_hold_as_a_package_is_refused(tmp_path, value):
+    labels = f'LABEL com.redhat.component="{value}" name=demo/image version=1.0 release=3\n'
+    with pytest.raises(LabelError, match=r"com\.redhat\.component label .* is not a Koji package"):
+        read_image_labels(write(tmp_path, "FROM scratch\n" + labels))
+
+
+BAD_NAMES = [
+    ("upper_case", "Demo/Image"),
+    ("bel", "demo/im\x07age"),
+    ("double_slash", "demo//image"),
+    ("trailing_dash", "demo-"),
+    ("colon", "demo:1"),
+]
+
+
+@pytest.mark.parametrize("value", [b[1] for b in BAD_NAMES], ids=[b[0] for b in BAD_NAMES])
+def test_name_no_registry_accepts_is_refused(tmp_path, value):
+    labels = f'LABEL com.redhat.component=demo-image name="{value}" version=1.0 release=3\n'
+    with pytest.raises(LabelError, match=r"name label .* is not a registry repository name"):
+        read_image_labels(write(tmp_path, "FROM scratch\n" + labels))

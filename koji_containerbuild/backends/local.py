@@ -35,12 +35,12 @@ from koji_containerbuild.backends.base import (
     Outcome,
 )
 from koji_containerbuild.imagetags import tags_for_build
+from koji_containerbuild.labels import repository_problem
 from koji_containerbuild.optnames import option_name
 from koji_containerbuild.sourcefiles import SourceFileError, check_source_files
 
 log = logging.getLogger(f"{LOGGER_NAME}.backends.local")
 
-_REPO_NAME_RE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$")
 _TAG_BAD_CHARS = re.compile(r"[^A-Za-z0-9_.-]")
 _POLL = 0.1
 
@@ -139,11 +139,9 @@ class LocalBackend(BuildBackend):
             check_source_files(request.source_dir)
         except SourceFileError as error:
             raise BackendError(str(error)) from None
-        if not request.name or not _REPO_NAME_RE.match(request.name):
-            raise BackendError(
-                f"The image name {request.name!r} is not a valid repository name; set the "
-                "Dockerfile's name label to lowercase letters, digits, '.', '_', '-' and '/'."
-            )
+        problem = repository_problem(request.name or "")
+        if problem:
+            raise BackendError(f"The image name {problem}; set the Dockerfile's name label.")
 
     def _launch(self, build_dir: str) -> None:
         """Start the detached runner: forked from this process, not a new interpreter.
