@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import koji
 
-from koji_containerbuild import LOGGER_NAME, cg, checks
+from koji_containerbuild import LOGGER_NAME, cg, checks, tagging
 from koji_containerbuild.attach import AttachRecord, read_record, write_record
 from koji_containerbuild.backends import create_backend
 from koji_containerbuild.backends.base import (
@@ -231,7 +231,9 @@ class _BuildRun:
             raise koji.BuildError(f"The container build {name} failed: {reason}")
         koji_builds: list[str] = []
         if self.needs_import:
-            koji_builds.append(str(self.import_build(result)))
+            build_id = self.import_build(result)
+            koji_builds.append(str(build_id))
+            self.tag_build(build_id)
         elif result.koji_build_id is not None:
             koji_builds.append(str(result.koji_build_id))
         return self.result_dict(result, name, koji_builds)
@@ -261,6 +263,15 @@ class _BuildRun:
         )
         self.imported = True
         return int(build_id)
+
+    def tag_build(self, build_id: int) -> None:
+        """Into the target's destination tag, as kojid's tagBuild task would."""
+        if self.prepared.dest_tag is None or self.reservation is None:
+            return
+        tag_id, tag_name = self.prepared.dest_tag
+        tagging.tag_imported_build(
+            self.ctx.session, self.ctx.task_id, tag_id, tag_name, build_id, self.reservation.nvr
+        )
 
     def result_dict(self, result: BuildResult, name: str, koji_builds: list[str]) -> dict:
         task_logs = self.task_logs
