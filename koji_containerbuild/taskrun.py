@@ -254,7 +254,7 @@ class _BuildRun:
             task_id=self.ctx.task_id,
             start_time=self.start_time,
             end_time=time.time(),
-            extra={},
+            extra=self.build_extra(),
         )
         upload_dir = f"containerbuild-import/{self.ctx.task_id}-{uuid.uuid4().hex[:12]}"
         log_files = self.task_logs.files() if self.task_logs else []
@@ -263,6 +263,13 @@ class _BuildRun:
         )
         self.imported = True
         return int(build_id)
+
+    def build_extra(self) -> dict[str, Any]:
+        """build.extra beyond what cg adds: the parent build, as atomic-reactor records it."""
+        if not self.prepared.parent_build:
+            return {}
+        parent = self.ctx.session.getBuild(self.prepared.parent_build, strict=True)
+        return {"image": {"parent_build_id": int(parent["id"])}}
 
     def tag_build(self, build_id: int) -> None:
         """Into the target's destination tag, as kojid's tagBuild task would."""
