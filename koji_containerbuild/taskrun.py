@@ -26,6 +26,7 @@ from koji_containerbuild.backends.base import (
     BuildBackend,
     BuildResult,
     Outcome,
+    unsupported_request,
 )
 from koji_containerbuild.cancel import CancelWatch, TaskCancelled
 from koji_containerbuild.config import ConfigError, load_builder_config
@@ -265,11 +266,16 @@ class _BuildRun:
         return int(build_id)
 
     def build_extra(self) -> dict[str, Any]:
-        """build.extra beyond what cg adds: the parent build, as atomic-reactor records it."""
-        if not self.prepared.parent_build:
-            return {}
-        parent = self.ctx.session.getBuild(self.prepared.parent_build, strict=True)
-        return {"image": {"parent_build_id": int(parent["id"])}}
+        """build.extra beyond what cg adds: userdata and the parent build, as atomic-reactor
+        records them."""
+        extra: dict[str, Any] = {}
+        userdata = self.request.opts.get("userdata")
+        if userdata:
+            extra["custom_user_metadata"] = userdata
+        if self.prepared.parent_build:
+            parent = self.ctx.session.getBuild(self.prepared.parent_build, strict=True)
+            extra["image"] = {"parent_build_id": int(parent["id"])}
+        return extra
 
     def tag_build(self, build_id: int) -> None:
         """Into the target's destination tag, as kojid's tagBuild task would."""
@@ -347,6 +353,9 @@ class _BuildRun:
 def run_build(ctx: TaskContext, prepared: PreparedBuild, watch: CancelWatch) -> dict:
     """Start (or follow) the build, stream its logs, and return the task result."""
     run = _BuildRun(ctx, prepared, watch)
+    refusal = unsupported_request(run.backend, prepared.request)
+    if refusal:
+        raise koji.BuildError(refusal)
     try:
         if not run.find_previous_build():
             run.finish_checks()
