@@ -239,11 +239,12 @@ def read_info(state_dir: str) -> dict | None:
 
 
 def write_koji_config(paths: Paths, hub_url: str) -> None:
-    """A koji CLI profile ``sandbox`` for the hub, polling every second."""
+    """A koji CLI profile ``sandbox`` for the hub and its /kojifiles, polling every second."""
     text = (
         "[sandbox]\n"
         f"server = {hub_url}\n"
         f"weburl = {hub_url.rsplit('/', 1)[0]}/koji\n"
+        f"topurl = {hub_url.rsplit('/', 1)[0]}/kojifiles\n"
         "authtype = password\n"
         "poll_interval = 1\n"
         f"plugin_paths = {CLI_PLUGIN_DIR}\n"
