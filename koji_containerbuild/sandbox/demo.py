@@ -3,8 +3,9 @@
 Each run commits the example into the sandbox's git repository with the next
 free release (so a second run builds demo-image-<version>-<release+1>), runs
 ``koji container-build ... --wait --follow-logs`` against the sandbox hub and
-shows the task, the Koji build, its pull specs and ``skopeo inspect`` of the
-pushed image. This is user interface code: it prints.
+shows the task, the Koji build, its pull specs, ``skopeo inspect`` of the
+pushed image and ``koji latest-build`` of the destination tag. This is user
+interface code: it prints.
 """
 
 from __future__ import annotations
@@ -126,8 +127,12 @@ def run_demo(info: dict) -> int:
         print(f"\nThe build did not succeed (koji exited with {status});"
               f" worker logs are in {info['state_dir']}/logs.")  # fmt: skip
         return status
+    print(f"\nThe build is tagged into the target's destination tag {runtime.DEST_TAG}:")
+    tagged = _run(
+        [*runtime.koji_command(info["state_dir"]), "latest-build", runtime.DEST_TAG, name]
+    )
     print(
         "\nThe sandbox keeps running for a closer look: './scripts/demo status' shows it, "
         "'./scripts/demo stop' stops it."
     )
-    return shown
+    return shown or tagged

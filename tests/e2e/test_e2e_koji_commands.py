@@ -89,3 +89,13 @@ def test_compose_id_is_refused_by_the_local_backend_before_a_build_exists(
     assert done.returncode == 1
     assert "does not support compose_ids (needs ODCS)" in done.stdout + done.stderr
     assert session.getBuild("e2e-compose-1.0-1") is None
+
+
+def test_demo_shows_its_build_tagged_in_the_destination_tag(sandbox, session, capfd):
+    from koji_containerbuild.sandbox import demo
+
+    assert demo.run_demo(runtime.read_info(sandbox.paths.state)) == 0
+    out = capfd.readouterr().out
+    newest = session.listBuilds(packageID=runtime.DEMO_PACKAGE, queryOpts={"order": "-id"})[0]
+    shown = out.split("latest-build", 1)[1]
+    assert f"{newest['nvr']}  " in shown and runtime.DEST_TAG in shown
