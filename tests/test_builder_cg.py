@@ -238,3 +238,8 @@ def test_imported_build_records_its_koji_parent_build(
     )
     kojid.run(kojid.submit(source, {**OPTS, "koji_parent_build": "base-1-1"}))
     assert kojid.session.getBuild(NVR)["extra"]["image"]["parent_build_id"] == parent["id"]
+
+
+def test_imported_build_records_userdata_as_custom_user_metadata(kojid, backend, source):
+    kojid.run(kojid.submit(source, {**OPTS, "userdata": {"team": "demo"}}))
+    assert kojid.session.getBuild(NVR)["extra"]["custom_user_metadata"] == {"team": "demo"}
