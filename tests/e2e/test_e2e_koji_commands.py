@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.server
 import threading
 
+import koji
 import pytest
 
 from koji_containerbuild.sandbox import runtime
@@ -99,3 +100,18 @@ def test_demo_shows_its_build_tagged_in_the_destination_tag(sandbox, session, ca
     newest = session.listBuilds(packageID=runtime.DEMO_PACKAGE, queryOpts={"order": "-id"})[0]
     shown = out.split("latest-build", 1)[1]
     assert f"{newest['nvr']}  " in shown and runtime.DEST_TAG in shown
+
+
+def test_repo_url_that_cannot_be_fetched_fails_the_task_with_its_sentence(
+    sandbox, session, tmp_path
+):
+    url = publish(sandbox, tmp_path, "e2e-norepo", dockerfile("e2e-norepo", "1", "true"))
+    missing = "http://127.0.0.1:9/missing.repo"  # nothing listens on port 9
+    done, task_id = build(sandbox, url, "--repo-url", missing)
+    assert done.returncode == 1
+    with pytest.raises(koji.GenericError) as failure:
+        session.getTaskResult(task_id)
+    assert (
+        f"The yum repo file {missing} given in yum_repourls (--repo-url) could not be fetched"
+        in (str(failure.value))
+    )
