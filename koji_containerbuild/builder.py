@@ -66,6 +66,8 @@ class PreparedBuild:
     parent_build: str | None = None
     #: Source container builds: the release of the image build they package.
     source_release: str | None = None
+    #: The target's destination tag (id, name): where an imported build is tagged.
+    dest_tag: tuple[int, str] | None = None
 
 
 def _callbacks(ctx: TaskContext, name: str, **kwargs: Any) -> None:
@@ -178,6 +180,7 @@ def prepare_binary_build(ctx: TaskContext, src: str, target: str, opts: Any) -> 
         source_url=src,
         nvr_known=nvr_known,
         parent_build=opts.get("koji_parent_build"),
+        dest_tag=(target_info.dest_tag_id, target_info.dest_tag_name),
     )
 
 
@@ -214,6 +217,7 @@ def prepare_source_build(ctx: TaskContext, target: str, opts: Any) -> PreparedBu
         source_url=None,
         nvr_known=False,
         source_release=source.release,
+        dest_tag=(target_info.dest_tag_id, target_info.dest_tag_name),
     )
 
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import koji
 
-from koji_containerbuild import LOGGER_NAME, cg, checks
+from koji_containerbuild import LOGGER_NAME, cg, checks, tagging
 from koji_containerbuild.attach import AttachRecord, read_record, write_record
 from koji_containerbuild.backends import create_backend
 from koji_containerbuild.backends.base import (
@@ -26,6 +26,7 @@ from koji_containerbuild.backends.base import (
     BuildBackend,
     BuildResult,
     Outcome,
+    unsupported_request,
 )
 from koji_containerbuild.cancel import CancelWatch, TaskCancelled
 from koji_containerbuild.config import ConfigError, load_builder_config
@@ -232,7 +233,9 @@ class _BuildRun:
             raise koji.BuildError(f"The container build {name} failed: {reason}")
         koji_builds: list[str] = []
         if self.needs_import:
-            koji_builds.append(str(self.import_build(result)))
+            build_id = self.import_build(result)
+            koji_builds.append(str(build_id))
+            self.tag_build(build_id)
         elif result.koji_build_id is not None:
             koji_builds.append(str(result.koji_build_id))
         return self.result_dict(result, name, koji_builds)
@@ -253,7 +256,7 @@ class _BuildRun:
             task_id=self.ctx.task_id,
             start_time=self.start_time,
             end_time=time.time(),
-            extra={},
+            extra=self.build_extra(),
         )
         upload_dir = f"containerbuild-import/{self.ctx.task_id}-{uuid.uuid4().hex[:12]}"
         log_files = self.task_logs.files() if self.task_logs else []
@@ -262,6 +265,27 @@ class _BuildRun:
         )
         self.imported = True
         return int(build_id)
+
+    def build_extra(self) -> dict[str, Any]:
+        """build.extra beyond what cg adds: userdata and the parent build, as atomic-reactor
+        records them."""
+        extra: dict[str, Any] = {}
+        userdata = self.request.opts.get("userdata")
+        if userdata:
+            extra["custom_user_metadata"] = userdata
+        if self.prepared.parent_build:
+            parent = self.ctx.session.getBuild(self.prepared.parent_build, strict=True)
+            extra["image"] = {"parent_build_id": int(parent["id"])}
+        return extra
+
+    def tag_build(self, build_id: int) -> None:
+        """Into the target's destination tag, as kojid's tagBuild task would."""
+        if self.prepared.dest_tag is None or self.reservation is None:
+            return
+        tag_id, tag_name = self.prepared.dest_tag
+        tagging.tag_imported_build(
+            self.ctx.session, self.ctx.task_id, tag_id, tag_name, build_id, self.reservation.nvr
+        )
 
     def result_dict(self, result: BuildResult, name: str, koji_builds: list[str]) -> dict:
         task_logs = self.task_logs
@@ -342,6 +366,9 @@ class _BuildRun:
 def run_build(ctx: TaskContext, prepared: PreparedBuild, watch: CancelWatch) -> dict:
     """Start (or follow) the build, stream its logs, and return the task result."""
     run = _BuildRun(ctx, prepared, watch)
+    refusal = unsupported_request(run.backend, prepared.request)
+    if refusal:
+        raise koji.BuildError(refusal)
     try:
         if not run.find_previous_build():
             run.finish_checks()

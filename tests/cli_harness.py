@@ -21,13 +21,14 @@ COMMANDS = ("container-build", "flatpak-build", "source-container-build")
 class KojiCLI:
     """Runs the real koji command with this repository's plugin and library."""
 
-    def __init__(self, tmp_path: Path, server_url: str):
+    def __init__(self, tmp_path: Path, server_url: str, topurl: str | None = None):
         self.config = tmp_path / "koji.conf"
         self.config.write_text(
             "[sandbox]\n"
             f"server = {server_url}\n"
             f"weburl = {WEBURL}\n"
-            "authtype = password\n"
+            + (f"topurl = {topurl}\n" if topurl else "")
+            + "authtype = password\n"
             "poll_interval = 1\n"
         )
         self.env = dict(os.environ, PYTHONPATH=str(REPO), HOME=str(tmp_path))
@@ -48,7 +49,7 @@ class KojiCLI:
             *args,
         ]
 
-    def run(self, *args, user="alice", timeout=60) -> subprocess.CompletedProcess:
+    def run(self, *args, user="alice", timeout=60, cwd=None) -> subprocess.CompletedProcess:
         return subprocess.run(
             self.command(args, user),
             capture_output=True,
@@ -56,6 +57,7 @@ class KojiCLI:
             env=self.env,
             timeout=timeout,
             stdin=subprocess.DEVNULL,
+            cwd=cwd,
         )
 
     def start(self, *args, user="alice") -> subprocess.Popen:

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-HUB_PLUGIN = REPO_ROOT / "plugins" / "hub" / "hub_containerbuild.py"
 
 # Fixture modules shared by several test modules (pytest reads this list only here).
 pytest_plugins = [
@@ -25,20 +24,10 @@ def repo_root() -> Path:
 
 @pytest.fixture
 def sandbox_hub(tmp_path):
-    """A SandboxHub with the real hub plugin (once it exists) and the demo setup."""
-    from koji_containerbuild.sandbox.hub import SandboxHub
+    """A SandboxHub with the real hub plugin and the demo setup (tests/hub_setup.py)."""
+    from tests.hub_setup import make_sandbox_hub
 
-    plugins = [str(HUB_PLUGIN)] if HUB_PLUGIN.exists() else []
-    hub = SandboxHub(str(tmp_path / "koji"), hub_plugins=plugins)
-    hub.add_user("alice", "alice")
-    hub.add_user("admin", "admin", perms=["admin"])
-    hub.add_user("builder", "builder", host=True)
-    hub.add_channel("container")
-    hub.add_host_to_channel("builder", "container")
-    hub.add_tag("demo-build", arches="x86_64")
-    hub.add_tag("demo-candidate", arches=None)
-    hub.add_target("demo", "demo-build", "demo-candidate")
-    hub.add_package("demo-candidate", "demo-image", "alice")
+    hub = make_sandbox_hub(str(tmp_path / "koji"))
     yield hub
     hub.db.close()
 

@@ -227,3 +227,19 @@ def test_koji_parent_build_that_does_not_exist_is_refused(kojid, backend, source
     with pytest.raises(koji.BuildError, match="koji_parent_build 'base-1-1' does not exist"):
         kojid.run(kojid.submit(source, {**OPTS, "koji_parent_build": "base-1-1"}))
     assert backend.requests == []
+
+
+def test_imported_build_records_its_koji_parent_build(
+    kojid, backend, source, sandbox_hub, tmp_path
+):
+    pull = "registry.example.com/base@sha256:" + "b" * 64
+    parent = import_image_build(
+        sandbox_hub, str(tmp_path / "parent"), "base-1-1", {"index": {"pull": [pull]}}
+    )
+    kojid.run(kojid.submit(source, {**OPTS, "koji_parent_build": "base-1-1"}))
+    assert kojid.session.getBuild(NVR)["extra"]["image"]["parent_build_id"] == parent["id"]
+
+
+def test_imported_build_records_userdata_as_custom_user_metadata(kojid, backend, source):
+    kojid.run(kojid.submit(source, {**OPTS, "userdata": {"team": "demo"}}))
+    assert kojid.session.getBuild(NVR)["extra"]["custom_user_metadata"] == {"team": "demo"}

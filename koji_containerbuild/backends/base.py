@@ -18,6 +18,24 @@ from typing import Any, Optional, Union
 REMOTE_SOURCES = "remote-sources"
 
 
+#: Kinds of build a backend may offer (see :func:`unsupported_request`).
+BUILD_KINDS = ("container", "flatpak", "source")
+#: The backend that builds every kind and honours every option.
+FULL_BACKEND = "osbs"
+#: What the options a backend may lack need, for the refusal sentence.
+OPTION_NEEDS = {
+    "compose_ids": "ODCS",
+    "signing_intent": "ODCS",
+    "dependency_replacements": "Cachito",
+    "operator_csv_modifications_url": "OSBS's operator manifest support",
+}
+_KIND_NAMES = {
+    "container": "container images",
+    "flatpak": "flatpaks",
+    "source": "source container images",
+}
+
+
 class BackendError(Exception):
     """A backend could not do what was asked; the message is for the task owner."""
 
@@ -142,6 +160,10 @@ class BuildBackend(abc.ABC):
     #: True when the backend takes ``opts["koji_parent_build"]`` itself (OSBS);
     #: otherwise the plugin resolves it into ``BuildRequest.parent_image``.
     resolves_parent_builds: bool = False
+    #: Kinds of build it can do (of :data:`BUILD_KINDS`).
+    supported_kinds: frozenset[str] = frozenset(BUILD_KINDS)
+    #: Task options it honours; None: every option. Others are refused up front.
+    supported_options: frozenset[str] | None = None
 
     @abc.abstractmethod
     def start(self, request: BuildRequest) -> str:
@@ -182,3 +204,43 @@ class BuildBackend(abc.ABC):
         backend no longer knows the build.
         """
         return self.lookup(handle)
+
+
+def request_kind(request: BuildRequest) -> str:
+    """``container``, ``flatpak`` or ``source``: what the task asks to build."""
+    if request.kind == "source":
+        return "source"
+    return "flatpak" if request.flatpak else "container"
+
+
+def unsupported_request(backend: BuildBackend, request: BuildRequest) -> str | None:
+    """The sentence refusing a request the backend cannot honour, or None.
+
+    Checked before anything is reserved or built, so a build kind or an
+    option the backend lacks never ends in a late, misleading failure or a
+    build that silently ignores what was asked.
+    """
+    kind = request_kind(request)
+    if kind not in backend.supported_kinds:
+        return (
+            f"The {backend.name} backend of this builder cannot build {_KIND_NAMES[kind]}; "
+            f"only the {FULL_BACKEND} backend builds them, so ask the Koji admins for "
+            f"builders that use it."
+        )
+    if backend.supported_options is None:
+        return None
+    refused = sorted(
+        name for name, value in request.opts.items()
+        if name not in backend.supported_options and value not in (None, False, "", [], {})
+    )  # fmt: skip
+    if not refused:
+        return None
+    described = ", ".join(
+        f"{name} (needs {OPTION_NEEDS[name]})" if name in OPTION_NEEDS else name
+        for name in refused
+    )
+    return (
+        f"The {backend.name} backend of this builder does not support {described}; drop "
+        f"{'it' if len(refused) == 1 else 'them'} or build on a builder with the "
+        f"{FULL_BACKEND} backend."
+    )

@@ -60,6 +60,12 @@ def unique_tag(request: BuildRequest, stamp: str) -> str:
 class LocalBackend(BuildBackend):
     name = "local"
     imports_builds = False
+    # No flatpak (needs flatpak-module-tools and ODCS) or source container builds here.
+    supported_kinds = frozenset({"container"})
+    supported_options = frozenset(
+        {"scratch", "isolated", "git_branch", "arch_override", "release",
+         "koji_parent_build", "yum_repourls", "userdata"}
+    )  # fmt: skip
 
     def __init__(self, settings: Any) -> None:
         self.settings = bh.settings_dict(settings)

@@ -16,6 +16,7 @@ import tarfile
 from typing import Any
 
 from koji_containerbuild.backends import buildah as bh
+from koji_containerbuild.backends import yum_repos
 from koji_containerbuild.dockerfile import DockerfileError, read_dockerfile
 from koji_containerbuild.imagetags import ImageTags
 from koji_containerbuild.sourcefiles import SourceFileError
@@ -76,6 +77,8 @@ class Runner:
             "unique_tags": [],
             "digests": [],
         }
+        #: Fetched yum_repourls files, mounted over /etc/yum.repos.d for RUN steps.
+        self.repo_dir: str | None = None
         #: The host's RPMs (the buildroot), listed once for all arches.
         self.host_components: list[dict[str, Any]] | None = None
 
@@ -100,6 +103,7 @@ class Runner:
 
     # -- the build ---------------------------------------------------------
     def run(self) -> dict[str, Any]:
+        self.repo_dir = self.fetch_yum_repos()
         images = [self.build_arch(arch) for arch in self.request["platforms"]]
         self.check_cancelled()
         digest, list_digest = self.push(images)
@@ -124,6 +128,22 @@ class Runner:
             "extra": extra,
         }
 
+    def fetch_yum_repos(self) -> str | None:
+        """The directory of the fetched yum_repourls files (None without any)."""
+        urls = (self.request.get("opts") or {}).get("yum_repourls") or []
+        if not urls:
+            return None
+        repo_dir = os.path.join(self.work, "yum.repos.d")
+        try:
+            paths = yum_repos.fetch_repo_files(urls, repo_dir)
+        except yum_repos.RepoFetchError as error:
+            raise BuildFailed(str(error)) from None
+        for url, path in zip(urls, paths):
+            self.log.write(
+                None, f"Fetched {url} as {yum_repos.YUM_REPOS_DIR}/{os.path.basename(path)}"
+            )
+        return repo_dir
+
     def build_arch(self, arch: str) -> dict[str, Any]:
         self.check_cancelled()
         req = self.request
@@ -133,6 +153,7 @@ class Runner:
         cmd = self.buildah("bud", "--format", "docker", "--isolation", self.settings["isolation"])
         cmd += ["--pull=missing", bh.tls_flag(self.settings), "--iidfile", iidfile]
         cmd += ["--platform", f"linux/{bh.oci_arch(arch)}", "-f", dockerfile, "-t", local_ref]
+        cmd += yum_repos.volume_args(self.repo_dir)
         for label in ("name", "version", "release"):
             if req.get(label):
                 cmd += ["--label", f"{label}={req[label]}"]

@@ -1,4 +1,4 @@
-"""Hub API: archives of builds and their buildroots."""
+"""Hub API: archives of builds, the build types, RPM listings and buildroots."""
 
 from __future__ import annotations
 
@@ -117,4 +117,93 @@ def listBuildroots(
     queryOpts=None,
 ):
     """The sandbox keeps no buildroot records (CG buildroots live in archive extra)."""
+    return apply_query_opts([], queryOpts)
+
+
+# ---------------------------------------------------------------- build types
+
+
+def _build_id(build_info, strict: bool) -> int | None:
+    """find_build_id: an int is taken as it is, an NVR or dict is looked up."""
+    from koji_containerbuild.sandbox.api_builds import build_row
+
+    if isinstance(build_info, int) and not isinstance(build_info, bool):
+        return build_info
+    if not isinstance(build_info, (str, dict)):
+        raise koji.GenericError(f"Invalid type for argument: {type(build_info)!r}")
+    row = build_row(build_info)
+    if row is None and strict:
+        raise koji.GenericError(f"No such build: {build_info!r}")
+    return row["id"] if row else None
+
+
+def _is_image_build(build_id: int) -> bool:
+    """A build with the image btype: legacy extra.image or an image archive (CG import)."""
+    row = current().db.one("SELECT extra FROM builds WHERE id = ?", (build_id,))
+    extra = (load_json(row["extra"]) if row else None) or {}
+    if isinstance(extra, dict) and ("image" in extra or "image" in (extra.get("typeinfo") or {})):
+        return True
+    return bool(listArchives(buildID=build_id, type="image", queryOpts={"countOnly": True}))
+
+
+@export()
+def getMavenBuild(buildInfo, strict=False):
+    """The sandbox keeps no Maven builds: None (or the hub's error when strict)."""
+    build_id = _build_id(buildInfo, strict)
+    if build_id is not None and strict:
+        raise koji.GenericError(f"no such maven build: {buildInfo}")
+    return None
+
+
+@export()
+def getWinBuild(buildInfo, strict=False):
+    """The sandbox keeps no Windows builds: None (or the hub's error when strict)."""
+    build_id = _build_id(buildInfo, strict)
+    if build_id is not None and strict:
+        raise koji.GenericError(f"no such Windows build: {buildInfo}")
+    return None
+
+
+@export()
+def getImageBuild(buildInfo, strict=False):
+    build_id = _build_id(buildInfo, strict)
+    if build_id is None:
+        return None
+    if _is_image_build(build_id):
+        return {"build_id": build_id}
+    if strict:
+        raise koji.GenericError(f"no such image build: {buildInfo}")
+    return None
+
+
+@export()
+def getBuildType(buildInfo, strict=False):
+    from koji_containerbuild.sandbox.api_builds import getBuild
+
+    build = buildInfo if isinstance(buildInfo, dict) and "extra" in buildInfo else None
+    build = build or getBuild(buildInfo, strict=strict)
+    if build is None:
+        return None
+    types = {}
+    typeinfo = (build.get("extra") or {}).get("typeinfo") or {}
+    for btype in typeinfo:
+        types[btype] = typeinfo[btype]
+    image = getImageBuild(build["id"])
+    if image:
+        types["image"] = image
+    return types
+
+
+@export()
+def listRPMs(
+    buildID=None,
+    buildrootID=None,
+    imageID=None,
+    componentBuildrootID=None,
+    hostID=None,
+    arches=None,
+    queryOpts=None,
+    draft=None,
+):
+    """The sandbox imports no RPMs (image components live in archive extra): none."""
     return apply_query_opts([], queryOpts)

@@ -1,4 +1,4 @@
-"""Hub API: builds, their Content Generator reservations and tagging."""
+"""Hub API: builds and their Content Generator reservations (tagging: api_tagging)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from koji.context import context
 
 from koji_containerbuild.sandbox.api_base import current, export, format_ts
 from koji_containerbuild.sandbox.api_core import user_row
-from koji_containerbuild.sandbox.api_tags import tag_row
 from koji_containerbuild.sandbox.api_tasks import apply_query_opts
 from koji_containerbuild.sandbox.state import dump_json, load_json
 
@@ -292,74 +291,3 @@ def CGRefundBuild(cg, build_id, token, state=BUILD_STATES["FAILED"]):
             (state, time.time(), row["id"]),
         )
         current().db.new_event(cnx)
-
-
-# ---------------------------------------------------------------- tagging
-
-
-def tag_build(tag, build) -> None:
-    """Put a build into a tag (no policy, no task), as tagBuildBypass does."""
-
-    hub = current()
-    tag_id = tag_row(tag, strict=True)["id"]
-    build_id = build_row(build, strict=True)["id"]
-    with hub.db.write() as cnx:
-        if cnx.execute(
-            "SELECT 1 FROM tag_listing WHERE tag_id = ? AND build_id = ?", (tag_id, build_id)
-        ).fetchone():
-            raise koji.TagError(f"build {build} already tagged ({tag})")
-        event = hub.db.new_event(cnx)
-        cnx.execute(
-            "INSERT INTO tag_listing (tag_id, build_id, create_event, owner_id) "
-            "VALUES (?, ?, ?, ?)",
-            (tag_id, build_id, event, context.session.user_id),
-        )
-
-
-@export()
-def tagBuildBypass(tag, build, force=False, notify=False):
-    context.session.assertPerm("tag")
-    tag_build(tag, build)
-
-
-@export()
-def listTagged(
-    tag,
-    event=None,
-    inherit=False,
-    prefix=None,
-    latest=False,
-    package=None,
-    owner=None,
-    type=None,
-    strict=True,
-    extra=False,
-    draft=None,
-):
-
-    tag_info = tag_row(tag, strict=strict)
-    if tag_info is None:
-        return []
-    rows = current().db.all(
-        _BUILD_SELECT + " JOIN tag_listing tl ON tl.build_id = b.id WHERE tl.tag_id = ? "
-        "ORDER BY tl.create_event DESC",
-        (tag_info["id"],),
-    )
-    builds = []
-    seen = set()
-    for row in rows:
-        info = build_info(row)
-        if package is not None and info["name"] != package:
-            continue
-        if prefix and not info["name"].startswith(prefix):
-            continue
-        if owner is not None and owner not in (info["owner_name"], info["owner_id"]):
-            continue
-        if latest and info["name"] in seen:
-            continue
-        seen.add(info["name"])
-        info.update({"tag_id": tag_info["id"], "tag_name": tag_info["name"]})
-        if not extra:
-            info.pop("extra")
-        builds.append(info)
-    return builds

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fnmatch
+
 import koji
 from koji.context import context
 
@@ -59,7 +61,45 @@ def getBuildConfig(tag, event=None):
 
 @export()
 def listTags(build=None, package=None, perms=True, queryOpts=None, pattern=None):
-    return [tag_info(r) for r in current().db.all("SELECT * FROM tags ORDER BY id")]
+    """All tags, or those a build is tagged in, or whose package list has the package."""
+    from koji_containerbuild.sandbox.api_builds import build_row
+    from koji_containerbuild.sandbox.api_tasks import apply_query_opts
+
+    if build is not None and package is not None:
+        raise koji.GenericError("only one of build and package may be specified")
+    db = current().db
+    listing: dict[int, dict] = {}
+    if build is not None:
+        row = build_row(build)
+        if row is None:
+            raise koji.GenericError(f"No such build: {build}")
+        for entry in db.all("SELECT tag_id FROM tag_listing WHERE build_id = ?", (row["id"],)):
+            listing[entry["tag_id"]] = {}
+    elif package is not None:
+        row = package_row(package)
+        if row is None:
+            raise koji.GenericError(f"No such package: {package}")
+        for entry in db.all(
+            "SELECT tp.tag_id, tp.owner_id, u.name AS owner_name, tp.blocked, tp.extra_arches "
+            "FROM tag_packages tp JOIN users u ON u.id = tp.owner_id WHERE tp.package_id = ?",
+            (row["id"],),
+        ):
+            entry["blocked"] = bool(entry["blocked"])
+            listing[entry.pop("tag_id")] = entry
+    tags = []
+    for row in db.all("SELECT * FROM tags ORDER BY id"):
+        if (build is not None or package is not None) and row["id"] not in listing:
+            continue
+        if pattern is not None and not fnmatch.fnmatchcase(row["name"].lower(), pattern.lower()):
+            continue
+        info = tag_info(row)
+        info.pop("extra")
+        if not perms:
+            info.pop("perm_id")
+            info.pop("perm")
+        info.update(listing.get(row["id"], {}))
+        tags.append(info)
+    return apply_query_opts(tags, queryOpts)
 
 
 @export()

@@ -3,8 +3,9 @@
 Each run commits the example into the sandbox's git repository with the next
 free release (so a second run builds demo-image-<version>-<release+1>), runs
 ``koji container-build ... --wait --follow-logs`` against the sandbox hub and
-shows the task, the Koji build, its pull specs and ``skopeo inspect`` of the
-pushed image. This is user interface code: it prints.
+shows the task, the Koji build, its pull specs, ``skopeo inspect`` of the
+pushed image and ``koji latest-build`` of the destination tag. This is user
+interface code: it prints.
 """
 
 from __future__ import annotations
@@ -132,16 +133,28 @@ def run_demo(info: dict) -> int:
     if not tasks:
         print("No buildContainer task was created.")
         return status or 1
-    shown = _show_result(session, tasks[0]["id"], info["registry"]) if status == 0 else 0
+    links = web_links(session, info["hub_url"], tasks[0]["id"])
     if status != 0:
         print(f"\nThe build did not succeed (koji exited with {status});"
               f" worker logs are in {info['state_dir']}/logs.")  # fmt: skip
-    else:
-        print(
-            "\nThe sandbox keeps running for a closer look: './scripts/demo status' shows it, "
-            "'./scripts/demo stop' stops it."
-        )
+        _print_links(links)
+        return status
+    shown = _show_result(session, tasks[0]["id"], info["registry"])
+    print(f"\nThe build is tagged into the target's destination tag {runtime.DEST_TAG}:")
+    latest = ["latest-build", runtime.DEST_TAG, name]
+    tagged = _run(
+        [*runtime.koji_command(info["state_dir"]), *latest],
+        " ".join([runtime.koji_command_text(info["state_dir"]), *latest]),
+    )
+    print(
+        "\nThe sandbox keeps running for a closer look: './scripts/demo status' shows it, "
+        "'./scripts/demo stop' stops it."
+    )
+    _print_links(links)
+    return shown or tagged
+
+
+def _print_links(links: list[str]) -> None:
     print("\nIn a browser:")
-    for line in web_links(session, info["hub_url"], tasks[0]["id"]):
+    for line in links:
         print(f"  {line}")
-    return status or shown

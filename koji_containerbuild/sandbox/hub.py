@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 import koji
 import koji.plugin
+import koji.policy
 import koji.util
 from koji.context import context
 
@@ -27,11 +28,13 @@ from koji_containerbuild.sandbox import (  # noqa: F401
     api_builds,
     api_core,
     api_host,
+    api_tagging,
     api_tags,
     api_tasks,
     cg_import,
     uploads,
 )
+from koji_containerbuild.sandbox import policy as sandbox_policy
 from koji_containerbuild.sandbox.api_base import HubSession, fault_for
 from koji_containerbuild.sandbox.state import Database
 
@@ -219,12 +222,17 @@ class SandboxHub:
 
     def evaluate_policy(self, name: str, data: dict) -> str | None:
         policy = self.policies.get(name)
+        if isinstance(policy, koji.policy.SimpleRuleSet):
+            return policy.apply(dict(data))
         if callable(policy):
             return policy(dict(data))
         return policy
 
     def set_policy(self, name: str, policy: str | Callable[[dict], str] | None) -> None:
-        """A fixed result ("allow", "deny reason", "use chan") or a function of the data."""
+        """Rule text as in hub.conf ("has_perm admin :: allow"), a fixed result
+        ("allow", "deny reason", "use chan") or a function of the data."""
+        if isinstance(policy, str) and sandbox_policy.looks_like_rules(policy):
+            policy = sandbox_policy.compile_rules(policy)
         self.policies[name] = policy
 
     # ------------------------------------------------------------ admin setup

@@ -49,13 +49,13 @@ def publish(sandbox, tmp_path, component: str, text: str) -> str:
     return sandbox.publish(component, str(source), f"{component}: {len(text)} bytes")
 
 
-def koji_cli(sandbox, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+def koji_cli(sandbox, *args: str, timeout: float = 240, cwd=None) -> subprocess.CompletedProcess:
     env = dict(os.environ)
     # The CLI plugin imports koji_containerbuild: use this checkout's.
     env["PYTHONPATH"] = os.pathsep.join(p for p in (runtime.REPO_ROOT, env.get("PYTHONPATH")) if p)
     return subprocess.run(
         [*sandbox.koji(), *args],
-        capture_output=True, text=True, timeout=timeout, check=False, env=env,
+        capture_output=True, text=True, timeout=timeout, check=False, env=env, cwd=cwd,
     )  # fmt: skip
 
 
