@@ -90,7 +90,8 @@ FAKE_PLUGIN = textwrap.dedent(
     '''
 )
 
-FAST_KILL = ((signal.SIGINT, 0.5), (signal.SIGTERM, 0.5), (signal.SIGKILL, 3.0))
+#: kojid's sequence, faster: one SIGINT and one SIGTERM per process, then SIGKILL.
+FAST_KILL = ((signal.SIGINT, 0.4, 0.5), (signal.SIGTERM, 0.4, 0.5), (signal.SIGKILL, 3.0, 0.5))
 
 
 @pytest.fixture
@@ -249,7 +250,7 @@ def test_restart_frees_open_tasks_and_runs_them_again(make_worker, alice, marker
     assert state_of(alice, task_id) == "OPEN"
     # A crash: the worker and its task process die without telling the hub.
     for task in first.running.values():
-        proctree.terminate_tree(task.process.pid, ((signal.SIGKILL, 3.0),), task.process.poll)
+        proctree.terminate_tree(task.process.pid, ((signal.SIGKILL, 3.0, 0.1),), task.process.poll)
     first.running.clear()
 
     second = make_worker()

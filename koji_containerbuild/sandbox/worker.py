@@ -4,7 +4,7 @@ It logs in as the build host over XML-RPC, frees the tasks a previous run of
 it left open (they are re-run from scratch, as after a kojid restart), takes
 tasks from ``host.getTasks``, opens them and runs each in a forked child
 (:mod:`koji_containerbuild.sandbox.taskrun`), as kojid does. A task cancelled on the hub has
-its process tree signalled deepest first: SIGINT, SIGTERM, SIGKILL.
+its process tree signalled as kojid does (deepest first: SIGINT, SIGTERM, SIGKILL).
 """
 
 from __future__ import annotations
@@ -167,7 +167,7 @@ class Worker:
         options: optparse.Values,
         log_dir: str,
         poll_interval: float = 0.5,
-        kill_sequence: tuple[tuple[int, float], ...] = proctree.KILL_SEQUENCE,
+        kill_sequence: tuple[tuple[int, float, float], ...] = proctree.KILL_SEQUENCE,
         env: dict[str, str] | None = None,
     ) -> None:
         self.server = server
