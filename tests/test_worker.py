@@ -270,3 +270,21 @@ def test_clean_stop_kills_running_tasks_and_frees_them(make_worker, alice, marke
     worker.shutdown()
     assert not any(proctree.is_alive(proc) for proc in tree)
     assert state_of(alice, task_id) == "FREE"
+
+
+def test_restart_after_kill_9_stops_the_old_task_process_before_the_rerun(
+    make_worker, alice, markers
+):
+    first = make_worker()
+    task_id = submit(alice, "once-then-ok")
+    poll_until(first, lambda: (markers / "ran-once").exists())
+    old_tree = proctree.process_tree(next(iter(first.running.values())).process.pid)
+    # kill -9 of the worker alone: it tells nobody, its task process lives on
+    first.running.clear()
+
+    second = make_worker()
+    assert not any(proctree.is_alive(proc) for proc in old_tree)
+    assert state_of(alice, task_id) == "FREE"
+    poll_until(second, finished(alice, task_id))
+    assert alice.getTaskResult(task_id) == {"second_run": True}
+    assert len([e for e in events(markers) if e.startswith("run once-then-ok")]) == 2

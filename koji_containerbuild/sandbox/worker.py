@@ -1,8 +1,9 @@
 """A kojid stand-in that runs the real builder plugin's task handlers.
 
-It logs in as the build host over XML-RPC, frees the tasks a previous run of
-it left open (they are re-run from scratch, as after a kojid restart), takes
-tasks from ``host.getTasks``, opens them and runs each in a forked child
+It logs in as the build host over XML-RPC, stops the task processes a
+previous run of it left behind and frees the tasks it left open (they are
+re-run from scratch, as after a kojid restart), takes tasks from
+``host.getTasks``, opens them and runs each in a forked child
 (:mod:`koji_containerbuild.sandbox.taskrun`), as kojid does. A task cancelled on the hub has
 its process tree signalled as kojid does (deepest first: SIGINT, SIGTERM, SIGKILL).
 """
@@ -188,14 +189,44 @@ class Worker:
     # -- life cycle -----------------------------------------------------------
 
     def connect(self) -> None:
-        """Log in as the host and free tasks a previous run left open here."""
+        """Log in as the host, stop what a previous run left running, free its tasks."""
         self.session = koji.ClientSession(
             self.server, {"user": self.user, "password": self.password, "anon_retry": True}
         )
         self.session.login()
         self.host_id = self.session.host.getID()
         os.makedirs(self.log_dir, exist_ok=True)
+        self.stop_orphans()
         self.free_stale_tasks()
+
+    def stop_orphans(self) -> list[int]:
+        """Stop task processes that an earlier run of the worker left running.
+
+        kojid runs under systemd (kojid.service keeps the default
+        KillMode=control-group): when kojid dies, even by kill -9, systemd
+        stops what is left of the service before it starts kojid again, so a
+        re-run never races the old task process. The worker has no service
+        manager: it does that itself, with kojid's sequence, from the pid
+        files (pid and start time, so a recycled pid is left alone) before the
+        tasks are freed and handed out again.
+        """
+        stopped = []
+        for name in sorted(os.listdir(self.log_dir)):
+            if not (name.startswith("task-") and name.endswith(".pid")):
+                continue
+            path = os.path.join(self.log_dir, name)
+            try:
+                with open(path, encoding="utf-8") as handle:
+                    record = json.load(handle)
+                proc = (int(record["pid"]), int(record["start"]))
+            except (OSError, ValueError, KeyError, TypeError):
+                LOGGER.warning("Ignoring unreadable task pid file %s", path)
+                continue
+            if proctree.is_alive(proc):
+                LOGGER.info("Stopping task process %d left by an earlier run", proc[0])
+                proctree.terminate_tree(proc[0], self.kill_sequence)
+                stopped.append(proc[0])
+        return stopped
 
     def free_stale_tasks(self) -> list[int]:
         """Free tasks open on this host that no process of ours runs."""
