@@ -22,7 +22,9 @@ from tests.test_builder_cg import OPTS, ImageBuildingBackend, build_state
 
 
 class ChattyBackend(ImageBuildingBackend):
-    """A build that prints lines until it is cancelled."""
+    """A build that prints lines until it is cancelled (or, if nobody does, a long while)."""
+
+    max_lines = 30_000
 
     def __init__(self, workdir, session):
         super().__init__(workdir, session)
@@ -30,7 +32,7 @@ class ChattyBackend(ImageBuildingBackend):
         self.lines = 0
 
     def logs(self, handle):
-        while not self.stopped.is_set():
+        while not self.stopped.is_set() and self.lines < self.max_lines:
             self.lines += 1
             yield "x86_64", f"RUN line {self.lines}"
             self.stopped.wait(0.002)
@@ -103,7 +105,9 @@ def koji_cancel(sandbox_hub, task_id):
 
 def cancel_mid_build(backend, spy, sandbox_hub, task_id):
     return when(
-        lambda: backend.lines > 200 and "ok" in spy.answers, koji_cancel(sandbox_hub, task_id)
+        lambda: backend.lines > 200 and "ok" in spy.answers,
+        koji_cancel(sandbox_hub, task_id),
+        timeout=60,
     )
 
 
@@ -132,7 +136,7 @@ def test_build_is_cancelled_and_refunded_while_an_upload_still_hangs(
     backend.cancel = cancel
     task_id = kojid.submit(source, OPTS)
     arm = koji_cancel(sandbox_hub, task_id)
-    when(lambda: backend.lines > 200, lambda: setattr(spy, "cancel_from_upload", arm))
+    when(lambda: backend.lines > 200, lambda: setattr(spy, "cancel_from_upload", arm), 60)
     try:
         with pytest.raises(TaskCancelled):
             kojid.run(task_id)
@@ -146,7 +150,7 @@ def test_build_is_cancelled_and_refunded_while_an_upload_still_hangs(
 def test_kojid_shutdown_keeps_the_build_and_uploads_the_logs(kojid, backend, source):
     spy = UploadSpy(kojid.session)
     task_id = kojid.submit(source, OPTS)
-    when(lambda: backend.lines > 200, lambda: os.kill(os.getpid(), signal.SIGINT))
+    when(lambda: backend.lines > 200, lambda: os.kill(os.getpid(), signal.SIGINT), 60)
     with pytest.raises(TaskCancelled):
         kojid.run(task_id)  # the task is still OPEN: kojid is going down
     assert backend.cancelled == []
