@@ -23,6 +23,7 @@ when a figure misses its limit.
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
 import signal
@@ -36,7 +37,9 @@ sys.path.insert(0, ROOT)
 
 import koji  # noqa: E402
 
-from koji_containerbuild.sandbox import runtime  # noqa: E402
+from koji_containerbuild.backends import buildah as bh  # noqa: E402
+from koji_containerbuild.sandbox import proctree, runtime  # noqa: E402
+from koji_containerbuild.sandbox.worker import task_pid_file  # noqa: E402
 
 #: Seconds from kojid's SIGINT to the task to the backend build stopped.
 STOP_LIMIT = 1.0
@@ -105,6 +108,27 @@ def registry_tags(box: runtime.Sandbox, repository: str) -> list[str]:
     return json.loads(done.stdout)["Tags"] if done.returncode == 0 else []
 
 
+def task_process(box: runtime.Sandbox, task_id: int) -> tuple[int, int] | None:
+    """(pid, start time) of the worker's child for the task (its pid file), None if none."""
+    try:
+        with open(task_pid_file(os.path.join(box.paths.logs, "tasks"), task_id)) as handle:
+            noted = json.load(handle)
+    except FileNotFoundError:
+        return None
+    return noted["pid"], noted["start"]
+
+
+def build_processes(box: runtime.Sandbox, task_id: int) -> list[int]:
+    """Live local runners of the task's builds and the buildah commands they run."""
+    found = processes_matching(f"{box.paths.local}/{task_id}-")
+    for runner_file in glob.glob(f"{box.paths.local}/{task_id}-*/{bh.RUNNER_FILE}"):
+        with open(runner_file) as handle:
+            runner = json.load(handle)
+        if proctree.is_alive((runner["pid"], int(runner["start_ticks"]))):
+            found.append(runner["pid"])
+    return found
+
+
 def sigint_time(box: runtime.Sandbox, pids: list[int]) -> float:
     """When the worker sent SIGINT to one of ``pids`` (from its log; inf if it did not)."""
     wanted = [f"Sent signal {int(signal.SIGINT)} to pid {pid}" for pid in pids]
@@ -148,7 +172,7 @@ def run_phase(box, session, workdir: str, phase: str, round_no: int, figures: Fi
         if phase == "printing build":
             wait_for(lambda: any(session.listTaskOutput(task_id)), timeout=30)
             time.sleep(1.0)  # let it print for a while
-        task_pids = processes_matching(f"{box.paths.logs}/tasks/task-{task_id}.options.json")
+        task_pids = [task_process(box, task_id)[0]]
         start = time.time()
         koji_cli(box, "cancel", str(task_id))
         stopped = wait_for(lambda: not processes_matching(marker), timeout=30, interval=0.01)
@@ -162,14 +186,14 @@ def run_phase(box, session, workdir: str, phase: str, round_no: int, figures: Fi
                        STOP_LIMIT, "s")  # fmt: skip
         figures.report("koji cancel started -> backend build stopped", end - start,
                        COMMAND_LIMIT, "s")  # fmt: skip
-    task_process = f"{box.paths.logs}/tasks/task-{task_id}.options.json"
-    wait_for(lambda: not processes_matching(task_process), timeout=30)
+    child = task_process(box, task_id)
+    wait_for(lambda: child is None or not proctree.is_alive(child), timeout=30)
     time.sleep(0.5)
     build = session.getBuild(f"{component}-1.0-1")
     building = int(bool(build) and koji.BUILD_STATES[build["state"]] == "BUILDING")
     tags = len(registry_tags(box, f"bench/{component}"))
-    procs = len(processes_matching(marker) + processes_matching(task_process)
-                + processes_matching(f"{box.paths.local}/{task_id}-"))  # fmt: skip
+    procs = len(processes_matching(marker) + build_processes(box, task_id))
+    procs += int(child is not None and proctree.is_alive(child))
     figures.report("BUILDING builds left", building, LEFTOVER_LIMIT, "")
     figures.report("tags left in the registry", tags, LEFTOVER_LIMIT, "")
     figures.report("processes left", procs, LEFTOVER_LIMIT, "")

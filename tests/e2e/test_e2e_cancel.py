@@ -7,13 +7,17 @@ flow that flushed its logs before stopping the build would be caught here.
 
 from __future__ import annotations
 
+import glob
+import json
 import os
 import time
 
 import koji
 import pytest
 
-from koji_containerbuild.sandbox import runtime
+from koji_containerbuild.backends import buildah as bh
+from koji_containerbuild.sandbox import proctree, runtime
+from koji_containerbuild.sandbox.worker import task_pid_file
 from tests.e2e.test_e2e import (
     UNIQUE,
     build,
@@ -23,6 +27,7 @@ from tests.e2e.test_e2e import (
     publish,
     registry_tags,
     task_log_text,
+    task_process_alive,
     task_state,
     wait_for,
 )
@@ -35,14 +40,22 @@ def session(sandbox):
     return sandbox.session(runtime.USER)
 
 
-def task_processes(sandbox, task_id: int) -> list[int]:
-    """The task process (its options file is on its command line)."""
-    return processes_matching(f"{sandbox.paths.logs}/tasks/task-{task_id}.options.json")
+def task_process(sandbox, task_id: int) -> tuple[int, int]:
+    """(pid, start time) of the worker's latest child for the task, from its pid file."""
+    with open(task_pid_file(os.path.join(sandbox.paths.logs, "tasks"), task_id)) as handle:
+        noted = json.load(handle)
+    return noted["pid"], noted["start"]
 
 
 def build_processes(sandbox, task_id: int) -> list[int]:
-    """The local runner and the buildah commands it runs: their paths are in the build dir."""
-    return processes_matching(f"{sandbox.paths.local}/{task_id}-")
+    """Live local runners of the task's builds and the buildah commands they run."""
+    found = processes_matching(f"{sandbox.paths.local}/{task_id}-")
+    for runner_file in glob.glob(f"{sandbox.paths.local}/{task_id}-*/{bh.RUNNER_FILE}"):
+        with open(runner_file) as handle:
+            runner = json.load(handle)
+        if proctree.is_alive((runner["pid"], int(runner["start_ticks"]))):
+            found.append(runner["pid"])
+    return found
 
 
 def build_state(session, nvr: str) -> str | None:
@@ -72,7 +85,7 @@ def test_cancel_while_the_build_prints_stops_it_refunds_and_the_nvr_rebuilds(
     assert done.returncode == 0, done.stderr
     wait_for(lambda: not processes_matching(marker), timeout=30, interval=0.05)
     print(f"cancel to RUN stopped: {time.monotonic() - cancelled_at:.2f} s")
-    wait_for(lambda: not task_processes(sandbox, task_id), timeout=30)
+    wait_for(lambda: not task_process_alive(sandbox, task_id), timeout=30)
 
     assert task_state(session, task_id) == "CANCELED"
     assert build_state(session, "e2e-chatty-1.0-1") == "CANCELED"
@@ -90,11 +103,10 @@ def test_kill_9_of_the_worker_mid_build_completes_the_task_once(sandbox, session
     url = publish(sandbox, tmp_path, "e2e-crash", dockerfile("e2e-crash", "1", marker))
     _, task_id = build(sandbox, url, wait=False)
     wait_for(lambda: processes_matching(marker), timeout=120)
-    old = task_processes(sandbox, task_id)
-    assert len(old) == 1
+    old = task_process(sandbox, task_id)
 
     sandbox.crash_worker()
-    assert task_processes(sandbox, task_id) == old  # lives on, as under kojid without systemd
+    assert proctree.is_alive(old)  # it lives on, as under kojid without systemd
     sandbox.start_worker()
     wait_for(lambda: task_state(session, task_id) in ("CLOSED", "FAILED", "CANCELED"))
 
@@ -105,6 +117,7 @@ def test_kill_9_of_the_worker_mid_build_completes_the_task_once(sandbox, session
         ("e2e-crash-1.0-1", "COMPLETE")
     ]
     assert len(import_attempts(sandbox, task_id)) == 1
-    wait_for(lambda: not task_processes(sandbox, task_id), timeout=30)
-    assert not any(os.path.exists(f"/proc/{pid}") for pid in old)
+    assert task_process(sandbox, task_id) != old
+    wait_for(lambda: not task_process_alive(sandbox, task_id), timeout=30)
+    assert not proctree.is_alive(old)
     assert build_processes(sandbox, task_id) == []
