@@ -54,6 +54,8 @@ FAKE_PLUGIN = textwrap.dedent(
         def handler(self, src, target, opts=None):
             what = src.split("#")[0].rsplit("/", 1)[1]
             record(f"run {what} {os.getpid()} {os.path.isdir(self.workdir)}")
+            sinfo = self.session.sinfo
+            record(f"session {sinfo['session-id']} {sinfo['session-key']}")
             if what == "ok":
                 return {"repositories": [f"registry/{target}:1"], "src": src,
                         "topdir": self.options.topdir}
@@ -288,3 +290,19 @@ def test_restart_after_kill_9_stops_the_old_task_process_before_the_rerun(
     poll_until(second, finished(alice, task_id))
     assert alice.getTaskResult(task_id) == {"second_run": True}
     assert len([e for e in events(markers) if e.startswith("run once-then-ok")]) == 2
+
+
+def test_cancelled_task_session_is_expired_like_kojid_cleanup_task(
+    make_worker, alice, markers, hub_server
+):
+    worker = make_worker()
+    task_id = submit(alice, "stubborn")  # only SIGKILL ends it: it cannot log out itself
+    poll_until(worker, lambda: any(e.startswith("pids") for e in events(markers)))
+    _, session_id, key = next(e for e in events(markers) if e.startswith("session")).split()
+    task_session = koji.ClientSession(hub_server.url)
+    task_session.setSession({"session-id": int(session_id), "session-key": key})
+    assert task_session.getLoggedInUser()["name"] == "builder"
+    alice.cancelTask(task_id)
+    poll_until(worker, lambda: not worker.running)
+    with pytest.raises(koji.AuthError):
+        task_session.getLoggedInUser()

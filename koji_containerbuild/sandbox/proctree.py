@@ -10,6 +10,7 @@ signalled by mistake.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -140,3 +141,25 @@ def _signal_until_gone(
                 return True
             time.sleep(poll)
         waited += pause
+
+
+def stop_noted(pid_files: list[str], sequence: tuple[tuple[int, float, float], ...]) -> list[int]:
+    """Stop the trees of processes noted in pid files (``{"pid", "start"}`` JSON).
+
+    A process is stopped only if its pid still has the noted start time, so
+    a recycled pid is left alone. Returns the pids stopped.
+    """
+    stopped = []
+    for path in pid_files:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                noted = json.load(handle)
+            proc = (int(noted["pid"]), int(noted["start"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            LOGGER.warning("Ignoring unreadable pid file %s", path)
+            continue
+        if is_alive(proc):
+            LOGGER.info("Stopping process %d noted in %s", proc[0], path)
+            terminate_tree(proc[0], sequence)
+            stopped.append(proc[0])
+    return stopped

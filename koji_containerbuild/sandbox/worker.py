@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import glob
 import json
 import logging
 import optparse
@@ -154,6 +155,8 @@ class RunningTask:
     process: ForkedTask
     workdir: str
     log_path: str
+    #: the task's subsession (kojid's forkTask), expired when the task is cleaned up
+    session_id: int | None = None
 
 
 class Worker:
@@ -210,23 +213,8 @@ class Worker:
         files (pid and start time, so a recycled pid is left alone) before the
         tasks are freed and handed out again.
         """
-        stopped = []
-        for name in sorted(os.listdir(self.log_dir)):
-            if not (name.startswith("task-") and name.endswith(".pid")):
-                continue
-            path = os.path.join(self.log_dir, name)
-            try:
-                with open(path, encoding="utf-8") as handle:
-                    record = json.load(handle)
-                proc = (int(record["pid"]), int(record["start"]))
-            except (OSError, ValueError, KeyError, TypeError):
-                LOGGER.warning("Ignoring unreadable task pid file %s", path)
-                continue
-            if proctree.is_alive(proc):
-                LOGGER.info("Stopping task process %d left by an earlier run", proc[0])
-                proctree.terminate_tree(proc[0], self.kill_sequence)
-                stopped.append(proc[0])
-        return stopped
+        pid_files = sorted(glob.glob(os.path.join(self.log_dir, "task-*.pid")))
+        return proctree.stop_noted(pid_files, self.kill_sequence)
 
     def free_stale_tasks(self) -> list[int]:
         """Free tasks open on this host that no process of ours runs."""
@@ -327,6 +315,7 @@ class Worker:
         shutil.rmtree(workdir, ignore_errors=True)
         log_path = os.path.join(self.log_dir, f"task-{task_id}.log")
         env = dict(self.env)
+        sinfo = self.session.callMethod("subsession")
         process = fork_task(
             log_path,
             env,
@@ -338,17 +327,28 @@ class Worker:
                 task_id,
                 self.options,
                 self.handlers,
+                sinfo,
             ),
         )
         with open(task_pid_file(self.log_dir, task_id), "w", encoding="utf-8") as handle:
             json.dump({"pid": process.pid, "start": proctree.start_time(process.pid)}, handle)
         LOGGER.info("Task %s started in pid %d (log %s)", task_id, process.pid, log_path)
-        return RunningTask(task_id, process, workdir, log_path)
+        return RunningTask(task_id, process, workdir, log_path, sinfo["session-id"])
+
+    def _expire_session(self, task: RunningTask) -> None:
+        """kojid's cleanupTask: the task's subsession ends with it (logoutChild)."""
+        if task.session_id is None or self.session is None:
+            return
+        try:
+            self.session.logoutChild(task.session_id)
+        except Exception:
+            LOGGER.warning("Could not expire the session of task %s", task.task_id, exc_info=True)
 
     def _finished(self, task: RunningTask, code: int) -> None:
         LOGGER.info("Task %s process exited with status %s", task.task_id, code)
         # Leftover children of a finished task do not outlive it (kojid's cleanup).
         proctree.terminate_tree(task.process.pid, self.kill_sequence, task.process.poll)
+        self._expire_session(task)
         shutil.rmtree(task.workdir, ignore_errors=True)
         info = self.session.getTaskInfo(task.task_id)
         if info is not None and info["state"] == TASK_OPEN:
@@ -367,6 +367,7 @@ class Worker:
             task.process.wait()
         if not gone:
             LOGGER.warning("Some processes of task %s survived SIGKILL", task.task_id)
+        self._expire_session(task)
         shutil.rmtree(task.workdir, ignore_errors=True)
 
 
