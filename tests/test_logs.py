@@ -257,7 +257,7 @@ def test_user_warning_not_from_the_build_system_is_an_ordinary_line(hub, tmp_pat
     feed(logs, item)
     logs.close()
     assert logs.user_warnings == []
-    assert not os.path.exists(os.path.join(hub.root, UPLOAD_PATH, "user_warnings.log"))
+    assert not os.path.exists(os.path.join(hub.root, hub.upload_path, "user_warnings.log"))
     assert hub.uploaded("osbs-build.log") == f"{item[1]}\n".encode()
 
 
