@@ -230,13 +230,16 @@ class TaskLogs:
                 self._idle = False
                 self._uploader.wrote(1)
 
-    def close(self) -> None:
-        """Upload what is left; raises LogUploadError if any part could not be uploaded."""
+    def close(self, budget: float | None = None) -> None:
+        """Upload what is left (within ``budget`` seconds if given).
+
+        Raises LogUploadError if any part could not be uploaded.
+        """
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-        self._uploader.close()
+        self._uploader.close(budget)
 
     @property
     def user_warnings(self) -> list[str]:

@@ -46,6 +46,12 @@ _STILL_RUNNING_STATES = (
 )
 
 
+#: Seconds the last log upload may take after a stop signal: kojid follows its
+#: SIGINT with SIGTERM about 3 s later and SIGKILL about 2 s after that
+#: (TaskManager.cleanupTask), and the task must have ended by then.
+STOP_LOG_BUDGET = 1.5
+
+
 def open_backend(config: Any) -> BuildBackend:
     """The configured backend; a broken install fails the task, not kojid."""
     settings = getattr(config, config.backend, None)
@@ -68,6 +74,15 @@ def _task_was_cancelled(session: Any, task_id: int) -> bool:
         logger.warning("Could not read the state of task %s; treating it as cancelled", task_id)
         return True
     return state not in _STILL_RUNNING_STATES
+
+
+def _task_state(session: Any, task_id: int) -> str | None:
+    """The task's state name, None when the hub cannot tell."""
+    try:
+        return koji.TASK_STATES[session.getTaskInfo(task_id)["state"]]
+    except Exception:
+        logger.warning("Could not read the state of task %s", task_id, exc_info=True)
+        return None
 
 
 def _reservation_from_record(record: AttachRecord) -> cg.CGReservation | None:
@@ -181,6 +196,9 @@ class _BuildRun:
             try:
                 write_record(self.ctx.session, self.ctx.upload_dir, self.ctx.workdir, record)
             except Exception as error:
+                # A stop signal held back meanwhile explains the failure (the hub
+                # refuses a cancelled task's uploads): end as cancelled.
+                self.watch.check()
                 # A re-run of this task could not find the build and would start a
                 # second one: fail now (run_build cancels the build) instead.
                 logger.exception("Could not record build %s for a re-run", self.handle)
@@ -199,17 +217,9 @@ class _BuildRun:
             self.ctx.hub_work_dir,
             flush_interval=self.config.log_flush_interval,
         )
-        try:
-            stream_build_logs(
-                self.backend, self.handle, self.task_logs, cancelled=self.watch.event
-            )
-        except BaseException:
-            # keep the original error (a stop signal above all); the upload one is logged
-            try:
-                self.task_logs.close()
-            except Exception:
-                logger.exception("Could not upload the rest of the build logs")
-            raise
+        # On a stop signal or an error the logs stay open here: run_build stops
+        # the build and frees the NVR first, and only then uploads the rest.
+        stream_build_logs(self.backend, self.handle, self.task_logs, cancelled=self.watch.event)
         self.task_logs.close()
         result = self.backend.wait(self.handle)
         self.ended = True
@@ -340,9 +350,15 @@ class _BuildRun:
         self.refund("CANCELED")
 
     def on_failure(self) -> None:
-        """The task fails: stop a build nobody will follow and free the NVR."""
+        """The task fails: stop a build nobody will follow and free the NVR.
+
+        A failure caused by a cancel the stop signal has not announced yet
+        (an upload refused because the task is CANCELED) refunds as CANCELED.
+        """
         self._cancel_build("failed")
-        self.refund("FAILED")
+        if self.reservation is not None and not self.refunded and not self.imported:
+            cancelled = _task_state(self.ctx.session, self.ctx.task_id) == "CANCELED"
+            self.refund("CANCELED" if cancelled else "FAILED")
 
     def _cancel_build(self, why: str) -> None:
         """Cancel the backend build if it is still running; the task ends without it."""
@@ -354,6 +370,15 @@ class _BuildRun:
         except Exception:
             logger.exception("Could not cancel build %s", self.handle)
         self.ended = True
+
+    def close_logs(self, budget: float | None = None) -> None:
+        """Upload what is left of the logs, within ``budget`` seconds; never raises."""
+        if self.task_logs is None:
+            return
+        try:
+            self.task_logs.close(budget)
+        except Exception:
+            logger.exception("Could not upload the rest of the build logs")
 
     def cleanup(self) -> None:
         if self.handle and self.ended:
@@ -369,6 +394,7 @@ def run_build(ctx: TaskContext, prepared: PreparedBuild, watch: CancelWatch) -> 
     refusal = unsupported_request(run.backend, prepared.request)
     if refusal:
         raise koji.BuildError(refusal)
+    log_budget = None
     try:
         if not run.find_previous_build():
             run.finish_checks()
@@ -376,7 +402,9 @@ def run_build(ctx: TaskContext, prepared: PreparedBuild, watch: CancelWatch) -> 
         result = run.follow()
         return run.conclude(result)
     except TaskCancelled:
+        # the build and the NVR first; the hub refuses the cancelled task's uploads anyway
         run.on_stop_signal()
+        log_budget = STOP_LOG_BUDGET
         raise
     except BackendError as error:
         # its message is meant for the owner: fail the task with it, not a traceback
@@ -386,4 +414,5 @@ def run_build(ctx: TaskContext, prepared: PreparedBuild, watch: CancelWatch) -> 
         run.on_failure()
         raise
     finally:
+        run.close_logs(log_budget)
         run.cleanup()

@@ -14,9 +14,11 @@ import hashlib
 import logging
 import threading
 import time
+import xmlrpc.client
 from collections.abc import Iterator
 from typing import Any, Callable
 
+import koji
 from koji.util import adler32_constructor, base64encode
 
 from koji_containerbuild import LOGGER_NAME
@@ -31,8 +33,29 @@ BURST_THRESHOLD = MAX_CHUNK
 MAX_QUEUED = 2 * 1024 * 1024
 
 
+#: Faults from the hub that another try may get past: the hub could not serve
+#: the call just now (RetryError, ServerOffline), a concurrent upload held the
+#: file's lock (LockError), or a call of another thread on the same session
+#: overtook this one (SequenceError: the retry gets a new call number).
+TRANSIENT_FAULTS = (koji.RetryError, koji.ServerOffline, koji.LockError, koji.SequenceError)
+
+
 class LogUploadError(Exception):
     """Part of a task log could not be uploaded; the task output is incomplete."""
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether an upload that failed with ``error`` may succeed when sent again.
+
+    The hub's answer is final when it is a fault (a koji.GenericError subclass
+    or a plain XML-RPC fault), ActionNotAllowed above all: once the task is
+    cancelled or finished, kojihub refuses every upload into it. Only
+    :data:`TRANSIENT_FAULTS` and errors that never reached an answer
+    (connection refused or reset, timeouts) are worth another try.
+    """
+    if isinstance(error, TRANSIENT_FAULTS):
+        return True
+    return not isinstance(error, (koji.GenericError, xmlrpc.client.Fault))
 
 
 class UploadedFile:
@@ -115,6 +138,10 @@ class LiveUploader:
         self._sleep = sleep
         self.files: list[UploadedFile] = []
         self.errors: list[str] = []
+        #: the hub's ActionNotAllowed text once it refused this task's uploads
+        self.refused: str | None = None
+        #: time.monotonic() after which nothing more is sent (set by close(budget))
+        self.deadline: float | None = None
         self.calls = 0
         self.bytes_sent = 0
         self.lock = threading.Lock()
@@ -163,19 +190,40 @@ class LiveUploader:
             while self._pending >= MAX_QUEUED and not self._closing:
                 self.cond.wait()
 
-    def close(self) -> None:
-        """Send everything still pending, stop the thread, close the files."""
+    def close(self, budget: float | None = None) -> None:
+        """Send everything still pending, stop the thread, close the files.
+
+        With ``budget`` (seconds), give up what is not sent by then: after a
+        stop signal kojid sends SIGTERM about 3 s later and SIGKILL 2 s after
+        that, so the final flush must end first.
+        """
         with self.cond:
             self._closing = True
+            if budget is not None:
+                self.deadline = time.monotonic() + budget
             self.cond.notify()
-        self._thread.join()
-        for uploaded in self.files:
-            uploaded.handle.close()
+        self._thread.join(budget)
+        if self._thread.is_alive():
+            # a call still in flight; the daemon thread closes the files when it returns
+            self.errors.append(
+                f"The log upload did not end within {budget:g} s; the uploaded logs are "
+                "incomplete."
+            )
         if self.errors:
             raise LogUploadError(" ".join(self.errors))
 
+    def _past_deadline(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
     # -- the thread ----------------------------------------------------------
     def _run(self) -> None:
+        try:
+            self._flush_until_closed()
+        finally:
+            for uploaded in self.files:
+                uploaded.handle.close()
+
+    def _flush_until_closed(self) -> None:
         while True:
             with self.cond:
                 closing = self._wait_for_work()
@@ -221,6 +269,14 @@ class LiveUploader:
             uploaded.handle.write(chunk)
             if uploaded.failed:
                 continue
+            if self.refused is not None or self._past_deadline():
+                uploaded.failed = True
+                self.errors.append(
+                    f"{uploaded.name} was not uploaded from byte {uploaded.uploaded} on "
+                    f"({self.refused or 'no time was left after the stop signal'}); the full "
+                    f"log is at {uploaded.path} on the builder."
+                )
+                continue
             if not self._send_chunk(uploaded, chunk):
                 uploaded.failed = True
                 self.errors.append(
@@ -234,14 +290,31 @@ class LiveUploader:
             self.bytes_sent += len(chunk)
 
     def _send_chunk(self, uploaded: UploadedFile, chunk: bytes) -> bool:
+        """Send one chunk; retry transient failures with growing pauses, others never."""
         for attempt in range(self.retries + 1):
             if attempt:
-                self._sleep(self.retry_delay * (2 ** (attempt - 1)))
+                pause = self.retry_delay * (2 ** (attempt - 1))
+                if self.deadline is not None:
+                    left = self.deadline - time.monotonic()
+                    if left < pause:
+                        return False  # no time for another try before the deadline
+                self._sleep(pause)
             try:
                 if self._upload(uploaded.name, chunk, uploaded.uploaded):
                     return True
                 logger.warning("Hub refused chunk of %s at %d", uploaded.name, uploaded.uploaded)
-            except Exception:
+            except Exception as error:
+                if not is_transient(error):
+                    logger.warning(
+                        "The hub refused %s at offset %d; not trying again: %s",
+                        uploaded.name,
+                        uploaded.uploaded,
+                        error,
+                    )
+                    if isinstance(error, koji.ActionNotAllowed):
+                        # the task is not ours any more: every other upload would fail too
+                        self.refused = str(error)
+                    return False
                 logger.warning(
                     "Uploading %s at offset %d failed",
                     uploaded.name,

@@ -32,6 +32,13 @@ def sandbox_hub(tmp_path):
     hub.db.close()
 
 
+def open_task(hub, host: str = "builder", method: str = "buildContainer") -> int:
+    """A new task OPEN on ``host``: only that host may upload into its output."""
+    task_id = hub.session("admin").makeTask(method, [], channel="container")
+    hub.session(host).host.openTask(task_id)
+    return task_id
+
+
 @pytest.fixture
 def hub_server(sandbox_hub):
     """The sandbox hub served over Koji's XML-RPC protocol on 127.0.0.1."""

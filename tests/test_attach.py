@@ -7,11 +7,12 @@ import koji
 import pytest
 
 from koji_containerbuild.attach import RECORD_NAME, AttachRecord, read_record, write_record
+from tests.conftest import open_task
 
 
 @pytest.fixture
 def task_id(sandbox_hub):
-    return sandbox_hub.session("admin").makeTask("buildContainer", [], channel="container")
+    return open_task(sandbox_hub)
 
 
 @pytest.fixture

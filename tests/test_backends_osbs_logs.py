@@ -5,6 +5,7 @@ Against the osbs-client 2.8 stand-in; mirrors koji_containerbuild/backends/osbs_
 
 from __future__ import annotations
 
+import koji
 import pytest
 
 from koji_containerbuild.backends.base import (
@@ -13,6 +14,7 @@ from koji_containerbuild.backends.base import (
     Outcome,
     TransientBackendError,
 )
+from tests.conftest import open_task
 from tests.osbs_harness import binary_request
 
 # -- logs ---------------------------------------------------------------------------
@@ -179,10 +181,11 @@ def test_rest_of_the_log_reaches_the_task_logs(backend, fake_osbs, sandbox_hub, 
     fake_osbs.script(tasks=bad_byte_script())
     handle = backend.start(binary_request())
     session = sandbox_hub.session("builder")
-    logs = TaskLogs(session, "tasks/1/1", str(tmp_path / "local"), sandbox_hub.workdir, 0.01)
+    upload_path = koji.pathinfo.taskrelpath(open_task(sandbox_hub))
+    logs = TaskLogs(session, upload_path, str(tmp_path / "local"), sandbox_hub.workdir, 0.01)
     stream_build_logs(backend, handle, logs)
     logs.close()
-    with open(tmp_path / "koji" / "work" / "tasks" / "1" / "1" / "x86_64.log", "rb") as handle:
+    with open(tmp_path / "koji" / "work" / upload_path / "x86_64.log", "rb") as handle:
         x86 = handle.read()
     assert x86.endswith(b"amd 0\namd 1\namd \xff bad\namd 3\namd 4\n")
     with open(tmp_path / "local" / "osbs-build.log", "rb") as handle:

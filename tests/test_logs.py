@@ -7,14 +7,14 @@ import os
 import threading
 from collections import Counter
 
+import koji
 import pytest
 
 from koji_containerbuild.backends.base import REMOTE_SOURCES, BackendError
 from koji_containerbuild.backends.osbs_logs import marks_of as osbs_marks_of
 from koji_containerbuild.backends.osbs_logs import platform_of as osbs_platform_of
 from koji_containerbuild.logs import LogUploadError, TaskLogs, stream_build_logs
-
-UPLOAD_PATH = "tasks/1234/101234"
+from tests.conftest import open_task
 
 
 class Hub:
@@ -26,6 +26,7 @@ class Hub:
     """
 
     def __init__(self, sandbox_hub, fast_upload: bool):
+        self.upload_path = koji.pathinfo.taskrelpath(open_task(sandbox_hub))
         self.session = sandbox_hub.session("builder", opts={"use_fast_upload": fast_upload})
         self.root = sandbox_hub.workdir
         self.opts = self.session.opts
@@ -63,7 +64,7 @@ class Hub:
         return found
 
     def uploaded(self, name: str) -> bytes:
-        with open(os.path.join(self.root, UPLOAD_PATH, name), "rb") as handle:
+        with open(os.path.join(self.root, self.upload_path, name), "rb") as handle:
             return handle.read()
 
     def offsets(self, name: str) -> list[tuple[int, int]]:
@@ -85,7 +86,7 @@ def work_dir(tmp_path):
 def make_logs(hub, tmp_path, work_dir, **kwargs) -> TaskLogs:
     kwargs.setdefault("flush_interval", 0.01)
     kwargs.setdefault("retry_delay", 0.001)
-    return TaskLogs(hub, UPLOAD_PATH, str(tmp_path / "local"), str(work_dir), **kwargs)
+    return TaskLogs(hub, hub.upload_path, str(tmp_path / "local"), str(work_dir), **kwargs)
 
 
 class ListBackend:
@@ -256,7 +257,7 @@ def test_user_warning_not_from_the_build_system_is_an_ordinary_line(hub, tmp_pat
     feed(logs, item)
     logs.close()
     assert logs.user_warnings == []
-    assert not os.path.exists(os.path.join(hub.root, UPLOAD_PATH, "user_warnings.log"))
+    assert not os.path.exists(os.path.join(hub.root, hub.upload_path, "user_warnings.log"))
     assert hub.uploaded("osbs-build.log") == f"{item[1]}\n".encode()
 
 

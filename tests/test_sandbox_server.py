@@ -28,6 +28,13 @@ def make_task(handle, method="buildContainer", args=("git://example.com/x#1", "d
     return admin.makeTask(method, list(args), channel="container")
 
 
+def open_task(handle) -> int:
+    """A task the builder host has OPEN, so it may upload into the task's output."""
+    task_id = make_task(handle)
+    client(handle, "builder").host.openTask(task_id)
+    return task_id
+
+
 def koji_cli(handle, tmp_path, *args, user="alice"):
     conf = tmp_path / "koji.conf"
     conf.write_text(
@@ -108,7 +115,7 @@ def test_upload_wrapper_and_download(hub_server, tmp_path, fast):
     data = os.urandom(2 * 1024 * 1024 + 5)
     local = tmp_path / "image.tar"
     local.write_bytes(data)
-    task_id = make_task(hub_server)
+    task_id = open_task(hub_server)
     builder = client(hub_server, "builder", use_fast_upload=fast)
     builder.uploadWrapper(str(local), koji.pathinfo.taskrelpath(task_id))
     assert builder.downloadTaskOutput(task_id, "image.tar") == data
@@ -116,7 +123,7 @@ def test_upload_wrapper_and_download(hub_server, tmp_path, fast):
 
 @pytest.mark.parametrize("fast", [True, False])
 def test_incremental_upload_of_a_growing_log(hub_server, fast):
-    task_id = make_task(hub_server)
+    task_id = open_task(hub_server)
     builder = client(hub_server, "builder", use_fast_upload=fast)
     path = koji.pathinfo.taskrelpath(task_id)
     log = io.BytesIO()
@@ -134,8 +141,15 @@ def test_raw_upload_outside_work_dir_is_refused(hub_server):
         builder.rawUpload(b"x", 0, "../../etc", "passwd")
 
 
+def test_raw_upload_over_http_with_offset_abc_is_a_parameter_error(hub_server):
+    # the offset arrives in the query string; kojihub's int() would answer a bare ValueError
+    builder = client(hub_server, "builder")
+    with pytest.raises(koji.ParameterError, match="Invalid upload offset: 'abc'"):
+        builder.rawUpload(b"x", "abc", "cg/up", "a.log")
+
+
 def test_kojifiles_serves_task_output_only_inside_topdir(hub_server):
-    task_id = make_task(hub_server)
+    task_id = open_task(hub_server)
     builder = client(hub_server, "builder")
     builder.rawUpload(b"hello", 0, koji.pathinfo.taskrelpath(task_id), "a.log")
     url = f"{hub_server.topurl}/work/{koji.pathinfo.taskrelpath(task_id)}/a.log"

@@ -8,6 +8,7 @@ import koji
 import pytest
 
 from koji_containerbuild.source import SourceError, check_scm_url, checkout
+from tests.conftest import open_task
 
 VALID_URLS = [
     "git://pkgs.example.com/containers/app#0123abcd",
@@ -69,7 +70,7 @@ def builder(sandbox_hub):
 @pytest.fixture
 def task(sandbox_hub):
     """A task whose output the checkout log is uploaded to, as kojid does."""
-    task_id = sandbox_hub.session("admin").makeTask("buildContainer", [], channel="container")
+    task_id = open_task(sandbox_hub)
     return SimpleNamespace(id=task_id, upload_path=koji.pathinfo.taskrelpath(task_id))
 
 
@@ -170,19 +171,19 @@ def test_checkout_refused_by_the_build_from_scm_policy(app, tmp_path, builder, s
 
 
 def test_checkout_allowed_by_policy_never_fetches_a_common_repo(
-    app, tmp_path, builder, sandbox_hub
+    app, tmp_path, builder, sandbox_hub, task
 ):
     # "allow use_common" would make koji.daemon.SCM clone <repo>/../common, which
     # does not exist here: the checkout only succeeds if that step is skipped.
     sandbox_hub.set_policy("build_from_scm", "allow use_common")
     options = kojid_options(use_policy=True)
-    sourcedir = _checkout(app, tmp_path, app.second, options, builder)
+    sourcedir = _checkout(app, tmp_path, app.second, options, builder, None, task.upload_path)
     assert _head(sourcedir) == app.second
 
 
-def test_checkout_of_a_missing_revision_is_a_source_error(app, tmp_path, builder):
+def test_checkout_of_a_missing_revision_is_a_source_error(app, tmp_path, builder, task):
     with pytest.raises(SourceError, match=r"Could not check out .*revision exists"):
-        _checkout(app, tmp_path, "f" * 40, kojid_options(), builder)
+        _checkout(app, tmp_path, "f" * 40, kojid_options(), builder, None, task.upload_path)
 
 
 def test_checkout_refuses_a_url_without_revision_before_anything_else(

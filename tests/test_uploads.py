@@ -1,8 +1,15 @@
-"""uploads.chunks: how queued log bytes are cut into upload calls."""
+"""uploads: how queued log bytes are cut into upload calls, and which failures are retried."""
 
 from __future__ import annotations
 
-from koji_containerbuild.uploads import chunks
+import threading
+import xmlrpc.client
+
+import koji
+import pytest
+
+from koji_containerbuild.uploads import LiveUploader, LogUploadError, chunks, is_transient
+from tests.conftest import open_task
 
 LIMIT = 1000
 
@@ -28,3 +35,120 @@ def test_a_part_longer_than_the_limit_is_cut_in_order():
     assert b"".join(sent) == b"head" + line + b"tail"
     assert max(len(chunk) for chunk in sent) <= LIMIT
     assert sent[1:4] == [line[:1000], line[1000:2000], line[2000:]]
+
+
+# -- LiveUploader's retry policy, against the sandbox hub (it refuses as kojihub does)
+
+
+class FlakyHub:
+    """The builder's in-process session; ``failures`` upload calls raise first."""
+
+    def __init__(self, session, failures=()):
+        self.session = session
+        self.opts = session.opts
+        self.failures = list(failures)
+        self.answers: list[str] = []
+        self.hang: threading.Event | None = None
+
+    def rawUpload(self, *args, **kwargs):
+        if self.hang is not None:
+            self.hang.wait(10)
+        if self.failures:
+            error = self.failures.pop(0)
+            self.answers.append(type(error).__name__)
+            raise error
+        try:
+            result = self.session.rawUpload(*args, **kwargs)
+        except koji.GenericError as error:
+            self.answers.append(type(error).__name__)
+            raise
+        self.answers.append("ok")
+        return result
+
+
+@pytest.fixture
+def task_id(sandbox_hub):
+    return open_task(sandbox_hub)
+
+
+def uploader_for(sandbox_hub, task_id, tmp_path, hub, names=("build.log",), **kwargs):
+    pauses: list[float] = []
+    uploader = LiveUploader(
+        hub, koji.pathinfo.taskrelpath(task_id), 0.01, sleep=pauses.append, **kwargs
+    )
+    for name in names:
+        uploaded = uploader.add(str(tmp_path / name), name)
+        with uploader.flush_lock:
+            uploaded.append([b"a line\n"], 7)
+    with uploader.lock:
+        uploader.wrote(7 * len(names))
+    return uploader, pauses
+
+
+@pytest.mark.parametrize(
+    "error, transient",
+    [
+        (ConnectionRefusedError("hub down"), True),
+        (OSError("connection reset"), True),
+        (koji.RetryError("call 5 already completed"), True),
+        (koji.ServerOffline("server startup error"), True),
+        (koji.LockError("file locked"), True),
+        (koji.SequenceError("6 > 5 (session 1)"), True),
+        (koji.ActionNotAllowed("host 1 does not own task 2"), False),
+        (koji.AuthExpired("session expired"), False),
+        (koji.GenericError("Invalid upload offset"), False),
+        (xmlrpc.client.Fault(1, "<class 'ValueError'>: bad"), False),
+    ],
+)
+def test_only_transient_upload_errors_are_worth_another_try(error, transient):
+    assert is_transient(error) is transient
+
+
+def test_connection_error_is_retried_with_doubling_pauses(sandbox_hub, task_id, tmp_path):
+    hub = FlakyHub(sandbox_hub.session("builder"), [OSError("reset"), OSError("reset")])
+    uploader, pauses = uploader_for(sandbox_hub, task_id, tmp_path, hub, retry_delay=0.5)
+    uploader.start()
+    uploader.close()
+    assert hub.answers == ["OSError", "OSError", "ok"]
+    assert pauses == [0.5, 1.0]
+    assert hub.session.downloadTaskOutput(task_id, "build.log") == b"a line\n"
+
+
+def test_cancelled_task_upload_is_refused_once_and_nothing_else_is_sent(
+    sandbox_hub, task_id, tmp_path
+):
+    hub = FlakyHub(sandbox_hub.session("builder"))
+    uploader, pauses = uploader_for(
+        sandbox_hub, task_id, tmp_path, hub, names=("build.log", "x86_64.log")
+    )
+    sandbox_hub.session("admin").cancelTask(task_id)
+    uploader.start()
+    with pytest.raises(LogUploadError, match="does not own task") as failure:
+        uploader.close()
+    assert hub.answers == ["ActionNotAllowed"]
+    assert pauses == []
+    assert "build.log" in str(failure.value)
+    assert "x86_64.log" in str(failure.value)
+
+
+def test_no_retry_starts_when_its_pause_would_pass_the_budget(sandbox_hub, task_id, tmp_path):
+    hub = FlakyHub(sandbox_hub.session("builder"), [OSError("reset")])
+    uploader, pauses = uploader_for(sandbox_hub, task_id, tmp_path, hub, retry_delay=60.0)
+    uploader.start()
+    with pytest.raises(LogUploadError, match=r"build\.log"):
+        uploader.close(budget=5.0)
+    assert hub.answers == ["OSError"]
+    assert pauses == []
+
+
+def test_close_with_a_budget_returns_while_an_upload_still_hangs(sandbox_hub, task_id, tmp_path):
+    hub = FlakyHub(sandbox_hub.session("builder"))
+    hub.hang = threading.Event()
+    uploader, _ = uploader_for(sandbox_hub, task_id, tmp_path, hub)
+    uploader.start()
+    try:
+        with pytest.raises(LogUploadError, match=r"did not end within 0\.2 s"):
+            uploader.close(budget=0.2)
+        assert hub.answers == []
+    finally:
+        hub.hang.set()

@@ -54,6 +54,8 @@ FAKE_PLUGIN = textwrap.dedent(
         def handler(self, src, target, opts=None):
             what = src.split("#")[0].rsplit("/", 1)[1]
             record(f"run {what} {os.getpid()} {os.path.isdir(self.workdir)}")
+            sinfo = self.session.sinfo
+            record(f"session {sinfo['session-id']} {sinfo['session-key']}")
             if what == "ok":
                 return {"repositories": [f"registry/{target}:1"], "src": src,
                         "topdir": self.options.topdir}
@@ -90,7 +92,8 @@ FAKE_PLUGIN = textwrap.dedent(
     '''
 )
 
-FAST_KILL = ((signal.SIGINT, 0.5), (signal.SIGTERM, 0.5), (signal.SIGKILL, 3.0))
+#: kojid's sequence, faster: one SIGINT and one SIGTERM per process, then SIGKILL.
+FAST_KILL = ((signal.SIGINT, 0.4, 0.5), (signal.SIGTERM, 0.4, 0.5), (signal.SIGKILL, 3.0, 0.5))
 
 
 @pytest.fixture
@@ -249,7 +252,7 @@ def test_restart_frees_open_tasks_and_runs_them_again(make_worker, alice, marker
     assert state_of(alice, task_id) == "OPEN"
     # A crash: the worker and its task process die without telling the hub.
     for task in first.running.values():
-        proctree.terminate_tree(task.process.pid, ((signal.SIGKILL, 3.0),), task.process.poll)
+        proctree.terminate_tree(task.process.pid, ((signal.SIGKILL, 3.0, 0.1),), task.process.poll)
     first.running.clear()
 
     second = make_worker()
@@ -269,3 +272,37 @@ def test_clean_stop_kills_running_tasks_and_frees_them(make_worker, alice, marke
     worker.shutdown()
     assert not any(proctree.is_alive(proc) for proc in tree)
     assert state_of(alice, task_id) == "FREE"
+
+
+def test_restart_after_kill_9_stops_the_old_task_process_before_the_rerun(
+    make_worker, alice, markers
+):
+    first = make_worker()
+    task_id = submit(alice, "once-then-ok")
+    poll_until(first, lambda: (markers / "ran-once").exists())
+    old_tree = proctree.process_tree(next(iter(first.running.values())).process.pid)
+    # kill -9 of the worker alone: it tells nobody, its task process lives on
+    first.running.clear()
+
+    second = make_worker()
+    assert not any(proctree.is_alive(proc) for proc in old_tree)
+    assert state_of(alice, task_id) == "FREE"
+    poll_until(second, finished(alice, task_id))
+    assert alice.getTaskResult(task_id) == {"second_run": True}
+    assert len([e for e in events(markers) if e.startswith("run once-then-ok")]) == 2
+
+
+def test_cancelled_task_session_is_expired_like_kojid_cleanup_task(
+    make_worker, alice, markers, hub_server
+):
+    worker = make_worker()
+    task_id = submit(alice, "stubborn")  # only SIGKILL ends it: it cannot log out itself
+    poll_until(worker, lambda: any(e.startswith("pids") for e in events(markers)))
+    _, session_id, key = next(e for e in events(markers) if e.startswith("session")).split()
+    task_session = koji.ClientSession(hub_server.url)
+    task_session.setSession({"session-id": int(session_id), "session-key": key})
+    assert task_session.getLoggedInUser()["name"] == "builder"
+    alice.cancelTask(task_id)
+    poll_until(worker, lambda: not worker.running)
+    with pytest.raises(koji.AuthError):
+        task_session.getLoggedInUser()

@@ -1,13 +1,16 @@
 """Find and stop a task's whole process tree the way kojid does on cancel.
 
-kojid signals every process of a cancelled task, deepest first so that a
-parent can clean up after its children: SIGINT (time to clean up), then
-SIGTERM, then SIGKILL. Processes are identified by pid *and* start time so a
-recycled pid is never signalled by mistake.
+kojid's TaskManager.cleanupTask reads the task's process tree once and
+signals its processes one at a time, deepest first, so that a parent can
+clean up after its children: SIGINT once and 3 s for it, then SIGTERM every
+second for 2 s, then SIGKILL every second for 3 s (_killChildren, _doKill).
+Processes are identified by pid *and* start time so a recycled pid is never
+signalled by mistake.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -18,8 +21,14 @@ from koji_containerbuild import LOGGER_NAME
 
 LOGGER = logging.getLogger(LOGGER_NAME + ".sandbox.proctree")
 
-#: (signal, seconds to wait for the processes to go) in the order kojid uses.
-KILL_SEQUENCE = ((signal.SIGINT, 3.0), (signal.SIGTERM, 2.0), (signal.SIGKILL, 3.0))
+#: (signal, timeout, pause) of each phase, in kojid's order: each process gets
+#: the signal, then every ``pause`` seconds again while it lives, until
+#: ``timeout`` has passed (kojid's cleanupTask calls to _killChildren).
+KILL_SEQUENCE = (
+    (signal.SIGINT, 2.0, 3.0),
+    (signal.SIGTERM, 2.0, 1.0),
+    (signal.SIGKILL, 3.0, 1.0),
+)
 
 #: A process: (pid, start time in clock ticks since boot).
 Proc = tuple[int, int]
@@ -72,51 +81,85 @@ def process_tree(pid: int) -> list[Proc]:
     return tree
 
 
-def _refresh(known: list[Proc]) -> list[Proc]:
-    """Known processes still alive plus any children they started meanwhile."""
-    result: list[Proc] = []
-    for proc in known:
-        if not is_alive(proc):
-            continue
-        for member in process_tree(proc[0]):
-            if member not in result and is_alive(member):
-                result.append(member)
-    return result
-
-
 def terminate_tree(
     pid: int,
-    sequence: tuple[tuple[int, float], ...] = KILL_SEQUENCE,
+    sequence: tuple[tuple[int, float, float], ...] = KILL_SEQUENCE,
     reap: Callable[[], object] | None = None,
     poll: float = 0.05,
 ) -> bool:
-    """Signal the tree under ``pid`` deepest first, phase by phase.
+    """Signal the tree under ``pid`` process by process, deepest first, phase by phase.
 
-    ``reap`` is called while waiting so the caller can collect its direct
-    child (a zombie child of ours would otherwise look alive to waitpid-less
-    code). Returns True when every process of the tree is gone.
+    As kojid, the tree is read once before the first signal: a process it
+    starts meanwhile is not signalled (and outlives the task, as it would
+    under kojid). ``reap`` is called while waiting so the caller can collect
+    its direct child. A wait ends early only when no process of the tree is
+    left, since then nobody can tell. Returns True when every one is gone.
     """
-    procs = process_tree(pid)
-    for sig, timeout in sequence:
-        procs = _refresh(procs)
-        if not procs:
+    left = process_tree(pid)
+    for sig, timeout, pause in sequence:
+        for proc in reversed(list(left)):
+            if _signal_until_gone(proc, sig, timeout, pause, left, reap, poll):
+                left.remove(proc)
+        if not left:
             return True
-        for proc in reversed(procs):
-            try:
-                os.kill(proc[0], sig)
-                LOGGER.info("Sent signal %d to pid %d", sig, proc[0])
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + timeout
+    if reap is not None:
+        reap()
+    alive = [proc for proc in left if is_alive(proc)]
+    if alive:
+        LOGGER.warning("Processes still alive after SIGKILL: %s", [p[0] for p in alive])
+    return not alive
+
+
+def _signal_until_gone(
+    proc: Proc,
+    sig: int,
+    timeout: float,
+    pause: float,
+    left: list[Proc],
+    reap: Callable[[], object] | None,
+    poll: float,
+) -> bool:
+    """kojid's _doKill: send ``sig`` every ``pause`` s until gone or ``timeout`` passed."""
+    waited = 0.0
+    while True:
+        if reap is not None:
+            reap()
+        if not is_alive(proc):
+            return True
+        if waited >= timeout:
+            return False
+        try:
+            os.kill(proc[0], sig)
+            LOGGER.info("Sent signal %d to pid %d", sig, proc[0])
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + pause
         while time.monotonic() < deadline:
             if reap is not None:
                 reap()
-            if not any(is_alive(proc) for proc in procs):
-                break
+            if not any(is_alive(other) for other in left):
+                return True
             time.sleep(poll)
-    if reap is not None:
-        reap()
-    left = _refresh(procs)
-    if left:
-        LOGGER.warning("Processes still alive after SIGKILL: %s", [p[0] for p in left])
-    return not left
+        waited += pause
+
+
+def stop_noted(pid_files: list[str], sequence: tuple[tuple[int, float, float], ...]) -> list[int]:
+    """Stop the trees of processes noted in pid files (``{"pid", "start"}`` JSON).
+
+    A process is stopped only if its pid still has the noted start time, so
+    a recycled pid is left alone. Returns the pids stopped.
+    """
+    stopped = []
+    for path in pid_files:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                noted = json.load(handle)
+            proc = (int(noted["pid"]), int(noted["start"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            LOGGER.warning("Ignoring unreadable pid file %s", path)
+            continue
+        if is_alive(proc):
+            LOGGER.info("Stopping process %d noted in %s", proc[0], path)
+            terminate_tree(proc[0], sequence)
+            stopped.append(proc[0])
+    return stopped

@@ -250,6 +250,14 @@ class Sandbox:
         self.worker.wait()
         self.worker = None
 
+    def crash_worker(self) -> None:
+        """kill -9 of the worker alone, as of kojid outside systemd: its tasks run on."""
+        if self.worker is None:
+            return
+        self.worker.kill()
+        self.worker.wait()
+        self.worker = None
+
     def _write_info(self) -> None:
         info = {
             "pid": os.getpid(),

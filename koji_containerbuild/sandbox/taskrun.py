@@ -95,11 +95,14 @@ def run(
     task_id: int,
     options: optparse.Values,
     handlers: dict[str, type] | None = None,
+    sinfo: dict | None = None,
 ) -> None:
     """Log in, build the handler for ``task_id`` and run it to its report.
 
     ``handlers`` are the plugin's handlers when the caller loaded them already
-    (a task forked from the worker, as kojid forks its task children).
+    (a task forked from the worker, as kojid forks its task children);
+    ``sinfo`` is the subsession the worker made for the task, as kojid's
+    forkTask does (it expires it when it cleans up after the task).
     """
     if handlers is None:
         handlers = load_handlers(plugin_file)
@@ -112,7 +115,10 @@ def run(
         "anon_retry": True,
     }
     session = koji.ClientSession(server, session_opts)
-    session.login()
+    if sinfo is not None:
+        session.setSession(sinfo)
+    else:
+        session.login()
     try:
         info = session.getTaskInfo(task_id, request=True)
         method = info["method"]
@@ -155,12 +161,13 @@ def run_child(
     task_id: int,
     options: optparse.Values,
     handlers: dict[str, type] | None = None,
+    sinfo: dict | None = None,
 ) -> int:
     """The task child's life: run the task; the exit status for the worker."""
     # kojid's task children ignore SIGUSR2 (it only wakes them up).
     signal.signal(signal.SIGUSR2, lambda *_: None)
     try:
-        run(server, user, password, plugin_file, task_id, options, handlers)
+        run(server, user, password, plugin_file, task_id, options, handlers, sinfo)
     except KeyboardInterrupt:
         LOGGER.info("Task %s interrupted", task_id)
         return 130

@@ -9,6 +9,7 @@ import base64
 import fcntl
 import hashlib
 import os
+import re
 import stat
 
 import koji
@@ -34,18 +35,35 @@ def verify_class(verify):
 
 
 def upload_path(reldir: str, name: str, create: bool = False) -> str:
-    """Absolute path of an upload, confined to the work dir (owner-checked on create)."""
+    """Absolute path of an upload, confined to the work dir (kojihub get_upload_path).
+
+    Creating under ``tasks/`` is for the host that has that task OPEN only
+    (Task.assertHost): a user cannot pre-create the output directory of a
+    future task, and nobody writes into a cancelled or finished task.
+    Anywhere else the directory belongs to its first uploader (``.user``).
+    """
     directory, base = os.path.split(name)
     if directory or not base or base.startswith("."):
         raise koji.GenericError(f"Invalid upload filename: {name}")
     normal = os.path.normpath(reldir or "")
     if not reldir or normal.startswith("..") or os.path.isabs(normal) or normal == ".":
         raise koji.GenericError(f"Invalid upload directory: {reldir}")
+    parts = normal.split("/")
+    check_user = True
+    if create and parts[0] == "tasks":
+        if len(parts) < 3:
+            raise koji.GenericError(f"Invalid task upload directory: {reldir}")
+        try:
+            task_id = int(parts[2])
+        except ValueError:
+            raise koji.GenericError(f"Invalid task upload directory: {reldir}") from None
+        _assert_host_owns_task(task_id)
+        check_user = False
     udir = os.path.join(current().workdir, normal)
     if create:
         os.makedirs(udir, exist_ok=True)
         session = context.session
-        if session.logged_in:
+        if check_user and session.logged_in:
             owner_file = os.path.join(udir, ".user")
             if os.path.exists(owner_file):
                 with open(owner_file) as f:
@@ -58,12 +76,63 @@ def upload_path(reldir: str, name: str, create: bool = False) -> str:
     return os.path.join(udir, base)
 
 
+def _assert_host_owns_task(task_id: int) -> None:
+    """kojihub's Host() then Task(task_id).assertHost(host.id), with their fault texts."""
+    session = context.session
+    host_id = session.getHostId()
+    if host_id is None:
+        if session.logged_in:
+            raise koji.AuthError(f"User {session.user_id} is not a host")
+        raise koji.AuthError("Not logged-in")
+    row = current().db.one("SELECT state, host_id FROM tasks WHERE id = ?", (task_id,))
+    if row is None:
+        raise koji.GenericError(f"No such task: {task_id}")
+    if row["state"] != koji.TASK_STATES["OPEN"] or row["host_id"] != host_id:
+        raise koji.ActionNotAllowed(f"host {host_id} does not own task {task_id}")
+
+
+#: An offset is a decimal integer (XML-RPC and the upload query send strings too).
+_OFFSET_RE = re.compile(r"-?[0-9]+")
+
+
+def upload_offset(value, what: str = "offset") -> int:
+    """An upload offset or size as an int: >= 0, or -1 (append / unknown).
+
+    kojihub would answer ``abc`` with a bare ValueError and ``-5`` with an
+    OSError from lseek; the sandbox answers both with one koji fault.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise koji.ParameterError(f"Invalid upload {what}: {value!r} (an integer is needed)")
+    if isinstance(value, str):
+        if not _OFFSET_RE.fullmatch(value.strip()):
+            raise koji.ParameterError(f"Invalid upload {what}: {value!r} (an integer is needed)")
+        value = int(value)
+    if value < -1:
+        raise koji.ParameterError(f"Invalid upload {what}: {value} (it must be -1 or more)")
+    return value
+
+
+def _assert_no_hole(fd: int, offset: int, fn: str) -> None:
+    """Refuse a write that starts past the end of the file.
+
+    kojihub seeks there and leaves a sparse hole (an offset of 10 TB makes a
+    10 TB file); koji's own clients only ever write at or before the end, so
+    the sandbox refuses it instead.
+    """
+    end = os.fstat(fd).st_size
+    if offset > end:
+        raise koji.GenericError(
+            f"Invalid upload offset {offset} for {os.path.basename(fn)}: the file has "
+            f"{end} bytes, so the upload would leave a hole"
+        )
+
+
 @export()
 def uploadFile(path, name, size, md5sum, offset, data, volume=None, checksum=None):
     context.session.assertLogin()
     contents = base64.b64decode(data)
-    offset = koji.decode_int(offset)
-    size = koji.decode_int(size) if size is not None else None
+    offset = upload_offset(offset)
+    size = upload_offset(size, "size") if size is not None else None
     if checksum is not None:
         md5sum = checksum
     if isinstance(md5sum, str):
@@ -93,6 +162,8 @@ def uploadFile(path, name, size, md5sum, offset, data, volume=None, checksum=Non
         fcntl.lockf(fd, fcntl.LOCK_EX)
         if offset == 0 or (offset == -1 and size == len(contents)):
             os.ftruncate(fd, 0)
+        elif offset > 0:
+            _assert_no_hole(fd, offset, fn)
         os.lseek(fd, 0 if offset == -1 else offset, os.SEEK_END if offset == -1 else 0)
         os.write(fd, contents)
         if offset == -1:
@@ -120,10 +191,12 @@ def raw_upload(
     session = context.session
     if not session.logged_in:
         raise koji.ActionNotAllowed("you must be logged-in to upload")
-    offset = int(offset)
+    offset = upload_offset(offset)
     fn = upload_path(path, name, create=True)
     if os.path.lexists(fn):
-        if not os.path.isfile(fn) or os.path.islink(fn):
+        if os.path.islink(fn):
+            raise koji.GenericError(f"destination is a symlink: {fn}")
+        if not os.path.isfile(fn):
             raise koji.GenericError(f"destination not a file: {fn}")
         if offset == 0 and not overwrite:
             raise koji.GenericError(f"upload path exists: {fn}")
@@ -137,12 +210,22 @@ def raw_upload(
         if offset == -1:
             offset = os.lseek(fd, 0, os.SEEK_END)
         else:
-            os.ftruncate(fd, offset)
+            _assert_no_hole(fd, offset, fn)
+            if overwrite:
+                # a re-run rewrites its logs: drop what followed this chunk before
+                os.ftruncate(fd, offset)
             os.lseek(fd, offset, 0)
         view = memoryview(chunk)
         while view:
             written = os.write(fd, view)
             view = view[written:]
+        if not overwrite:
+            end = os.lseek(fd, 0, os.SEEK_END)
+            if end != offset + len(chunk):
+                raise koji.GenericError(
+                    f"Incorrect upload length for {fn} - Expected {offset + len(chunk)}, "
+                    f"actual {end}"
+                )
     finally:
         os.close(fd)
     result = {"size": len(chunk), "fileverify": verify, "offset": offset}

@@ -1,10 +1,11 @@
 """A kojid stand-in that runs the real builder plugin's task handlers.
 
-It logs in as the build host over XML-RPC, frees the tasks a previous run of
-it left open (they are re-run from scratch, as after a kojid restart), takes
-tasks from ``host.getTasks``, opens them and runs each in a forked child
+It logs in as the build host over XML-RPC, stops the task processes a
+previous run of it left behind and frees the tasks it left open (they are
+re-run from scratch, as after a kojid restart), takes tasks from
+``host.getTasks``, opens them and runs each in a forked child
 (:mod:`koji_containerbuild.sandbox.taskrun`), as kojid does. A task cancelled on the hub has
-its process tree signalled deepest first: SIGINT, SIGTERM, SIGKILL.
+its process tree signalled as kojid does (deepest first: SIGINT, SIGTERM, SIGKILL).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import glob
 import json
 import logging
 import optparse
@@ -153,6 +155,8 @@ class RunningTask:
     process: ForkedTask
     workdir: str
     log_path: str
+    #: the task's subsession (kojid's forkTask), expired when the task is cleaned up
+    session_id: int | None = None
 
 
 class Worker:
@@ -167,7 +171,7 @@ class Worker:
         options: optparse.Values,
         log_dir: str,
         poll_interval: float = 0.5,
-        kill_sequence: tuple[tuple[int, float], ...] = proctree.KILL_SEQUENCE,
+        kill_sequence: tuple[tuple[int, float, float], ...] = proctree.KILL_SEQUENCE,
         env: dict[str, str] | None = None,
     ) -> None:
         self.server = server
@@ -188,14 +192,29 @@ class Worker:
     # -- life cycle -----------------------------------------------------------
 
     def connect(self) -> None:
-        """Log in as the host and free tasks a previous run left open here."""
+        """Log in as the host, stop what a previous run left running, free its tasks."""
         self.session = koji.ClientSession(
             self.server, {"user": self.user, "password": self.password, "anon_retry": True}
         )
         self.session.login()
         self.host_id = self.session.host.getID()
         os.makedirs(self.log_dir, exist_ok=True)
+        self.stop_orphans()
         self.free_stale_tasks()
+
+    def stop_orphans(self) -> list[int]:
+        """Stop task processes that an earlier run of the worker left running.
+
+        kojid runs under systemd (kojid.service keeps the default
+        KillMode=control-group): when kojid dies, even by kill -9, systemd
+        stops what is left of the service before it starts kojid again, so a
+        re-run never races the old task process. The worker has no service
+        manager: it does that itself, with kojid's sequence, from the pid
+        files (pid and start time, so a recycled pid is left alone) before the
+        tasks are freed and handed out again.
+        """
+        pid_files = sorted(glob.glob(os.path.join(self.log_dir, "task-*.pid")))
+        return proctree.stop_noted(pid_files, self.kill_sequence)
 
     def free_stale_tasks(self) -> list[int]:
         """Free tasks open on this host that no process of ours runs."""
@@ -296,6 +315,7 @@ class Worker:
         shutil.rmtree(workdir, ignore_errors=True)
         log_path = os.path.join(self.log_dir, f"task-{task_id}.log")
         env = dict(self.env)
+        sinfo = self.session.callMethod("subsession")
         process = fork_task(
             log_path,
             env,
@@ -307,17 +327,28 @@ class Worker:
                 task_id,
                 self.options,
                 self.handlers,
+                sinfo,
             ),
         )
         with open(task_pid_file(self.log_dir, task_id), "w", encoding="utf-8") as handle:
             json.dump({"pid": process.pid, "start": proctree.start_time(process.pid)}, handle)
         LOGGER.info("Task %s started in pid %d (log %s)", task_id, process.pid, log_path)
-        return RunningTask(task_id, process, workdir, log_path)
+        return RunningTask(task_id, process, workdir, log_path, sinfo["session-id"])
+
+    def _expire_session(self, task: RunningTask) -> None:
+        """kojid's cleanupTask: the task's subsession ends with it (logoutChild)."""
+        if task.session_id is None or self.session is None:
+            return
+        try:
+            self.session.logoutChild(task.session_id)
+        except Exception:
+            LOGGER.warning("Could not expire the session of task %s", task.task_id, exc_info=True)
 
     def _finished(self, task: RunningTask, code: int) -> None:
         LOGGER.info("Task %s process exited with status %s", task.task_id, code)
         # Leftover children of a finished task do not outlive it (kojid's cleanup).
         proctree.terminate_tree(task.process.pid, self.kill_sequence, task.process.poll)
+        self._expire_session(task)
         shutil.rmtree(task.workdir, ignore_errors=True)
         info = self.session.getTaskInfo(task.task_id)
         if info is not None and info["state"] == TASK_OPEN:
@@ -336,6 +367,7 @@ class Worker:
             task.process.wait()
         if not gone:
             LOGGER.warning("Some processes of task %s survived SIGKILL", task.task_id)
+        self._expire_session(task)
         shutil.rmtree(task.workdir, ignore_errors=True)
 
 
