@@ -169,7 +169,7 @@ def normalize_build_opts(opts: Mapping | None) -> dict:
     values, problems, bad = _validate(opts, BUILD_OPTIONS)
     if "skip_build" not in bad and values.get("skip_build") is True:
         problems.append(
-            "Option 'skip_build' is no longer supported: the feature was removed; "
+            f"Option {option_name('skip_build')} is no longer supported: the feature was removed; "
             "drop the option to build the image."
         )
     if "release" not in bad and "release" in values:
@@ -271,7 +271,7 @@ def _size_problem(name: str, value: Any, prop: dict) -> str | None:
             continue
         if limit is not None and len(value) > limit:
             return (
-                f"Option '{name}' {size}, more than the {limit} allowed: give "
+                f"Option {_named(name)} {size}, more than the {limit} allowed: give "
                 f"{prop['description']}, within that bound."
             )
         return None
@@ -304,7 +304,7 @@ def _sentences(error: jsonschema.ValidationError, values: dict, schema: dict):
         for name in error.validator_value:
             if name not in values:
                 expect = properties[name]["description"]
-                yield name, f"Option '{name}' is required: set it to {expect}."
+                yield name, f"Option {_named(name)} is required: set it to {expect}."
         return
     if error.validator == "type" and not error.absolute_path:
         # Only reachable for a non-mapping, which _validate refuses earlier.
@@ -317,7 +317,8 @@ def _sentences(error: jsonschema.ValidationError, values: dict, schema: dict):
         yield (
             name,
             (
-                f"Option '{name}' item {position + 1} is {len(error.instance)} characters long, "
+                f"Option {_named(name)} item {position + 1} is {len(error.instance)} characters "
+                "long, "
                 f"more than the {error.validator_value} allowed: shorten it."
             ),
         )
@@ -327,7 +328,7 @@ def _sentences(error: jsonschema.ValidationError, values: dict, schema: dict):
         got = f"item {position + 1} is {_describe(error.instance)}"
     else:
         got = f"got {_describe(error.instance)}"
-    yield name, f"Option '{name}' must be {expect}; {got}."
+    yield name, f"Option {_named(name)} must be {expect}; {got}."
 
 
 def _unknown_sentence(name: Any, properties: Mapping) -> str:
@@ -394,7 +395,7 @@ def _url_problems(name: str, value: Any) -> list[str]:
             parts = None
         if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
             problems.append(
-                f"Option '{name}' has {quote(url)}, which is not an http or https URL: "
+                f"Option {_named(name)} has {quote(url)}, which is not an http or https URL: "
                 "give a full URL such as 'https://example.com/file'."
             )
     return problems
@@ -409,7 +410,8 @@ def _parse_arches(value: str | list) -> tuple[list[str], list[str]]:
         token = token.strip()
         if not _ARCH_RE.match(token):
             problems.append(
-                f"Option 'arch_override' has {quote(token)}, which is not an architecture "
+                f"Option {option_name('arch_override')} has {quote(token)}, which is not an "
+                "architecture "
                 "name: use names such as 'x86_64' separated by spaces."
             )
         elif token not in arches:
@@ -430,7 +432,7 @@ def _replacement_problems(replacements: list[str]) -> list[str]:
         )
         if not well_formed:
             return [
-                f"Option 'dependency_replacements' has {quote(item)}, which is not "
+                f"Option {option_name('dependency_replacements')} has {quote(item)}, which is not "
                 "'PKG_MANAGER:NAME:VERSION[:NEW_NAME]': give the package manager, the "
                 "dependency and the version, such as 'gomod:example.com/lib:v1.2.3'."
             ]
@@ -457,7 +459,8 @@ def _build_combination_problems(values: dict) -> list[str]:
         )
     if values.get("arch_override") and not (scratch or isolated):
         problems.append(
-            "Option 'arch_override' is only allowed for scratch or isolated builds: add "
+            f"Option {option_name('arch_override')} is only allowed for scratch or isolated "
+            "builds: add "
             "'scratch' or 'isolated', or drop 'arch_override'."
         )
     if values.get("signing_intent") and values.get("compose_ids"):
@@ -467,7 +470,8 @@ def _build_combination_problems(values: dict) -> list[str]:
         )
     if "operator_csv_modifications_url" in values and not isolated:
         problems.append(
-            "Option 'operator_csv_modifications_url' is only allowed for isolated builds: "
+            f"Option {option_name('operator_csv_modifications_url')} is only allowed for "
+            "isolated builds: "
             "add 'isolated' or drop the URL."
         )
     return problems

@@ -11,18 +11,22 @@ import json
 from typing import Any
 
 from koji_containerbuild.bounds import USERDATA_MAX_DEPTH, nesting_depth_exceeds, quote
+from koji_containerbuild.optnames import option_name
 
 #: Largest accepted ``userdata``, measured as compact JSON in UTF-8.
 USERDATA_MAX_BYTES = 64 * 1024
 #: Largest ``userdata`` JSON text read at all (room for indentation).
 USERDATA_MAX_TEXT = 4 * USERDATA_MAX_BYTES
 
+#: How the sentences below name the option.
+_USERDATA = option_name("userdata")
+
 _TOO_DEEP = (
-    f"Option 'userdata' is nested more than {USERDATA_MAX_DEPTH} levels deep: flatten "
+    f"Option {_USERDATA} is nested more than {USERDATA_MAX_DEPTH} levels deep: flatten "
     "the objects and lists in it."
 )
 _NOT_FINITE = (
-    "Option 'userdata' holds NaN or Infinity, which JSON cannot carry: use a number, "
+    f"Option {_USERDATA} holds NaN or Infinity, which JSON cannot carry: use a number, "
     "a string or null instead."
 )
 
@@ -40,7 +44,7 @@ def read_userdata(userdata: Any) -> tuple[dict | None, str | None]:
     if isinstance(userdata, str):
         if len(userdata) > USERDATA_MAX_TEXT:
             return None, (
-                f"Option 'userdata' is {len(userdata)} characters of JSON text, more than "
+                f"Option {_USERDATA} is {len(userdata)} characters of JSON text, more than "
                 f"the {USERDATA_MAX_TEXT} read: keep only the data the build needs "
                 f"({USERDATA_MAX_BYTES} bytes as compact JSON at most)."
             )
@@ -52,12 +56,12 @@ def read_userdata(userdata: Any) -> tuple[dict | None, str | None]:
             return None, _TOO_DEEP
         except ValueError as error:
             return None, (
-                f"Option 'userdata' is not valid JSON ({error}): give a JSON object such as "
+                f"Option {_USERDATA} is not valid JSON ({error}): give a JSON object such as "
                 '\'{"key": "value"}\'.'
             )
         if not isinstance(userdata, dict):
             return None, (
-                f"Option 'userdata' must be a JSON object; got {_kind(userdata)}: "
+                f"Option {_USERDATA} must be a JSON object; got {_kind(userdata)}: "
                 'wrap the values in an object such as \'{"key": "value"}\'.'
             )
     if nesting_depth_exceeds(userdata, USERDATA_MAX_DEPTH):
@@ -68,13 +72,13 @@ def read_userdata(userdata: Any) -> tuple[dict | None, str | None]:
         return None, _NOT_FINITE
     except TypeError:
         return None, (
-            "Option 'userdata' holds values that are not JSON: use only strings, numbers, "
+            f"Option {_USERDATA} holds values that are not JSON: use only strings, numbers, "
             "booleans, lists and objects with string keys."
         )
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > USERDATA_MAX_BYTES:
         return None, (
-            f"Option 'userdata' is {size} bytes as JSON, more than the {USERDATA_MAX_BYTES} "
+            f"Option {_USERDATA} is {size} bytes as JSON, more than the {USERDATA_MAX_BYTES} "
             "allowed: keep only the data the build needs."
         )
     return userdata, None

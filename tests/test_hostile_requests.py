@@ -65,13 +65,13 @@ XMLRPC_CASES = [
         "userdata nested 5000 deep",
         _build_call(opts=_opts(userdata={"a": DEEP})),
         koji.ParameterError,
-        "Option 'userdata' is nested more than 32 levels deep",
+        "Option 'userdata' (koji: --userdata) is nested more than 32 levels deep",
     ),
     (
         "userdata JSON text nested 100000 deep",
         _build_call(opts=_opts(userdata="[" * 100000)),
         koji.ParameterError,
-        "Option 'userdata' is nested more than 32 levels deep",
+        "Option 'userdata' (koji: --userdata) is nested more than 32 levels deep",
     ),
     (
         "target nested 5000 deep",
@@ -113,7 +113,7 @@ XMLRPC_CASES = [
         "compose id 1.0",
         _build_call(opts=_opts(compose_ids=[1.0])),
         koji.ParameterError,
-        "Option 'compose_ids' must be a list of ODCS compose ids",
+        "Option 'compose_ids' (--compose-id) must be a list of ODCS compose ids",
     ),
     (
         "compose id true",
@@ -131,7 +131,7 @@ XMLRPC_CASES = [
         "koji_build_id 1.0",
         _source_call({"koji_build_id": 1.0}),
         koji.ParameterError,
-        "Option 'koji_build_id' must be the id of a Koji image build",
+        "Option 'koji_build_id' (koji: --koji-build-id) must be the id of a Koji image build",
     ),
     (
         "dependency replacement without the PM:NAME:VERSION form",
@@ -143,25 +143,26 @@ XMLRPC_CASES = [
         "userdata JSON text with NaN",
         _build_call(opts=_opts(userdata='{"a": NaN}')),
         koji.ParameterError,
-        "Option 'userdata' holds NaN or Infinity",
+        "Option 'userdata' (koji: --userdata) holds NaN or Infinity",
     ),
     (
         "userdata JSON text with Infinity",
         _build_call(opts=_opts(userdata='{"a": Infinity}')),
         koji.ParameterError,
-        "Option 'userdata' holds NaN or Infinity",
+        "Option 'userdata' (koji: --userdata) holds NaN or Infinity",
     ),
     (
         "userdata struct with a NaN double",
         _build_call(opts=_opts(userdata={"a": float("nan")})),
         koji.ParameterError,
-        "Option 'userdata' holds NaN or Infinity",
+        "Option 'userdata' (koji: --userdata) holds NaN or Infinity",
     ),
     (
         "1 MB git_branch",
         _build_call(opts=_opts(git_branch="b" * MB)),
         koji.ParameterError,
-        "Option 'git_branch' is 1048576 characters long, more than the 256 allowed",
+        "Option 'git_branch' (koji: --git-branch) is 1048576 characters long, more than the 256 "
+        "allowed",
     ),
     (
         "git branch with a newline",
@@ -179,7 +180,7 @@ XMLRPC_CASES = [
         "5000 repo URLs",
         _build_call(opts=_opts(yum_repourls=["https://example.com/a.repo"] * 5000)),
         koji.ParameterError,
-        "Option 'yum_repourls' has 5000 items, more than the 100 allowed",
+        "Option 'yum_repourls' (--repo-url) has 5000 items, more than the 100 allowed",
     ),
     (
         "1 MB target name",
@@ -415,19 +416,19 @@ BUILDER_CASES = [
         "userdata nested 100 deep",
         "buildContainer",
         [SOURCE_PLACEHOLDER, "demo", _opts(userdata=_nested(100))],
-        "Option 'userdata' is nested more than 32 levels deep",
+        "Option 'userdata' (koji: --userdata) is nested more than 32 levels deep",
     ),
     (
         "userdata with NaN",
         "buildContainer",
         [SOURCE_PLACEHOLDER, "demo", _opts(userdata='{"a": NaN}')],
-        "Option 'userdata' holds NaN or Infinity",
+        "Option 'userdata' (koji: --userdata) holds NaN or Infinity",
     ),
     (
         "compose id 1.0",
         "buildContainer",
         [SOURCE_PLACEHOLDER, "demo", _opts(compose_ids=[1.0])],
-        "Option 'compose_ids' must be a list of ODCS compose ids",
+        "Option 'compose_ids' (--compose-id) must be a list of ODCS compose ids",
     ),
     (
         "dependency replacement without the PM:NAME:VERSION form",
@@ -439,7 +440,7 @@ BUILDER_CASES = [
         "1 MB git branch",
         "buildContainer",
         [SOURCE_PLACEHOLDER, "demo", _opts(git_branch="b" * MB)],
-        "Option 'git_branch' is 1048576 characters long",
+        "Option 'git_branch' (koji: --git-branch) is 1048576 characters long",
     ),
     (
         "git branch with a newline",
@@ -463,7 +464,7 @@ BUILDER_CASES = [
         "koji_build_id 1.0",
         "buildSourceContainer",
         ["demo", {"koji_build_id": 1.0}],
-        "Option 'koji_build_id' must be the id of a Koji image build",
+        "Option 'koji_build_id' (koji: --koji-build-id) must be the id of a Koji image build",
     ),
 ]
 

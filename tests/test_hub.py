@@ -205,7 +205,7 @@ INVALID = [
     ({"src": "git://src.example.com/app.git"}, "has no '#revision'"),
     ({"target": "missing"}, "The build target 'missing' does not exist"),
     ({"target": None}, "The target must be the name of a Koji build target"),
-    ({"opts": None}, "Option 'git_branch' is required"),
+    ({"opts": None}, "Option 'git_branch' (koji: --git-branch) is required"),
     ({"opts": ["scratch"]}, "The options must be a struct"),
     ({"opts": {"git_branch": "m", "bogus": 1}}, "Option 'bogus' is not known"),
     ({"channel": ""}, "The channel must be the name of a Koji channel"),

@@ -196,9 +196,9 @@ INVALID = [
     (("https://example.com/app.git#abc", "demo", {"git_branch": "m"}), "is not an SCM URL"),
     (("git://example.com/app.git", "demo", {"git_branch": "m"}), "has no '#revision'"),
     ((SRC, "no-such-target", {"git_branch": "m"}), "'no-such-target' does not exist"),
-    ((SRC, "demo", {}), "Option 'git_branch' is required"),
+    ((SRC, "demo", {}), "Option 'git_branch' (koji: --git-branch) is required"),
     ((SRC, "demo", {"git_branch": "m", "colour": "red"}), "Option 'colour' is not known"),
-    ((SRC, "demo", {"git_branch": "m", "scratch": "yes"}), "Option 'scratch' must be"),
+    ((SRC, "demo", {"git_branch": "m", "scratch": "yes"}), "Option 'scratch' (--scratch) must be"),
     (
         (SRC, "demo", {"git_branch": "m", "scratch": True, "isolated": True}),
         "'scratch' and 'isolated' cannot be used together",
@@ -232,7 +232,10 @@ def test_invalid_build_is_a_parameter_error_and_no_task(alice, args, fragment):
     ("args", "fragment"),
     [
         (("demo", {}), "are both missing"),
-        (("demo", {"koji_build_id": "7"}), "Option 'koji_build_id' must be"),
+        (
+            ("demo", {"koji_build_id": "7"}),
+            "Option 'koji_build_id' \\(koji: --koji-build-id\\) must be",
+        ),
         (("nope", {"koji_build_id": 7}), "'nope' does not exist"),
     ],
 )
@@ -296,7 +299,9 @@ def test_fedpkg_call_over_xmlrpc_with_a_real_client_session(hub_server, admin):
         {"git_branch": "rawhide", "scratch": True, "arch_override": "x86_64", "flatpak": True},
     ]
     assert info["priority"] == koji.PRIO_DEFAULT + 5
-    with pytest.raises(koji.ParameterError, match="Option 'skip_build' is no longer supported"):
+    with pytest.raises(
+        koji.ParameterError, match="Option 'skip_build' \\(--skip-build\\) is no longer supported"
+    ):
         client.buildContainer(SRC, "demo", fedpkg_opts(skip_build=True), priority=None)
     assert all_task_ids(admin) == [task_id]
 

@@ -137,9 +137,17 @@ def test_normal_form_is_stable():
 
 
 INVALID_BUILD = [
-    ("no opts at all", None, ["Option 'git_branch' is required"]),
-    ("git_branch None", fedpkg_opts(git_branch=None), ["Option 'git_branch' is required"]),
-    ("empty git_branch", {"git_branch": ""}, ["Option 'git_branch' must be", "empty string"]),
+    ("no opts at all", None, ["Option 'git_branch' (koji: --git-branch) is required"]),
+    (
+        "git_branch None",
+        fedpkg_opts(git_branch=None),
+        ["Option 'git_branch' (koji: --git-branch) is required"],
+    ),
+    (
+        "empty git_branch",
+        {"git_branch": ""},
+        ["Option 'git_branch' (koji: --git-branch) must be", "empty string"],
+    ),
     (
         "unknown key with a close name",
         {"git_branch": "m", "scrach": True},
@@ -153,32 +161,38 @@ INVALID_BUILD = [
     (
         "scratch as a string",
         {"git_branch": "m", "scratch": "yes"},
-        ["Option 'scratch' must be true or false; got the string 'yes'."],
+        ["Option 'scratch' (--scratch) must be true or false; got the string 'yes'."],
     ),
     (
         "compose id not an integer",
         {"git_branch": "m", "compose_ids": [1, "2"]},
-        ["Option 'compose_ids' must be a list of ODCS compose ids", "item 2 is the string '2'"],
+        [
+            "Option 'compose_ids' (--compose-id) must be a list of ODCS compose ids",
+            "item 2 is the string '2'",
+        ],
     ),
     (
         "compose id zero",
         {"git_branch": "m", "compose_ids": [0]},
-        ["Option 'compose_ids' must be", "item 1 is the integer 0"],
+        ["Option 'compose_ids' (--compose-id) must be", "item 1 is the integer 0"],
     ),
     (
         "yum_repourls a single string",
         {"git_branch": "m", "yum_repourls": "https://x/y.repo"},
-        ["Option 'yum_repourls' must be a list of http or https URLs"],
+        ["Option 'yum_repourls' (--repo-url) must be a list of http or https URLs"],
     ),
     (
         "yum_repourls not http",
         {"git_branch": "m", "yum_repourls": ["https://ok/a.repo", "ftp://x/y.repo"]},
-        ["Option 'yum_repourls' has 'ftp://x/y.repo', which is not an http or https URL"],
+        [
+            "Option 'yum_repourls' (--repo-url) has 'ftp://x/y.repo', which is not an http or "
+            "https URL"
+        ],
     ),
     (
         "yum_repourls without host",
         {"git_branch": "m", "yum_repourls": ["https:///y.repo"]},
-        ["Option 'yum_repourls' has 'https:///y.repo'"],
+        ["Option 'yum_repourls' (--repo-url) has 'https:///y.repo'"],
     ),
     (
         "operator_csv_modifications_url that urlsplit cannot parse",
@@ -188,7 +202,10 @@ INVALID_BUILD = [
             "release": "1.1",
             "operator_csv_modifications_url": "http://[::1",
         },
-        ["Option 'operator_csv_modifications_url' has 'http://[::1', which is not an http"],
+        [
+            "Option 'operator_csv_modifications_url' (koji: --operator-csv-modifications-url) "
+            "has 'http://[::1', which is not an http"
+        ],
     ),
     (
         "scratch and isolated",
@@ -198,17 +215,26 @@ INVALID_BUILD = [
     (
         "arch_override for a normal build (fedpkg's dict)",
         fedpkg_opts(arch_override="x86_64"),
-        ["Option 'arch_override' is only allowed for scratch or isolated builds"],
+        [
+            "Option 'arch_override' (koji: --arch-override, fedpkg: --arches) is only allowed "
+            "for scratch or isolated builds"
+        ],
     ),
     (
         "arch_override not an arch name",
         {"git_branch": "m", "scratch": True, "arch_override": "x86_64 ../etc"},
-        ["Option 'arch_override' has '../etc', which is not an architecture name"],
+        [
+            "Option 'arch_override' (koji: --arch-override, fedpkg: --arches) has '../etc', "
+            "which is not an architecture name"
+        ],
     ),
     (
         "arch_override a number",
         {"git_branch": "m", "scratch": True, "arch_override": 64},
-        ["Option 'arch_override' must be a space-separated string of architectures"],
+        [
+            "Option 'arch_override' (koji: --arch-override, fedpkg: --arches) must be a "
+            "space-separated string of architectures"
+        ],
     ),
     (
         "signing_intent with compose_ids",
@@ -218,7 +244,10 @@ INVALID_BUILD = [
     (
         "operator CSV URL without isolated",
         {"git_branch": "m", "operator_csv_modifications_url": "https://x/m.json"},
-        ["Option 'operator_csv_modifications_url' is only allowed for isolated builds"],
+        [
+            "Option 'operator_csv_modifications_url' (koji: --operator-csv-modifications-url) is "
+            "only allowed for isolated builds"
+        ],
     ),
     (
         "operator CSV URL not http",
@@ -228,28 +257,37 @@ INVALID_BUILD = [
             "release": "1.1",
             "operator_csv_modifications_url": "file:///etc/passwd",
         },
-        ["Option 'operator_csv_modifications_url' has 'file:///etc/passwd'"],
+        [
+            "Option 'operator_csv_modifications_url' (koji: --operator-csv-modifications-url) "
+            "has 'file:///etc/passwd'"
+        ],
     ),
     (
         "userdata a list",
         {"git_branch": "m", "userdata": "[1, 2]"},
-        ["Option 'userdata' must be a JSON object; got a list"],
+        ["Option 'userdata' (koji: --userdata) must be a JSON object; got a list"],
     ),
     (
         "userdata not JSON",
         {"git_branch": "m", "userdata": "{nope"},
-        ["Option 'userdata' is not valid JSON"],
+        ["Option 'userdata' (koji: --userdata) is not valid JSON"],
     ),
     (
         "userdata a number",
         {"git_branch": "m", "userdata": 5},
-        ["Option 'userdata' must be a JSON object (at most 64 KiB); got the integer 5."],
+        [
+            "Option 'userdata' (koji: --userdata) must be a JSON object (at most 64 KiB); got "
+            "the integer 5."
+        ],
     ),
     (
         "userdata too large",
         # '{"blob":"' + filler + '"}' is 11 bytes more than the filler
         {"git_branch": "m", "userdata": {"blob": "x" * (USERDATA_MAX_BYTES - 10)}},
-        ["Option 'userdata' is 65537 bytes as JSON, more than the 65536 allowed"],
+        [
+            "Option 'userdata' (koji: --userdata) is 65537 bytes as JSON, more than the 65536 "
+            "allowed"
+        ],
     ),
     (
         "release with a dash",
@@ -284,12 +322,15 @@ INVALID_BUILD = [
     (
         "release a number",
         {"git_branch": "m", "release": 3},
-        ["Option 'release' must be an RPM release string"],
+        [
+            "Option 'release' (koji: --release, fedpkg: --build-release) must be an RPM release "
+            "string"
+        ],
     ),
     (
         "skip_build True",
         fedpkg_opts(skip_build=True),
-        ["Option 'skip_build' is no longer supported: the feature was removed"],
+        ["Option 'skip_build' (--skip-build) is no longer supported: the feature was removed"],
     ),
     (
         "flatpak not a boolean",

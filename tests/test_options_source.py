@@ -52,16 +52,32 @@ INVALID_SOURCE = [
         {"koji_build_id": None, "koji_build_nvr": None},
         "Options 'koji_build_id' and 'koji_build_nvr' are both missing",
     ),
-    ("id as a string", {"koji_build_id": "42"}, "Option 'koji_build_id' must be the id"),
-    ("id negative", {"koji_build_id": -1}, "Option 'koji_build_id' must be the id"),
+    (
+        "id as a string",
+        {"koji_build_id": "42"},
+        "Option 'koji_build_id' (koji: --koji-build-id) must be the id",
+    ),
+    (
+        "id negative",
+        {"koji_build_id": -1},
+        "Option 'koji_build_id' (koji: --koji-build-id) must be the id",
+    ),
     ("id boolean", {"koji_build_id": True}, "got the boolean true"),
-    ("empty NVR", {"koji_build_nvr": ""}, "Option 'koji_build_nvr' must be the NVR"),
+    (
+        "empty NVR",
+        {"koji_build_nvr": ""},
+        "Option 'koji_build_nvr' (koji: --koji-build-nvr) must be the NVR",
+    ),
     (
         "binary build option",
         {"koji_build_id": 1, "git_branch": "m"},
         "Option 'git_branch' is not known",
     ),
-    ("userdata a list", {"koji_build_id": 1, "userdata": "[]"}, "Option 'userdata' must be"),
+    (
+        "userdata a list",
+        {"koji_build_id": 1, "userdata": "[]"},
+        "Option 'userdata' (koji: --userdata) must be",
+    ),
 ]
 
 

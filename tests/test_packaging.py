@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 import venv
 from pathlib import Path
 
@@ -74,6 +75,10 @@ def rpm_build(tmp_path_factory) -> dict:
             "--nodeps",  # Debian's rpm database does not know python3-devel
             "--define",
             f"_topdir {work / 'top'}",
+            # the Python running these tests has pytest and the test dependencies,
+            # whether or not its venv is on PATH
+            "--define",
+            f"__python3 {sys.executable}",
             # %check runs one quick test module here; the suite itself runs in CI.
             "--define",
             "kcb_pytest_args tests/test_options.py",
