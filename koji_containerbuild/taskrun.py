@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import koji
 
-from koji_containerbuild import LOGGER_NAME, cg, checks, tagging
+from koji_containerbuild import LOGGER_NAME, cg, checks, lease, reserve, tagging
 from koji_containerbuild.attach import AttachRecord, read_record, write_record
 from koji_containerbuild.backends import create_backend
 from koji_containerbuild.backends.base import (
@@ -37,13 +37,6 @@ if TYPE_CHECKING:
     from koji_containerbuild.builder import PreparedBuild, TaskContext
 
 logger = logging.getLogger(LOGGER_NAME + ".taskrun")
-
-#: Task states in which a stop signal means "kojid is going away", not "cancelled".
-_STILL_RUNNING_STATES = (
-    koji.TASK_STATES["FREE"],
-    koji.TASK_STATES["OPEN"],
-    koji.TASK_STATES["ASSIGNED"],
-)
 
 
 def open_backend(config: Any) -> BuildBackend:
@@ -67,20 +60,7 @@ def _task_was_cancelled(session: Any, task_id: int) -> bool:
     except Exception:  # the hub may already refuse this session; cancel to be safe
         logger.warning("Could not read the state of task %s; treating it as cancelled", task_id)
         return True
-    return state not in _STILL_RUNNING_STATES
-
-
-def _reservation_from_record(record: AttachRecord) -> cg.CGReservation | None:
-    data = record.reservation
-    try:
-        return cg.CGReservation(
-            build_id=int(data["build_id"]),
-            token=str(data["token"]),
-            cg_name=str(data["cg_name"]),
-            nvr=str(data["nvr"]),
-        )
-    except (KeyError, TypeError, ValueError):
-        return None
+    return state not in lease.TASK_RUNNING_STATES
 
 
 def _refund(session: Any, reservation: cg.CGReservation | None, state: str) -> None:
@@ -88,6 +68,8 @@ def _refund(session: Any, reservation: cg.CGReservation | None, state: str) -> N
         return
     try:
         cg.refund_build(session, reservation, state=state)
+    except koji.GenericError as error:  # e.g. the hub cancelled it with the task already
+        logger.warning("Could not refund the reservation of %s: %s", reservation.nvr, error)
     except Exception:
         logger.exception("Could not refund the reservation of %s", reservation.nvr)
 
@@ -109,6 +91,8 @@ class _BuildRun:
         self.request = prepared.request
         self.needs_import = not self.backend.imports_builds and not self.request.scratch
         self.handle: str | None = None
+        #: Set when the release was picked here: a lost reservation race takes the next.
+        self.automatic_release = False
         self.reservation: cg.CGReservation | None = None
         self.ended = False
         self.imported = False
@@ -128,10 +112,10 @@ class _BuildRun:
         ):
             logger.info("Following build %s started by an earlier run of this task", record.handle)
             self.handle = record.handle
-            self.reservation = _reservation_from_record(record)
+            self.reservation = reserve.reservation_from_record(record)
             return True
         logger.info("The build %s of an earlier run is gone; starting a new one", record.handle)
-        _refund(self.ctx.session, _reservation_from_record(record), "FAILED")
+        _refund(self.ctx.session, reserve.reservation_from_record(record), "FAILED")
         return False
 
     def finish_checks(self) -> None:
@@ -139,14 +123,19 @@ class _BuildRun:
         session = self.ctx.session
         request = self.request
         if self.needs_import and request.release is None and request.version:
+            reserve.reclaim_dead_releases(
+                session, self.backend, request.component, request.version
+            )
             release = checks.next_free_release(
                 session, request.component, request.version, base=self.prepared.source_release
             )
             request = dataclasses.replace(request, release=release)
+            self.automatic_release = True
         if not request.scratch and request.release and request.version:
-            checks.check_nvr_free(
-                session, f"{request.component}-{request.version}-{request.release}"
-            )
+            nvr = f"{request.component}-{request.version}-{request.release}"
+            if self.needs_import:
+                reserve.reclaim_dead_reservation(session, self.backend, nvr)
+            checks.check_nvr_free(session, nvr)
         if self.prepared.parent_build and self.backend.resolves_parent_builds:
             checks.check_parent_build_exists(session, self.prepared.parent_build)
         elif self.prepared.parent_build:
@@ -163,13 +152,23 @@ class _BuildRun:
     def start(self) -> None:
         if self.needs_import:
             request = self.request
-            self.reservation = cg.reserve_build(
+            self.reservation = reserve.reserve_build(
                 self.ctx.session,
+                self.backend,
                 self.config.cg_name,
                 request.component,
                 request.version,
                 request.release,
+                self.ctx.task_id,
+                release_base=self.prepared.source_release,
+                automatic=self.automatic_release,
             )
+            release = self.reservation.nvr.rsplit("-", 1)[1]
+            if release != request.release:
+                lost = f"{request.version}-{request.release}"
+                tags = [f"{request.version}-{release}" if t == lost else t for t in request.tags]
+                self.request = dataclasses.replace(request, release=release, tags=tags)
+        self.request = dataclasses.replace(self.request, hub_url=self._hub_url())
         with self.watch.held():
             self.handle = self.backend.start(self.request)
             logger.info("Started backend build %s", self.handle)
@@ -189,6 +188,11 @@ class _BuildRun:
                     f"in the task output ({error}); it is cancelled so that no second build "
                     "can start for this task. Resubmit the build."
                 ) from None
+
+    def _hub_url(self) -> str | None:
+        """Where a detached build reads this task's state (its lease)."""
+        url = getattr(self.ctx.session, "baseurl", None)
+        return url if isinstance(url, str) else None
 
     # -- the build --------------------------------------------------------
     def follow(self) -> BuildResult:
@@ -345,8 +349,14 @@ class _BuildRun:
         self.refund("FAILED")
 
     def _cancel_build(self, why: str) -> None:
-        """Cancel the backend build if it is still running; the task ends without it."""
-        if not self.handle or self.ended:
+        """Cancel the build, or withdraw a finished one; the task ends without it.
+
+        A finished build the plugin would have imported is withdrawn too (its
+        tags must not outlive the task) unless Koji already holds the import.
+        """
+        if not self.handle:
+            return
+        if self.ended and (not self.needs_import or self._import_landed()):
             return
         logger.warning("Task %s %s: cancelling build %s", self.ctx.task_id, why, self.handle)
         try:
@@ -354,6 +364,17 @@ class _BuildRun:
         except Exception:
             logger.exception("Could not cancel build %s", self.handle)
         self.ended = True
+
+    def _import_landed(self) -> bool:
+        if self.imported:
+            return True
+        if self.reservation is None:
+            return False
+        try:
+            return lease.imported_by_task(self.ctx.session, self.reservation.nvr, self.ctx.task_id)
+        except Exception:  # unsure: keep the pushes a record may point at
+            logger.exception("Could not check whether %s was imported", self.reservation.nvr)
+            return True
 
     def cleanup(self) -> None:
         if self.handle and self.ended:
