@@ -97,6 +97,7 @@ class _BuildRun:
         self.ended = False
         self.imported = False
         self.refunded = False
+        self.kept_for_rerun = False
         self.start_time = time.time()
         self.logs_dir = os.path.join(ctx.workdir, "logs")
         self.task_logs: TaskLogs | None = None
@@ -236,7 +237,15 @@ class _BuildRun:
             reason = result.reason or "no reason was given"
             raise koji.BuildError(f"The container build {name} failed: {reason}")
         koji_builds: list[str] = []
-        if self.needs_import:
+        if self.needs_import and self._import_landed(unsure=False):
+            # an earlier run of this task imported it and was stopped before closing
+            self.imported = True
+            build_id = self.reservation.build_id
+            koji_builds.append(str(build_id))
+            tagged = {tag["id"] for tag in self.ctx.session.listTags(build=build_id)}
+            if self.prepared.dest_tag is not None and self.prepared.dest_tag[0] not in tagged:
+                self.tag_build(build_id)
+        elif self.needs_import:
             build_id = self.import_build(result)
             koji_builds.append(str(build_id))
             self.tag_build(build_id)
@@ -339,6 +348,7 @@ class _BuildRun:
                 self.ctx.task_id,
                 self.handle,
             )
+            self.kept_for_rerun = True  # its outputs are what the re-run imports
             return
         self._cancel_build("was cancelled")
         self.refund("CANCELED")
@@ -365,19 +375,20 @@ class _BuildRun:
             logger.exception("Could not cancel build %s", self.handle)
         self.ended = True
 
-    def _import_landed(self) -> bool:
+    def _import_landed(self, unsure: bool = True) -> bool:
+        """Whether Koji holds this task's import; ``unsure``: the answer when the hub fails."""
         if self.imported:
             return True
         if self.reservation is None:
             return False
         try:
             return lease.imported_by_task(self.ctx.session, self.reservation.nvr, self.ctx.task_id)
-        except Exception:  # unsure: keep the pushes a record may point at
+        except Exception:
             logger.exception("Could not check whether %s was imported", self.reservation.nvr)
-            return True
+            return unsure
 
     def cleanup(self) -> None:
-        if self.handle and self.ended:
+        if self.handle and self.ended and not self.kept_for_rerun:
             try:
                 self.backend.cleanup(self.handle)
             except Exception:

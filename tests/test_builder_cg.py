@@ -345,3 +345,15 @@ def test_automatic_release_reuses_a_release_a_dead_task_left(
     leave_dead_reservation(kojid, sandbox_hub, src, "dead-build")
     kojid.run(kojid.submit(src, OPTS))
     assert [r.release for r in backend.requests] == ["1"]
+
+
+def test_kojid_shutdown_during_import_keeps_the_build_for_the_rerun(
+    kojid, backend, source, monkeypatch
+):
+    def shutdown_during_import(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)  # the task is still OPEN: kojid is stopping
+
+    monkeypatch.setattr(taskrun.cg, "import_build", shutdown_during_import)
+    with pytest.raises(TaskCancelled):
+        kojid.run(kojid.submit(source, OPTS))
+    assert (backend.cleaned, backend.cancelled) == ([], [])

@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import tarfile
+import time
 from typing import Any
 
 from koji_containerbuild.backends import buildah as bh
@@ -98,6 +99,22 @@ class Runner:
             last = (result.stderr.strip().splitlines() or ["no error output"])[-1]
             raise BuildFailed(f"{what} failed: {last}")
         return result.stdout
+
+    def hold(self, point: str) -> None:
+        """Wait while ``<state_dir>/holds/<point>`` exists: a test holds a build in a phase.
+
+        Nothing creates that file in production; the end-to-end fault tests do,
+        to cancel, kill or restart at an exact step (``push``: the unique tag
+        is pushed, version-release and the other tags are not).
+        """
+        marker = os.path.join(self.settings.get("state_dir") or "", "holds", point)
+        announced = False
+        while os.path.exists(marker):
+            if not announced:
+                self.log.write(None, f"Holding at {point} while {marker} exists")
+                announced = True
+            self.check_cancelled()
+            time.sleep(0.1)
 
     def save_journal(self) -> None:
         bh.write_json(os.path.join(self.build_dir, bh.PUSHED_FILE), self.journal)
@@ -299,6 +316,7 @@ class Runner:
             if tag == self.unique_tag:
                 continue
             self.check_cancelled()
+            self.hold("push")
             self.log.write(None, f"Tagging {self.repository}:{tag}")
             self.journal_moved_tag(tag)
             self.checked(

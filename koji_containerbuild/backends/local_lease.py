@@ -27,6 +27,9 @@ from koji_containerbuild.backends import buildah as bh
 
 log = logging.getLogger(f"{LOGGER_NAME}.backends.local_lease")
 
+#: Checks (one per interval) for an import still landing after the task ended.
+IMPORT_GRACE_CHECKS = 3
+
 #: Written by the lease thread when the task ended: {"state": ..., "time": ...}.
 ENDED_FILE = "task-ended.json"
 
@@ -143,9 +146,19 @@ class LeaseWatch:
             time.sleep(self.interval)
         if self.ended_state == "CLOSED":
             return False
-        try:
-            imported = lease.imported_by_task(self._session, self.spec.get("nvr"), self.task_id)
-        except Exception as error:  # unsure: a record may point at these pushes, keep them
-            log.warning("Could not check the import of task %s: %s", self.task_id, error)
-            return False
-        return not imported
+        for _check in range(IMPORT_GRACE_CHECKS):
+            try:
+                if lease.imported_by_task(self._session, self.spec.get("nvr"), self.task_id):
+                    return False
+                if not self._reserved():
+                    return True
+            except Exception as error:  # unsure: a record may point at these pushes, keep them
+                log.warning("Could not check the import of task %s: %s", self.task_id, error)
+                return False
+            time.sleep(self.interval)  # an import the dead task sent may still be landing
+        return True
+
+    def _reserved(self) -> bool:
+        nvr = self.spec.get("nvr")
+        build = self._session.getBuild(nvr) if nvr else None
+        return bool(build and build["state"] == koji.BUILD_STATES["BUILDING"])
