@@ -47,7 +47,7 @@ pytestmark = pytest.mark.e2e
 
 PHASES = ("before_logs", "checkout", "printing", "push", "after_push", "import")
 FAULTS = ("cancel", "kill9", "restart")
-PRINTING_RUN = 'i=0; while [ $i -lt 80 ]; do echo "printing-$i"; i=$((i+1)); sleep 0.1; done'
+PRINTING_RUN = 'i=0; while [ $i -lt 40 ]; do echo "printing-$i"; i=$((i+1)); sleep 0.1; done'
 
 
 @dataclasses.dataclass(frozen=True)
