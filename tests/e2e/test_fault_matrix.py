@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import glob
 import os
 import signal
 import threading
@@ -31,14 +32,18 @@ import koji
 import pytest
 from koji.context import context
 
+from koji_containerbuild.backends import buildah as bh
+from koji_containerbuild.backends.local import _tree
+from koji_containerbuild.sandbox import proctree
+from koji_containerbuild.sandbox.worker import task_pid_file
 from tests.e2e.test_e2e import (
     build,
     dockerfile,
     koji_cli,
-    processes_matching,
     publish,
     registry_tags,
     task_log_text,
+    task_process_alive,
     task_state,
     wait_for,
 )
@@ -182,22 +187,21 @@ def wait_for_phase(sandbox, session, task_id: int, phase: str, hold) -> None:
         wait_for(lambda: "printing-5" in task_log_text(session, task_id), timeout=180)
 
 
-def task_processes(sandbox, task_id: int) -> list[int]:
-    """The task process, its build runner and the build's buildah/skopeo processes."""
-    patterns = (
-        f"--task-id {task_id} ",
-        f"{sandbox.paths.local}/{task_id}-",
-        f"koji-containerbuild/{task_id}-",
-    )
-    return sorted({pid for pattern in patterns for pid in processes_matching(pattern)})
+def leftover_processes(sandbox, task_id: int) -> list:
+    """The task's process (the worker's child) and every process of its builds' runners."""
+    found: set = set()
+    if task_process_alive(sandbox, task_id):
+        found.add("task process")
+    for path in glob.glob(os.path.join(sandbox.paths.local, f"{task_id}-*", bh.RUNNER_FILE)):
+        runner = bh.read_json(path)
+        found |= _tree(runner["pid"], runner["pgid"])
+    return sorted(found, key=str)
 
 
 def kill_task_process(sandbox, task_id: int) -> None:
-    taskruns = set(processes_matching("koji_containerbuild.sandbox.taskrun"))
-    pids = [pid for pid in processes_matching(f"--task-id {task_id} ") if pid in taskruns]
-    assert pids, f"no process runs task {task_id}"
-    for pid in pids:
-        os.kill(pid, signal.SIGKILL)
+    noted = bh.read_json(task_pid_file(os.path.join(sandbox.paths.logs, "tasks"), task_id))
+    assert proctree.is_alive((noted["pid"], noted["start"])), f"no process runs task {task_id}"
+    os.kill(noted["pid"], signal.SIGKILL)
 
 
 def inject(sandbox, task_id: int, fault: str, hold) -> None:
@@ -252,7 +256,7 @@ def test_fault_leaves_the_one_expected_end_state(sandbox, session, tmp_path, pha
             hold.release()
         final = ("CLOSED", "FAILED", "CANCELED")
         wait_for(lambda: task_state(session, task_id) in final, timeout=240)
-        wait_for(lambda: not task_processes(sandbox, task_id), timeout=60)
+        wait_for(lambda: not leftover_processes(sandbox, task_id), timeout=60)
     finally:
         if hold is not None:
             hold.remove()
