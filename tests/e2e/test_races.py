@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import threading
+
 import koji
 import pytest
 
@@ -20,9 +24,25 @@ def test_four_builds_without_a_release_started_together_all_succeed(sandbox, tmp
         "RUN echo racing\n"
     )
     url = publish(sandbox, tmp_path, component, text)
-    tasks = [build(sandbox, url, wait=False)[1] for _ in range(4)]
-    final = ("CLOSED", "FAILED", "CANCELED")
-    wait_for(lambda: all(task_state(session, t) in final for t in tasks), timeout=400)
+    # The four reservations reach the hub together, each having picked release 1.
+    reserve = sandbox.hub.exports["CGInitBuild"]
+    together = threading.Barrier(4, timeout=120)
+    first_round = iter(range(4))
+
+    @functools.wraps(reserve)
+    def raced(*args, **kwargs):
+        if next(first_round, None) is not None:  # retries pass straight through
+            with contextlib.suppress(threading.BrokenBarrierError):
+                together.wait()
+        return reserve(*args, **kwargs)
+
+    sandbox.hub.exports["CGInitBuild"] = raced
+    try:
+        tasks = [build(sandbox, url, wait=False)[1] for _ in range(4)]
+        final = ("CLOSED", "FAILED", "CANCELED")
+        wait_for(lambda: all(task_state(session, t) in final for t in tasks), timeout=400)
+    finally:
+        sandbox.hub.exports["CGInitBuild"] = reserve
     assert [task_state(session, t) for t in tasks] == ["CLOSED"] * 4
     builds = session.listBuilds(packageID=session.getPackage(component)["id"])
     assert sorted((b["release"], koji.BUILD_STATES[b["state"]]) for b in builds) == [
