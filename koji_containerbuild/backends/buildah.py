@@ -12,6 +12,7 @@ import json
 import os
 import re
 import subprocess
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import IO, Any
 
@@ -200,6 +201,29 @@ def run_streamed(cmd: list[str], sink: Callable[[bytes], None]) -> int:
         for line in output_lines(proc.stdout):
             sink(line)
     return proc.wait()
+
+
+def wait_while_held(
+    settings: Mapping[str, Any],
+    point: str,
+    note: Callable[[str], None],
+    check: Callable[[], None],
+) -> None:
+    """Wait while ``<state_dir>/holds/<point>`` exists: a test holds a build in a phase.
+
+    Nothing creates that file in production; the end-to-end fault tests do,
+    to cancel, kill or restart at an exact step (``push``: the unique tag is
+    pushed, version-release and the other tags are not). ``check`` raises
+    when the build is cancelled meanwhile.
+    """
+    marker = os.path.join(settings.get("state_dir") or "", "holds", point)
+    announced = False
+    while os.path.exists(marker):
+        if not announced:
+            note(f"Holding at {point} while {marker} exists")
+            announced = True
+        check()
+        time.sleep(0.1)
 
 
 def read_json(path: str, default: Any = None) -> Any:

@@ -13,7 +13,6 @@ import os
 import shutil
 import subprocess
 import tarfile
-import time
 from typing import Any
 
 from koji_containerbuild.backends import buildah as bh
@@ -101,20 +100,9 @@ class Runner:
         return result.stdout
 
     def hold(self, point: str) -> None:
-        """Wait while ``<state_dir>/holds/<point>`` exists: a test holds a build in a phase.
-
-        Nothing creates that file in production; the end-to-end fault tests do,
-        to cancel, kill or restart at an exact step (``push``: the unique tag
-        is pushed, version-release and the other tags are not).
-        """
-        marker = os.path.join(self.settings.get("state_dir") or "", "holds", point)
-        announced = False
-        while os.path.exists(marker):
-            if not announced:
-                self.log.write(None, f"Holding at {point} while {marker} exists")
-                announced = True
-            self.check_cancelled()
-            time.sleep(0.1)
+        """Wait while a test holds builds at ``point`` (see buildah.wait_while_held)."""
+        bh.wait_while_held(self.settings, point, lambda t: self.log.write(None, t),
+                           self.check_cancelled)  # fmt: skip
 
     def save_journal(self) -> None:
         bh.write_json(os.path.join(self.build_dir, bh.PUSHED_FILE), self.journal)
