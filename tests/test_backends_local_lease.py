@@ -219,3 +219,16 @@ def test_withdraw_deletes_a_tag_it_moved_from_another_digest(tmp_path, settings,
     )
     bh.withdraw_pushes(build_dir, bh.settings_dict(settings))
     assert tags(settings, "demo/floating") == []
+
+
+def test_lingering_runner_withdraws_on_the_cancel_marker_alone(
+    tmp_path, backend, settings, base_image, hub_server, task_id
+):
+    """A cancel() cut short right after its marker (kojid's SIGKILL) still withdraws."""
+    request = with_base(make_request(tmp_path, "true", task_id, hub_server.url, "cut"), base_image)
+    handle = backend.start(request)
+    assert backend.wait(handle).outcome is Outcome.SUCCEEDED
+    with open(os.path.join(settings.state_dir, handle, bh.CANCEL_FILE), "w") as marker:
+        marker.write("cancelled\n")
+    wait_for(lambda: not runner_processes(settings, handle))
+    assert tags(settings, "demo/lease-cut") == []

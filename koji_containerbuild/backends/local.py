@@ -217,14 +217,18 @@ class LocalBackend(BuildBackend):
 
         The task calls this only for a build it will not import (cancelled or
         failed task), so a finished build's tags go too: nothing records them.
+        The runner's own processes are stopped, not the runner: it withdraws
+        its pushes itself, so a task process killed in the middle of this
+        (kojid's SIGKILL after a slow cancel) cannot leave tags behind.
         """
         if not self.lookup(handle):
             return
         with open(self._path(handle, bh.CANCEL_FILE), "w", encoding="ascii") as marker:
             marker.write(datetime.datetime.now(datetime.timezone.utc).isoformat())
         pids = self._runner_pids(handle)
-        if pids is not None:
-            kill_process_tree(*pids)
+        if pids is not None and stop_runner(*pids):
+            log.info("local build %s cancelled; its runner withdrew its pushes", handle)
+            return
         spec = bh.read_json(self._path(handle, bh.BUILD_FILE))
         failures = bh.withdraw_pushes(self.build_dir(handle), spec["settings"])
         for failure in failures:
@@ -328,6 +332,25 @@ def _tree(pid: int, pgid: int) -> set[int]:
         grew = not children <= members
         members |= children
     return members
+
+
+def stop_runner(pid: int, pgid: int, patience: float = 30.0) -> bool:
+    """SIGTERM the runner's build processes once and let the runner end on its own.
+
+    The runner sees the cancel marker, withdraws its pushes and records the
+    outcome; True when it did so within ``patience`` seconds. Otherwise its
+    whole tree is killed and False returned (the caller withdraws).
+    """
+    for member in _tree(pid, pgid) - {pid}:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(member, signal.SIGTERM)
+    deadline = time.monotonic() + patience
+    while time.monotonic() < deadline:
+        if pid not in _tree(pid, pgid):
+            return True
+        time.sleep(0.1)
+    kill_process_tree(pid, pgid)
+    return False
 
 
 def kill_process_tree(pid: int, pgid: int, grace: float = 5.0) -> None:

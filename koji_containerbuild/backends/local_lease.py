@@ -138,12 +138,21 @@ class LeaseWatch:
         """Wait until the task ended; True when the pushes must be withdrawn.
 
         Called after the build succeeded: the pushes stay when the task
-        closed or when Koji holds the build the task imported.
+        closed or when Koji holds the build the task imported; they go at
+        once when the task process cancelled the build (the cancel marker).
         """
+        cancel_marker = os.path.join(self.build_dir, bh.CANCEL_FILE)
         if self._session is None:
-            return False
-        while not self._over():
-            time.sleep(self.interval)
+            return os.path.exists(cancel_marker)
+        next_read = 0.0
+        while True:
+            if os.path.exists(cancel_marker):
+                return True  # the task process cancelled it: it will not import it
+            if time.monotonic() >= next_read:
+                if self._over():
+                    break
+                next_read = time.monotonic() + self.interval
+            time.sleep(0.1)
         if self.ended_state == "CLOSED":
             return False
         for _check in range(IMPORT_GRACE_CHECKS):

@@ -48,6 +48,9 @@ def execute(build_dir: str) -> None:
         bh.withdraw_pushes(build_dir, runner.settings)
         status = {"outcome": "failed", "reason": f"The local build runner failed: {exc}"}
     watch.stop()
+    cancelled = os.path.exists(os.path.join(build_dir, bh.CANCEL_FILE))
+    if cancelled and status["outcome"] == "failed":  # its processes were stopped by cancel()
+        status = {"outcome": "cancelled", "reason": "The build was cancelled."}
     if watch.ended_state:  # the task ended first: whatever the steps did is withdrawn
         if status["outcome"] == "succeeded":
             bh.withdraw_pushes(build_dir, runner.settings)
@@ -60,8 +63,12 @@ def execute(build_dir: str) -> None:
     status["finished"] = datetime.datetime.now(datetime.timezone.utc).isoformat()
     bh.write_json(status_path, status)
     if status["outcome"] == "succeeded" and watch.linger():
-        runner.log.write(None, f"Task {watch.task_id} ended ({watch.ended_state}) without "
-                         "importing the build: withdrawing its pushes.")  # fmt: skip
+        why = (
+            f"Task {watch.task_id} ended ({watch.ended_state})"
+            if watch.ended_state
+            else ("The build was cancelled")
+        )
+        runner.log.write(None, f"{why} without importing it: withdrawing its pushes.")
         status["withdrawn"] = bh.withdraw_pushes(build_dir, runner.settings) == []
         bh.write_json(status_path, status)
     runner.log.close()

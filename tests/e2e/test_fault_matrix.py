@@ -209,6 +209,8 @@ def inject(sandbox, task_id: int, fault: str, hold) -> None:
         done = koji_cli(sandbox, "cancel", str(task_id))
         assert done.returncode == 0, done.stderr
         wait_for(lambda: task_state(sandbox.session(), task_id) == "CANCELED", timeout=60)
+        # the held call returns only once the cancelled task process is gone
+        wait_for(lambda: not task_process_alive(sandbox, task_id), timeout=60)
     elif fault == "kill9":
         kill_task_process(sandbox, task_id)
         if isinstance(hold, HubGate) and hold.method == "CGImport":
