@@ -165,10 +165,8 @@ class _BuildRun:
                 automatic=self.automatic_release,
             )
             release = self.reservation.nvr.rsplit("-", 1)[1]
-            if release != request.release:
-                lost = f"{request.version}-{request.release}"
-                tags = [f"{request.version}-{release}" if t == lost else t for t in request.tags]
-                self.request = dataclasses.replace(request, release=release, tags=tags)
+            if release != request.release:  # another build took the first free one
+                self.request = dataclasses.replace(request, release=release)
         self.request = dataclasses.replace(self.request, hub_url=self._hub_url())
         with self.watch.held():
             self.handle = self.backend.start(self.request)

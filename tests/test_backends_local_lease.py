@@ -71,7 +71,6 @@ def make_request(tmp_path, run: str, task_id: int, hub_url: str | None, release:
         name=f"demo/lease-{release}",
         version="1.0",
         release=release,
-        tags=[f"1.0-{release}"],
         hub_url=hub_url,
     )
 
