@@ -60,10 +60,21 @@ class BuildRecord:
 
 
 def reserve_build(
-    session: Any, cg_name: str, name: str, version: str, release: str
+    session: Any,
+    cg_name: str,
+    name: str,
+    version: str,
+    release: str,
+    task_id: int | None = None,
 ) -> CGReservation:
-    """Reserve the NVR so no other build takes it while this one runs."""
-    data = {"name": name, "version": version, "release": release}
+    """Reserve the NVR so no other build takes it while this one runs.
+
+    With ``task_id`` the reservation belongs to that task: the hub cancels it
+    when the task is cancelled, and a later task can tell whose it is.
+    """
+    data: dict[str, Any] = {"name": name, "version": version, "release": release}
+    if task_id is not None:
+        data["task_id"] = int(task_id)
     reply = session.CGInitBuild(cg_name, data)
     nvr = f"{name}-{version}-{release}"
     log.info("reserved %s as build %s for %s", nvr, reply["build_id"], cg_name)

@@ -151,6 +151,11 @@ def check_package_listed(session: Any, target_info: TargetInfo, component: str) 
         )
 
 
+def nvr_is_free(build: dict | None) -> bool:
+    """Whether an NVR whose build is ``build`` (getBuild, None) may be built."""
+    return not build or build["state"] in _REUSABLE_STATES
+
+
 def check_nvr_free(session: Any, nvr: str) -> None:
     """No build with this NVR may exist unless it failed or was cancelled."""
     build = session.getBuild(nvr)
@@ -167,17 +172,26 @@ def check_nvr_free(session: Any, nvr: str) -> None:
 
 
 def next_free_release(
-    session: Any, name: str, version: str, base: str | None = None, limit: int = 10000
+    session: Any,
+    name: str,
+    version: str,
+    base: str | None = None,
+    limit: int = 10000,
+    after: str | None = None,
 ) -> str:
     """The first release (1, 2, ... or <base>.1, <base>.2, ...) whose NVR may be built.
 
     Used when nothing sets a release and the plugin itself imports the
-    build, which needs a definite NVR before the build starts.
+    build, which needs a definite NVR before the build starts. ``after``
+    (a release this function returned) starts the search past it: that
+    release was taken by another build in the meantime.
     """
-    for number in range(1, limit + 1):
+    first = 1
+    if after is not None:
+        first = int(after.rsplit(".", 1)[-1] if base else after) + 1
+    for number in range(first, limit + 1):
         release = f"{base}.{number}" if base else str(number)
-        build = session.getBuild(f"{name}-{version}-{release}")
-        if not build or build["state"] in _REUSABLE_STATES:
+        if nvr_is_free(session.getBuild(f"{name}-{version}-{release}")):
             return release
     raise koji.BuildError(
         f"No free release below {limit} for {name}-{version}; set the release label."

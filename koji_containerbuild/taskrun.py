@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import koji
 
-from koji_containerbuild import LOGGER_NAME, cg, checks, tagging
+from koji_containerbuild import LOGGER_NAME, cg, checks, lease, reserve, tagging
 from koji_containerbuild.attach import AttachRecord, read_record, write_record
 from koji_containerbuild.backends import create_backend
 from koji_containerbuild.backends.base import (
@@ -37,13 +37,6 @@ if TYPE_CHECKING:
     from koji_containerbuild.builder import PreparedBuild, TaskContext
 
 logger = logging.getLogger(LOGGER_NAME + ".taskrun")
-
-#: Task states in which a stop signal means "kojid is going away", not "cancelled".
-_STILL_RUNNING_STATES = (
-    koji.TASK_STATES["FREE"],
-    koji.TASK_STATES["OPEN"],
-    koji.TASK_STATES["ASSIGNED"],
-)
 
 
 #: Seconds the last log upload may take after a stop signal: kojid follows its
@@ -73,7 +66,7 @@ def _task_was_cancelled(session: Any, task_id: int) -> bool:
     except Exception:  # the hub may already refuse this session; cancel to be safe
         logger.warning("Could not read the state of task %s; treating it as cancelled", task_id)
         return True
-    return state not in _STILL_RUNNING_STATES
+    return state not in lease.TASK_RUNNING_STATES
 
 
 def _task_state(session: Any, task_id: int) -> str | None:
@@ -85,24 +78,13 @@ def _task_state(session: Any, task_id: int) -> str | None:
         return None
 
 
-def _reservation_from_record(record: AttachRecord) -> cg.CGReservation | None:
-    data = record.reservation
-    try:
-        return cg.CGReservation(
-            build_id=int(data["build_id"]),
-            token=str(data["token"]),
-            cg_name=str(data["cg_name"]),
-            nvr=str(data["nvr"]),
-        )
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
 def _refund(session: Any, reservation: cg.CGReservation | None, state: str) -> None:
     if reservation is None:
         return
     try:
         cg.refund_build(session, reservation, state=state)
+    except koji.GenericError as error:  # e.g. the hub cancelled it with the task already
+        logger.warning("Could not refund the reservation of %s: %s", reservation.nvr, error)
     except Exception:
         logger.exception("Could not refund the reservation of %s", reservation.nvr)
 
@@ -124,10 +106,13 @@ class _BuildRun:
         self.request = prepared.request
         self.needs_import = not self.backend.imports_builds and not self.request.scratch
         self.handle: str | None = None
+        #: Set when the release was picked here: a lost reservation race takes the next.
+        self.automatic_release = False
         self.reservation: cg.CGReservation | None = None
         self.ended = False
         self.imported = False
         self.refunded = False
+        self.kept_for_rerun = False
         self.start_time = time.time()
         self.logs_dir = os.path.join(ctx.workdir, "logs")
         self.task_logs: TaskLogs | None = None
@@ -143,10 +128,10 @@ class _BuildRun:
         ):
             logger.info("Following build %s started by an earlier run of this task", record.handle)
             self.handle = record.handle
-            self.reservation = _reservation_from_record(record)
+            self.reservation = reserve.reservation_from_record(record)
             return True
         logger.info("The build %s of an earlier run is gone; starting a new one", record.handle)
-        _refund(self.ctx.session, _reservation_from_record(record), "FAILED")
+        _refund(self.ctx.session, reserve.reservation_from_record(record), "FAILED")
         return False
 
     def finish_checks(self) -> None:
@@ -154,14 +139,19 @@ class _BuildRun:
         session = self.ctx.session
         request = self.request
         if self.needs_import and request.release is None and request.version:
+            reserve.reclaim_dead_releases(
+                session, self.backend, request.component, request.version
+            )
             release = checks.next_free_release(
                 session, request.component, request.version, base=self.prepared.source_release
             )
             request = dataclasses.replace(request, release=release)
+            self.automatic_release = True
         if not request.scratch and request.release and request.version:
-            checks.check_nvr_free(
-                session, f"{request.component}-{request.version}-{request.release}"
-            )
+            nvr = f"{request.component}-{request.version}-{request.release}"
+            if self.needs_import:
+                reserve.reclaim_dead_reservation(session, self.backend, nvr)
+            checks.check_nvr_free(session, nvr)
         if self.prepared.parent_build and self.backend.resolves_parent_builds:
             checks.check_parent_build_exists(session, self.prepared.parent_build)
         elif self.prepared.parent_build:
@@ -178,13 +168,21 @@ class _BuildRun:
     def start(self) -> None:
         if self.needs_import:
             request = self.request
-            self.reservation = cg.reserve_build(
+            self.reservation = reserve.reserve_build(
                 self.ctx.session,
+                self.backend,
                 self.config.cg_name,
                 request.component,
                 request.version,
                 request.release,
+                self.ctx.task_id,
+                release_base=self.prepared.source_release,
+                automatic=self.automatic_release,
             )
+            release = self.reservation.nvr.rsplit("-", 1)[1]
+            if release != request.release:  # another build took the first free one
+                self.request = dataclasses.replace(request, release=release)
+        self.request = dataclasses.replace(self.request, hub_url=self._hub_url())
         with self.watch.held():
             self.handle = self.backend.start(self.request)
             logger.info("Started backend build %s", self.handle)
@@ -207,6 +205,11 @@ class _BuildRun:
                     f"in the task output ({error}); it is cancelled so that no second build "
                     "can start for this task. Resubmit the build."
                 ) from None
+
+    def _hub_url(self) -> str | None:
+        """Where a detached build reads this task's state (its lease)."""
+        url = getattr(self.ctx.session, "baseurl", None)
+        return url if isinstance(url, str) else None
 
     # -- the build --------------------------------------------------------
     def follow(self) -> BuildResult:
@@ -242,7 +245,15 @@ class _BuildRun:
             reason = result.reason or "no reason was given"
             raise koji.BuildError(f"The container build {name} failed: {reason}")
         koji_builds: list[str] = []
-        if self.needs_import:
+        if self.needs_import and self._import_landed(unsure=False):
+            # an earlier run of this task imported it and was stopped before closing
+            self.imported = True
+            build_id = self.reservation.build_id
+            koji_builds.append(str(build_id))
+            tagged = {tag["id"] for tag in self.ctx.session.listTags(build=build_id)}
+            if self.prepared.dest_tag is not None and self.prepared.dest_tag[0] not in tagged:
+                self.tag_build(build_id)
+        elif self.needs_import:
             build_id = self.import_build(result)
             koji_builds.append(str(build_id))
             self.tag_build(build_id)
@@ -345,6 +356,7 @@ class _BuildRun:
                 self.ctx.task_id,
                 self.handle,
             )
+            self.kept_for_rerun = True  # its outputs are what the re-run imports
             return
         self._cancel_build("was cancelled")
         self.refund("CANCELED")
@@ -361,8 +373,14 @@ class _BuildRun:
             self.refund("CANCELED" if cancelled else "FAILED")
 
     def _cancel_build(self, why: str) -> None:
-        """Cancel the backend build if it is still running; the task ends without it."""
-        if not self.handle or self.ended:
+        """Cancel the build, or withdraw a finished one; the task ends without it.
+
+        A finished build the plugin would have imported is withdrawn too (its
+        tags must not outlive the task) unless Koji already holds the import.
+        """
+        if not self.handle:
+            return
+        if self.ended and (not self.needs_import or self._import_landed()):
             return
         logger.warning("Task %s %s: cancelling build %s", self.ctx.task_id, why, self.handle)
         try:
@@ -380,8 +398,20 @@ class _BuildRun:
         except Exception:
             logger.exception("Could not upload the rest of the build logs")
 
+    def _import_landed(self, unsure: bool = True) -> bool:
+        """Whether Koji holds this task's import; ``unsure``: the answer when the hub fails."""
+        if self.imported:
+            return True
+        if self.reservation is None:
+            return False
+        try:
+            return lease.imported_by_task(self.ctx.session, self.reservation.nvr, self.ctx.task_id)
+        except Exception:
+            logger.exception("Could not check whether %s was imported", self.reservation.nvr)
+            return unsure
+
     def cleanup(self) -> None:
-        if self.handle and self.ended:
+        if self.handle and self.ended and not self.kept_for_rerun:
             try:
                 self.backend.cleanup(self.handle)
             except Exception:

@@ -11,6 +11,7 @@ import os
 import signal
 
 import koji
+import koji.xmlrpcplus
 import pytest
 
 from koji_containerbuild import taskrun
@@ -243,3 +244,116 @@ def test_imported_build_records_its_koji_parent_build(
 def test_imported_build_records_userdata_as_custom_user_metadata(kojid, backend, source):
     kojid.run(kojid.submit(source, {**OPTS, "userdata": {"team": "demo"}}))
     assert kojid.session.getBuild(NVR)["extra"]["custom_user_metadata"] == {"team": "demo"}
+
+
+def cancel_then_import(sandbox_hub, task_id, real_import):
+    """An import that is overtaken by a Koji cancel and kojid's SIGINT."""
+
+    def importer(*args, **kwargs):
+        sandbox_hub.session("admin").cancelTask(task_id)
+        os.kill(os.getpid(), signal.SIGINT)
+        return real_import(*args, **kwargs)
+
+    return importer
+
+
+def test_cancel_after_the_build_finished_withdraws_it(
+    kojid, backend, source, sandbox_hub, monkeypatch
+):
+    task_id = kojid.submit(source, OPTS)
+    monkeypatch.setattr(
+        taskrun.cg,
+        "import_build",
+        cancel_then_import(sandbox_hub, task_id, taskrun.cg.import_build),
+    )
+    with pytest.raises(TaskCancelled):
+        kojid.run(task_id)
+    assert backend.cancelled == ["fake-1"]
+
+
+def test_cancel_after_the_build_finished_leaves_a_canceled_build(
+    kojid, backend, source, sandbox_hub, monkeypatch
+):
+    task_id = kojid.submit(source, OPTS)
+    monkeypatch.setattr(
+        taskrun.cg,
+        "import_build",
+        cancel_then_import(sandbox_hub, task_id, taskrun.cg.import_build),
+    )
+    with pytest.raises(TaskCancelled):
+        kojid.run(task_id)
+    assert build_state(kojid) == "CANCELED"
+
+
+def test_refused_import_withdraws_the_finished_build(kojid, backend, source, monkeypatch):
+    def refused(*args, **kwargs):
+        raise koji.BuildError("Koji refused to import demo-image-1.0-1: no.")
+
+    monkeypatch.setattr(taskrun.cg, "import_build", refused)
+    with pytest.raises(koji.BuildError, match="refused"):
+        kojid.run(kojid.submit(source, OPTS))
+    assert backend.cancelled == ["fake-1"]
+
+
+def test_imported_build_is_not_withdrawn_when_the_task_fails_later(
+    kojid, backend, source, monkeypatch
+):
+    def fails_after_import(self, *args, **kwargs):
+        raise koji.GenericError("closing the task failed")
+
+    monkeypatch.setattr(taskrun._BuildRun, "result_dict", fails_after_import)
+    with pytest.raises(koji.GenericError):
+        kojid.run(kojid.submit(source, OPTS))
+    assert (backend.cancelled, build_state(kojid)) == ([], "COMPLETE")
+
+
+def leave_dead_reservation(kojid, sandbox_hub, source, handle):
+    """A task that reserved NVR, recorded its build and then died (kojid failed it)."""
+    from koji_containerbuild import attach, cg
+
+    dead = kojid.submit(source, OPTS)
+    kojid.take(dead)
+    reservation = cg.reserve_build(
+        kojid.session, "koji-containerbuild", "demo-image", "1.0", "1", task_id=dead
+    )
+    record = attach.AttachRecord("local", handle, reservation.__dict__)
+    attach.write_record(kojid.session, koji.pathinfo.taskrelpath(dead), kojid.options.workdir,
+                        record)  # fmt: skip
+    fault = koji.xmlrpcplus.Fault(1000, "The task process was killed.")
+    kojid.session.host.failTask(dead, koji.xmlrpcplus.dumps(fault))
+    return dead
+
+
+def test_nvr_left_building_by_a_dead_task_builds_again(kojid, backend, source, sandbox_hub):
+    leave_dead_reservation(kojid, sandbox_hub, source, "dead-build")
+    kojid.run(kojid.submit(source, OPTS))
+    assert build_state(kojid) == "COMPLETE"
+
+
+def test_build_of_a_dead_task_is_stopped_by_the_next_one(kojid, backend, source, sandbox_hub):
+    backend.known.add("dead-build")
+    leave_dead_reservation(kojid, sandbox_hub, source, "dead-build")
+    kojid.run(kojid.submit(source, OPTS))
+    assert backend.cancelled == ["dead-build"]
+
+
+def test_automatic_release_reuses_a_release_a_dead_task_left(
+    kojid, backend, git_sources, sandbox_hub
+):
+    dockerfile = DOCKERFILE.replace(" release=1", "")
+    src = git_sources.publish("norelease", {"Dockerfile": dockerfile})
+    leave_dead_reservation(kojid, sandbox_hub, src, "dead-build")
+    kojid.run(kojid.submit(src, OPTS))
+    assert [r.release for r in backend.requests] == ["1"]
+
+
+def test_kojid_shutdown_during_import_keeps_the_build_for_the_rerun(
+    kojid, backend, source, monkeypatch
+):
+    def shutdown_during_import(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)  # the task is still OPEN: kojid is stopping
+
+    monkeypatch.setattr(taskrun.cg, "import_build", shutdown_during_import)
+    with pytest.raises(TaskCancelled):
+        kojid.run(kojid.submit(source, OPTS))
+    assert (backend.cleaned, backend.cancelled) == ([], [])

@@ -88,6 +88,9 @@ class BuildRequest:
     source_build_id: int | None = None
     source_build_nvr: str | None = None
     opts: dict[str, Any] = field(default_factory=dict)
+    #: XML-RPC URL of the hub holding the task: a build that outlives the task
+    #: process reads the task state there (:mod:`koji_containerbuild.lease`).
+    hub_url: str | None = None
 
 
 @dataclass

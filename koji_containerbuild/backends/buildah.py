@@ -12,6 +12,7 @@ import json
 import os
 import re
 import subprocess
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import IO, Any
 
@@ -202,6 +203,29 @@ def run_streamed(cmd: list[str], sink: Callable[[bytes], None]) -> int:
     return proc.wait()
 
 
+def wait_while_held(
+    settings: Mapping[str, Any],
+    point: str,
+    note: Callable[[str], None],
+    check: Callable[[], None],
+) -> None:
+    """Wait while ``<state_dir>/holds/<point>`` exists: a test holds a build in a phase.
+
+    Nothing creates that file in production; the end-to-end fault tests do,
+    to cancel, kill or restart at an exact step (``push``: the unique tag is
+    pushed, version-release and the other tags are not). ``check`` raises
+    when the build is cancelled meanwhile.
+    """
+    marker = os.path.join(settings.get("state_dir") or "", "holds", point)
+    announced = False
+    while os.path.exists(marker):
+        if not announced:
+            note(f"Holding at {point} while {marker} exists")
+            announced = True
+        check()
+        time.sleep(0.1)
+
+
 def read_json(path: str, default: Any = None) -> Any:
     try:
         with open(path, encoding="utf-8") as handle:
@@ -247,22 +271,47 @@ def delete_manifests(settings: Mapping[str, Any], repository: str, digests: Iter
     return failures
 
 
+def list_tags(settings: Mapping[str, Any], repository: str) -> list[str]:
+    """Tags of ``repository`` in the registry (none when it does not exist)."""
+    result = run(["skopeo", "list-tags", tls_flag(settings), f"docker://{repository}"], timeout=60)
+    if result.returncode != 0:
+        return []
+    try:
+        return list(json.loads(result.stdout).get("Tags") or [])
+    except ValueError:
+        return []
+
+
 def withdraw_pushes(build_dir: str, settings: Mapping[str, Any]) -> list[str]:
     """Remove from the registry whatever this build pushed; returns failures.
 
     The runner journals each reference BEFORE pushing it, so a push cut short
     by a kill is still found here; digests are looked up again in the registry
     because the runner may have died before recording them. Only digests that
-    belong to this build (its unique tags) are deleted: a version-release tag
-    still pointing at an older image is left alone.
+    belong to this build (its unique tags) are deleted, and only when no tag
+    another build set still points at them: the registry deletes a manifest
+    with every tag on it, so a digest shared with an older build's tag (the
+    same image built twice, or a tag this build moved onto the digest it
+    already had) is kept.
     """
     journal = read_json(os.path.join(build_dir, PUSHED_FILE), {}) or {}
     repository = journal.get("repository")
     if not repository:
         return []
     digests = list(journal.get("digests", []))
-    for tag in journal.get("unique_tags", []):
+    ours = set(journal.get("unique_tags", []))
+    for tag in ours:
         digest = registry_digest(settings, f"{repository}:{tag}")
         if digest and digest not in digests:
             digests.append(digest)
-    return delete_manifests(settings, repository, digests)
+    if not digests:
+        return []
+    moved = journal.get("moved_tags", {})
+    shared = set()
+    for tag in list_tags(settings, repository):
+        if tag in ours:
+            continue
+        digest = registry_digest(settings, f"{repository}:{tag}")
+        if digest in digests and (tag not in moved or moved[tag] == digest):
+            shared.add(digest)
+    return delete_manifests(settings, repository, [d for d in digests if d not in shared])

@@ -123,6 +123,7 @@ class LocalBackend(BuildBackend):
                 "unique_tag": tags.unique[0],
                 "tags": dataclasses.asdict(tags),
                 "created": now.isoformat(),
+                "lease": _lease(request),
             },
         )
         self._launch(build_dir)
@@ -212,23 +213,32 @@ class LocalBackend(BuildBackend):
         }
 
     def cancel(self, handle: str) -> None:
-        if not self.lookup(handle) or self._status(handle) is not None:
+        """Stop the build and withdraw its pushes, also when it already finished.
+
+        The task calls this only for a build it will not import (cancelled or
+        failed task), so a finished build's tags go too: nothing records them.
+        The runner's own processes are stopped, not the runner: it withdraws
+        its pushes itself, so a task process killed in the middle of this
+        (kojid's SIGKILL after a slow cancel) cannot leave tags behind.
+        """
+        if not self.lookup(handle):
             return
         with open(self._path(handle, bh.CANCEL_FILE), "w", encoding="ascii") as marker:
             marker.write(datetime.datetime.now(datetime.timezone.utc).isoformat())
         pids = self._runner_pids(handle)
-        if pids is not None:
-            kill_process_tree(*pids)
-        if self._status(handle) is not None:
-            return  # the runner finished (or withdrew its pushes) before it was stopped
+        if pids is not None and stop_runner(*pids):
+            log.info("local build %s cancelled; its runner withdrew its pushes", handle)
+            return
         spec = bh.read_json(self._path(handle, bh.BUILD_FILE))
         failures = bh.withdraw_pushes(self.build_dir(handle), spec["settings"])
         for failure in failures:
             log.warning("could not withdraw a cancelled push: %s", failure)
-        bh.write_json(
-            self._path(handle, bh.STATUS_FILE),
-            {"outcome": "cancelled", "reason": "The build was cancelled.", "build_name": handle},
-        )
+        if self._status(handle) is None:
+            bh.write_json(
+                self._path(handle, bh.STATUS_FILE),
+                {"outcome": "cancelled", "reason": "The build was cancelled.",
+                 "build_name": handle},
+            )  # fmt: skip
         log.info("local build %s cancelled", handle)
 
     def cleanup(self, handle: str) -> None:
@@ -247,6 +257,16 @@ class LocalBackend(BuildBackend):
 
     def lookup(self, handle: str) -> bool:
         return bh.valid_handle(handle) and os.path.isfile(self._path(handle, bh.BUILD_FILE))
+
+
+def _lease(request: BuildRequest) -> dict[str, Any] | None:
+    """What the runner needs to follow its task (:mod:`.local_lease`); None: no hub known."""
+    if not request.hub_url:
+        return None
+    nvr = None
+    if not request.scratch and request.version and request.release:
+        nvr = f"{request.component}-{request.version}-{request.release}"
+    return {"hub_url": request.hub_url, "task_id": request.task_id, "nvr": nvr}
 
 
 def _parse_record(record: bytes) -> LogLine:
@@ -312,6 +332,25 @@ def _tree(pid: int, pgid: int) -> set[int]:
         grew = not children <= members
         members |= children
     return members
+
+
+def stop_runner(pid: int, pgid: int, patience: float = 30.0) -> bool:
+    """SIGTERM the runner's build processes once and let the runner end on its own.
+
+    The runner sees the cancel marker, withdraws its pushes and records the
+    outcome; True when it did so within ``patience`` seconds. Otherwise its
+    whole tree is killed and False returned (the caller withdraws).
+    """
+    for member in _tree(pid, pgid) - {pid}:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(member, signal.SIGTERM)
+    deadline = time.monotonic() + patience
+    while time.monotonic() < deadline:
+        if pid not in _tree(pid, pgid):
+            return True
+        time.sleep(0.1)
+    kill_process_tree(pid, pgid)
+    return False
 
 
 def kill_process_tree(pid: int, pgid: int, grace: float = 5.0) -> None:

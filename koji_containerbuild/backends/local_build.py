@@ -76,6 +76,7 @@ class Runner:
             "repository": self.repository,
             "unique_tags": [],
             "digests": [],
+            "moved_tags": {},
         }
         #: Fetched yum_repourls files, mounted over /etc/yum.repos.d for RUN steps.
         self.repo_dir: str | None = None
@@ -98,8 +99,20 @@ class Runner:
             raise BuildFailed(f"{what} failed: {last}")
         return result.stdout
 
+    def hold(self, point: str) -> None:
+        """Wait while a test holds builds at ``point`` (see buildah.wait_while_held)."""
+        bh.wait_while_held(self.settings, point, lambda t: self.log.write(None, t),
+                           self.check_cancelled)  # fmt: skip
+
     def save_journal(self) -> None:
         bh.write_json(os.path.join(self.build_dir, bh.PUSHED_FILE), self.journal)
+
+    def journal_moved_tag(self, tag: str) -> None:
+        """Record what ``tag`` pointed at before this build moves it (see withdraw_pushes)."""
+        self.journal["moved_tags"][tag] = bh.registry_digest(
+            self.settings, f"{self.repository}:{tag}"
+        )
+        self.save_journal()
 
     # -- the build ---------------------------------------------------------
     def run(self) -> dict[str, Any]:
@@ -291,7 +304,9 @@ class Runner:
             if tag == self.unique_tag:
                 continue
             self.check_cancelled()
+            self.hold("push")
             self.log.write(None, f"Tagging {self.repository}:{tag}")
+            self.journal_moved_tag(tag)
             self.checked(
                 [
                     "skopeo",

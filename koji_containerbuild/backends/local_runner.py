@@ -5,7 +5,9 @@ hand: ``python -m koji_containerbuild.backends.local_runner BUILD_DIR``); it
 detaches from the task process (own session, reparented to init),
 so the build goes on when kojid restarts the task, and a new task process
 follows it through the files in BUILD_DIR: the framed log, the push journal and
-the final status.
+the final status. The runner holds a lease on its Koji task
+(:mod:`.local_lease`): once the task ended without importing the build, the
+build stops and its pushes are withdrawn.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import traceback
 
 from koji_containerbuild.backends import buildah as bh
 from koji_containerbuild.backends.local_build import BuildCancelled, BuildFailed, Runner
+from koji_containerbuild.backends.local_lease import LeaseWatch
 
 
 def execute(build_dir: str) -> None:
@@ -25,6 +28,9 @@ def execute(build_dir: str) -> None:
     runner = Runner(build_dir)
     status_path = os.path.join(build_dir, bh.STATUS_FILE)
     started = datetime.datetime.now(datetime.timezone.utc).isoformat()
+    spec = bh.read_json(os.path.join(build_dir, bh.BUILD_FILE))
+    watch = LeaseWatch(build_dir, spec.get("lease"), lambda text: runner.log.write(None, text))
+    watch.start()
     try:
         status = runner.run()
         runner.log.write(None, "Build finished: " + " ".join(status["repositories"]))
@@ -41,11 +47,31 @@ def execute(build_dir: str) -> None:
             runner.log.write(None, line)
         bh.withdraw_pushes(build_dir, runner.settings)
         status = {"outcome": "failed", "reason": f"The local build runner failed: {exc}"}
+    watch.stop()
+    cancelled = os.path.exists(os.path.join(build_dir, bh.CANCEL_FILE))
+    if cancelled and status["outcome"] == "failed":  # its processes were stopped by cancel()
+        status = {"outcome": "cancelled", "reason": "The build was cancelled."}
+    if watch.ended_state:  # the task ended first: whatever the steps did is withdrawn
+        if status["outcome"] == "succeeded":
+            bh.withdraw_pushes(build_dir, runner.settings)
+        status = {
+            "outcome": "cancelled",
+            "reason": f"Task {watch.task_id} ended ({watch.ended_state}) while its build ran.",
+        }
     status.setdefault("build_name", runner.handle)
     status["started"] = started
     status["finished"] = datetime.datetime.now(datetime.timezone.utc).isoformat()
-    runner.log.close()
     bh.write_json(status_path, status)
+    if status["outcome"] == "succeeded" and watch.linger():
+        why = (
+            f"Task {watch.task_id} ended ({watch.ended_state})"
+            if watch.ended_state
+            else ("The build was cancelled")
+        )
+        runner.log.write(None, f"{why} without importing it: withdrawing its pushes.")
+        status["withdrawn"] = bh.withdraw_pushes(build_dir, runner.settings) == []
+        bh.write_json(status_path, status)
+    runner.log.close()
 
 
 def detach_and_run(build_dir: str) -> int:

@@ -203,7 +203,8 @@ def new_build(data: dict, cnx) -> int:
     hub = current()
     package_id = hub.ensure_package(data["name"])
     old = cnx.execute(
-        "SELECT id, state FROM builds WHERE package_id = ? AND version = ? AND release = ?",
+        "SELECT id, state, task_id FROM builds "
+        "WHERE package_id = ? AND version = ? AND release = ?",
         (package_id, data["version"], data["release"]),
     ).fetchone()
     event = hub.db.new_event(cnx)
@@ -226,8 +227,12 @@ def new_build(data: dict, cnx) -> int:
     )
     if old is not None:
         state_name = koji.BUILD_STATES[old["state"]]
-        if state_name == "BUILDING" and data["state"] == old["state"]:
-            return old["id"]  # recycle_build: same in-progress build, the caller decides
+        if (
+            state_name == "BUILDING"
+            and data["state"] == old["state"]
+            and data.get("task_id") == old["task_id"]
+        ):
+            return old["id"]  # recycle_build: the controlling task again, the caller decides
         if state_name == "BUILDING":
             raise koji.GenericError("Build already in progress (task {})".format(old["task_id"]))
         if state_name not in ("FAILED", "CANCELED"):
@@ -264,6 +269,10 @@ def CGInitBuild(cg, data):
     data.pop("start_time", None)
     token = secrets.token_hex(16)
     koji.check_NVR(data, strict=True)
+    if data.get("task_id") is not None and not current().db.one(
+        "SELECT 1 FROM tasks WHERE id = ?", (data["task_id"],)
+    ):  # the real build table's task_id references the task table
+        raise koji.GenericError(f"No such task: {data['task_id']}")
     with current().db.write() as cnx:
         build_id = new_build(data, cnx)
         reserved = cnx.execute("SELECT token FROM builds WHERE id = ?", (build_id,)).fetchone()

@@ -297,6 +297,13 @@ def cancel_task(task_id: int, recurse: bool = True) -> bool:
         ).rowcount
         if changed:
             hub.db.new_event(cnx)
+            # As Task.cancel: the task's BUILDING builds are cancelled, reservations dropped.
+            cnx.execute(
+                "UPDATE builds SET state = ?, completion_ts = ?, token = NULL "
+                "WHERE task_id = ? AND state = ?",
+                (koji.BUILD_STATES["CANCELED"], time.time(), task_id,
+                 koji.BUILD_STATES["BUILDING"]),
+            )  # fmt: skip
     if recurse:
         for child in hub.db.all("SELECT id FROM tasks WHERE parent = ?", (task_id,)):
             cancel_task(child["id"], recurse=True)

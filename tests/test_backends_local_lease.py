@@ -1,0 +1,233 @@
+"""The local runner's lease on its Koji task (sandbox hub over XML-RPC, real buildah).
+
+A build started for a task stops and withdraws its pushes once the task
+ended without importing it, and keeps going while the task is merely freed
+(kojid restart). Withdrawing never deletes a manifest another tag needs.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+import koji
+import koji.xmlrpcplus
+import pytest
+
+from koji_containerbuild.backends import buildah as bh
+from koji_containerbuild.backends import create_backend
+from koji_containerbuild.backends.base import BuildRequest, Outcome
+from koji_containerbuild.backends.local import _tree
+from koji_containerbuild.config import LocalSettings
+
+HOST = bh.host_arch()
+
+
+@pytest.fixture
+def settings(tmp_path, image_storage, registry):
+    return LocalSettings(
+        registry=registry,
+        registry_tls_verify=False,
+        state_dir=str(tmp_path / "state"),
+        storage_root=image_storage.root,
+        storage_runroot=image_storage.runroot,
+        storage_driver="vfs",
+        isolation="chroot",
+    )
+
+
+@pytest.fixture
+def backend(settings):
+    os.makedirs(settings.state_dir)
+    return create_backend("local", settings)
+
+
+@pytest.fixture
+def builder(sandbox_hub):
+    return sandbox_hub.session("builder")
+
+
+@pytest.fixture
+def task_id(sandbox_hub, builder):
+    task = sandbox_hub.session("admin").makeTask("buildContainer", [], channel="container")
+    builder.host.openTask(task)
+    return task
+
+
+def make_request(tmp_path, run: str, task_id: int, hub_url: str | None, release: str):
+    source = tmp_path / f"source-{release}"
+    source.mkdir()
+    (source / "Dockerfile").write_text(f"FROM {{base}}\nRUN {run}\n")
+    return BuildRequest(
+        kind="binary",
+        task_id=task_id,
+        owner="alice",
+        target="demo",
+        component="lease-app",
+        platforms=[HOST],
+        source_dir=str(source),
+        dockerfile="Dockerfile",
+        name=f"demo/lease-{release}",
+        version="1.0",
+        release=release,
+        hub_url=hub_url,
+    )
+
+
+def with_base(request: BuildRequest, base_image: str) -> BuildRequest:
+    path = os.path.join(request.source_dir, "Dockerfile")
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text.replace("{base}", base_image))
+    return request
+
+
+def fail_task(builder, task_id):
+    fault = koji.xmlrpcplus.Fault(1000, "The task process was killed.")
+    builder.host.failTask(task_id, koji.xmlrpcplus.dumps(fault))
+
+
+def tags(settings, repository):
+    return bh.list_tags(bh.settings_dict(settings), f"{settings.registry}/{repository}")
+
+
+def runner_processes(settings, handle):
+    runner = bh.read_json(os.path.join(settings.state_dir, handle, bh.RUNNER_FILE))
+    return sorted(_tree(runner["pid"], runner["pgid"]))
+
+
+def wait_for(condition, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError("condition not reached in time")
+
+
+def start_until_line(backend, request, line):
+    handle = backend.start(request)
+    for _platform, text in backend.logs(handle):
+        if text == line:
+            return handle
+    raise AssertionError(f"the build never printed {line!r}")
+
+
+def test_build_of_a_failed_task_is_stopped(
+    tmp_path, backend, settings, base_image, hub_server, builder, task_id
+):
+    run = "echo lease-sleeping && sleep 120"
+    request = with_base(make_request(tmp_path, run, task_id, hub_server.url, "dead"), base_image)
+    handle = start_until_line(backend, request, "lease-sleeping")
+    fail_task(builder, task_id)
+    result = backend.wait(handle)
+    assert (result.outcome, result.reason) == (
+        Outcome.CANCELLED,
+        f"Task {task_id} ended (FAILED) while its build ran.",
+    )
+
+
+def test_build_goes_on_while_its_task_is_freed(
+    tmp_path, backend, settings, base_image, hub_server, builder, task_id
+):
+    run = "echo lease-sleeping && sleep 5 && echo lease-done"
+    request = with_base(make_request(tmp_path, run, task_id, hub_server.url, "free"), base_image)
+    handle = start_until_line(backend, request, "lease-sleeping")
+    builder.host.freeTasks([task_id])
+    assert backend.wait(handle).outcome is Outcome.SUCCEEDED
+
+
+def test_finished_build_of_a_task_that_failed_before_import_is_withdrawn(
+    tmp_path, backend, settings, base_image, hub_server, builder, task_id
+):
+    request = with_base(
+        make_request(tmp_path, "true", task_id, hub_server.url, "late"), base_image
+    )
+    handle = backend.start(request)
+    assert backend.wait(handle).outcome is Outcome.SUCCEEDED
+    fail_task(builder, task_id)
+    wait_for(lambda: not runner_processes(settings, handle))
+    assert tags(settings, "demo/lease-late") == []
+
+
+def test_finished_build_of_a_closed_task_keeps_its_tags(
+    tmp_path, backend, settings, base_image, hub_server, builder, task_id
+):
+    request = with_base(
+        make_request(tmp_path, "true", task_id, hub_server.url, "kept"), base_image
+    )
+    handle = backend.start(request)
+    backend.wait(handle)
+    builder.host.closeTask(task_id, koji.xmlrpcplus.dumps(({},), methodresponse=1))
+    wait_for(lambda: not runner_processes(settings, handle))
+    assert "1.0-kept" in tags(settings, "demo/lease-kept")
+
+
+def test_cancel_of_a_finished_build_withdraws_its_tags(tmp_path, backend, settings, base_image):
+    request = with_base(make_request(tmp_path, "true", 7, None, "after"), base_image)
+    handle = backend.start(request)
+    assert backend.wait(handle).outcome is Outcome.SUCCEEDED
+    backend.cancel(handle)
+    assert tags(settings, "demo/lease-after") == []
+
+
+def copy_image(source: str, destination: str) -> None:
+    subprocess.run(
+        ["skopeo", "copy", "--quiet", "--src-tls-verify=false", "--dest-tls-verify=false",
+         f"docker://{source}", f"docker://{destination}"],
+        check=True,
+    )  # fmt: skip
+
+
+def journal_build(tmp_path, repository, unique_tag, moved=None):
+    build_dir = tmp_path / f"build-{unique_tag}"
+    build_dir.mkdir()
+    journal = {"repository": repository, "unique_tags": [unique_tag], "digests": []}
+    journal["moved_tags"] = moved or {}
+    bh.write_json(str(build_dir / bh.PUSHED_FILE), journal)
+    return str(build_dir)
+
+
+def test_withdraw_keeps_a_manifest_an_older_builds_tag_points_at(tmp_path, settings, base_image):
+    repository = f"{settings.registry}/demo/shared"
+    copy_image(base_image, f"{repository}:1.0-1")  # an older build's record
+    copy_image(base_image, f"{repository}:scratch-9-2026")  # this build, same digest
+    build_dir = journal_build(tmp_path, repository, "scratch-9-2026")
+    assert bh.withdraw_pushes(build_dir, bh.settings_dict(settings)) == []
+    assert "1.0-1" in tags(settings, "demo/shared")
+
+
+def test_withdraw_keeps_a_tag_it_moved_onto_the_digest_it_had(tmp_path, settings, base_image):
+    repository = f"{settings.registry}/demo/moved"
+    copy_image(base_image, f"{repository}:latest")
+    digest = bh.registry_digest(bh.settings_dict(settings), f"{repository}:latest")
+    copy_image(base_image, f"{repository}:1.0-2-7-2026")
+    build_dir = journal_build(tmp_path, repository, "1.0-2-7-2026", moved={"latest": digest})
+    bh.withdraw_pushes(build_dir, bh.settings_dict(settings))
+    assert "latest" in tags(settings, "demo/moved")
+
+
+def test_withdraw_deletes_a_tag_it_moved_from_another_digest(tmp_path, settings, base_image):
+    repository = f"{settings.registry}/demo/floating"
+    copy_image(base_image, f"{repository}:1.0-3-7-2026")
+    copy_image(base_image, f"{repository}:latest")
+    build_dir = journal_build(
+        tmp_path, repository, "1.0-3-7-2026", moved={"latest": "sha256:" + "0" * 64}
+    )
+    bh.withdraw_pushes(build_dir, bh.settings_dict(settings))
+    assert tags(settings, "demo/floating") == []
+
+
+def test_lingering_runner_withdraws_on_the_cancel_marker_alone(
+    tmp_path, backend, settings, base_image, hub_server, task_id
+):
+    """A cancel() cut short right after its marker (kojid's SIGKILL) still withdraws."""
+    request = with_base(make_request(tmp_path, "true", task_id, hub_server.url, "cut"), base_image)
+    handle = backend.start(request)
+    assert backend.wait(handle).outcome is Outcome.SUCCEEDED
+    with open(os.path.join(settings.state_dir, handle, bh.CANCEL_FILE), "w") as marker:
+        marker.write("cancelled\n")
+    wait_for(lambda: not runner_processes(settings, handle))
+    assert tags(settings, "demo/lease-cut") == []
