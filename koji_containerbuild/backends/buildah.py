@@ -37,6 +37,8 @@ LOG_FILE = "build.log"
 STATUS_FILE = "status.json"
 PUSHED_FILE = "pushed.json"
 CANCEL_FILE = "cancelled"
+#: Written by cleanup(): the task is done with the build (imported or withdrawn).
+RELEASED_FILE = "released"
 WORK_DIR = "work"
 
 #: Media type of the manifests the local backend pushes (Docker schema 2).

@@ -245,6 +245,8 @@ class LocalBackend(BuildBackend):
         """Drop the archives and local images; keep the status and log for re-runs."""
         if not self.lookup(handle):
             return
+        with open(self._path(handle, bh.RELEASED_FILE), "w", encoding="ascii") as marker:
+            marker.write("released\n")  # a lingering runner may exit now
         spec = bh.read_json(self._path(handle, bh.BUILD_FILE))
         refs = [
             f"localhost/koji-containerbuild/{handle}:{arch}"

@@ -139,7 +139,8 @@ class LeaseWatch:
 
         Called after the build succeeded: the pushes stay when the task
         closed or when Koji holds the build the task imported; they go at
-        once when the task process cancelled the build (the cancel marker).
+        once when the task process cancelled the build (the cancel marker),
+        and stay at once when it released it (cleanup() after the import).
         """
         cancel_marker = os.path.join(self.build_dir, bh.CANCEL_FILE)
         if self._session is None:
@@ -148,6 +149,8 @@ class LeaseWatch:
         while True:
             if os.path.exists(cancel_marker):
                 return True  # the task process cancelled it: it will not import it
+            if os.path.exists(os.path.join(self.build_dir, bh.RELEASED_FILE)):
+                return False  # the task process is done with it and kept it
             if time.monotonic() >= next_read:
                 if self._over():
                     break
