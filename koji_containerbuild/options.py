@@ -19,122 +19,22 @@ import jsonschema
 
 from koji_containerbuild import nvr
 from koji_containerbuild.bounds import (
-    INT32_MAX,
-    LIST_MAX,
     NAME_MAX,
     OPTION_KEYS_MAX,
-    URL_MAX,
     quote,
 )
+from koji_containerbuild.optionschema import BUILD_OPTIONS, SOURCE_OPTIONS, Validator
 from koji_containerbuild.optnames import FLAGS, option_name
 from koji_containerbuild.userdata import USERDATA_MAX_BYTES, read_userdata
 
-__all__ = ["USERDATA_MAX_BYTES", "OptionsError", "normalize_build_opts", "normalize_source_opts"]
-
-_SCHEMA_URI = "http://json-schema.org/draft-07/schema#"
-
-# Each property's "description" completes the sentence "Option 'x' must be ...".
-_BOOLEAN = {"type": "boolean", "description": "true or false"}
-_USERDATA = {
-    "type": ["object", "string"],
-    "description": "a JSON object (at most 64 KiB)",
-}
-
-BUILD_OPTIONS: dict[str, Any] = {
-    "$schema": _SCHEMA_URI,
-    "title": "buildContainer options",
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["git_branch"],
-    "properties": {
-        "scratch": _BOOLEAN,
-        "isolated": _BOOLEAN,
-        "flatpak": _BOOLEAN,
-        "skip_build": {"type": "boolean", "description": "false or absent"},
-        "git_branch": {
-            "type": "string",
-            "minLength": 1,
-            "maxLength": NAME_MAX,
-            "description": "the name of the git branch the source commit is on",
-        },
-        "arch_override": {
-            "anyOf": [
-                {"type": "string", "maxLength": NAME_MAX},
-                {
-                    "type": "array",
-                    "maxItems": LIST_MAX,
-                    "items": {"type": "string", "maxLength": NAME_MAX},
-                },
-            ],
-            "description": "a space-separated string of architectures, such as 'x86_64 aarch64'",
-        },
-        "release": {
-            "type": "string",
-            "maxLength": NAME_MAX,
-            "description": "an RPM release string, such as '3.el9'",
-        },
-        "koji_parent_build": {
-            "type": "string",
-            "minLength": 1,
-            "maxLength": NAME_MAX,
-            "description": "the NVR of a Koji image build",
-        },
-        "yum_repourls": {
-            "type": "array",
-            "maxItems": LIST_MAX,
-            "items": {"type": "string", "maxLength": URL_MAX},
-            "description": "a list of http or https URLs of yum .repo files",
-        },
-        "compose_ids": {
-            "type": "array",
-            "maxItems": LIST_MAX,
-            "items": {"type": "integer", "minimum": 1, "maximum": INT32_MAX},
-            "description": f"a list of ODCS compose ids (integers from 1 to {INT32_MAX})",
-        },
-        "signing_intent": {
-            "type": "string",
-            "minLength": 1,
-            "maxLength": NAME_MAX,
-            "description": "the name of a signing intent configured in OSBS",
-        },
-        "dependency_replacements": {
-            "type": "array",
-            "maxItems": LIST_MAX,
-            "items": {"type": "string", "minLength": 1, "maxLength": URL_MAX},
-            "description": "a list of strings like 'PKG_MANAGER:NAME:VERSION[:NEW_NAME]'",
-        },
-        "userdata": _USERDATA,
-        "operator_csv_modifications_url": {
-            "type": "string",
-            "maxLength": URL_MAX,
-            "description": "an http or https URL",
-        },
-    },
-}
-
-SOURCE_OPTIONS: dict[str, Any] = {
-    "$schema": _SCHEMA_URI,
-    "title": "buildSourceContainer options",
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {
-        "scratch": _BOOLEAN,
-        "koji_build_id": {
-            "type": "integer",
-            "minimum": 1,
-            "maximum": INT32_MAX,
-            "description": f"the id of a Koji image build (an integer from 1 to {INT32_MAX})",
-        },
-        "koji_build_nvr": {
-            "type": "string",
-            "minLength": 1,
-            "maxLength": NAME_MAX,
-            "description": "the NVR of a Koji image build",
-        },
-        "signing_intent": BUILD_OPTIONS["properties"]["signing_intent"],
-        "userdata": _USERDATA,
-    },
-}
+__all__ = [
+    "BUILD_OPTIONS",
+    "SOURCE_OPTIONS",
+    "USERDATA_MAX_BYTES",
+    "OptionsError",
+    "normalize_build_opts",
+    "normalize_source_opts",
+]
 
 _FALSE_DROPPED = ("scratch", "isolated", "flatpak", "skip_build")
 _EMPTY_DROPPED = ("arch_override", "yum_repourls", "compose_ids", "dependency_replacements")
@@ -143,17 +43,6 @@ _ARCH_RE = re.compile(r"^[A-Za-z0-9_]+$")
 ISOLATED_RELEASE_RE = re.compile(r"\d+\.\d+(\..+)?")
 # Cachito package managers are lower-case words such as gomod, npm, pip, yarn.
 _PKG_MANAGER_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
-
-
-def _strict_integer(checker: Any, instance: Any) -> bool:
-    # jsonschema counts 1.0 as an integer; Koji ids and XML-RPC ints are real ints.
-    return isinstance(instance, int) and not isinstance(instance, bool)
-
-
-_Validator = jsonschema.validators.extend(
-    jsonschema.Draft7Validator,
-    type_checker=jsonschema.Draft7Validator.TYPE_CHECKER.redefine("integer", _strict_integer),
-)
 
 
 class OptionsError(ValueError):
@@ -231,7 +120,7 @@ def _validate(opts: Mapping | None, schema: dict) -> tuple[dict, list[str], set[
             ]
         )
     values = {key: value for key, value in opts.items() if value is not None}
-    validator = _Validator(schema)
+    validator = Validator(schema)
     problems, bad = _oversize_problems(values, schema)
     errors = sorted(validator.iter_errors(values), key=lambda e: list(e.absolute_path))
     for error in errors:
