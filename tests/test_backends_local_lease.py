@@ -8,6 +8,7 @@ ended without importing it, and keeps going while the task is merely freed
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import time
 
@@ -231,3 +232,26 @@ def test_lingering_runner_withdraws_on_the_cancel_marker_alone(
         marker.write("cancelled\n")
     wait_for(lambda: not runner_processes(settings, handle))
     assert tags(settings, "demo/lease-cut") == []
+
+
+def test_withdraw_tries_again_when_the_registry_fails_a_delete(
+    tmp_path, settings, base_image, monkeypatch
+):
+    repository = f"{settings.registry}/demo/flaky"
+    copy_image(base_image, f"{repository}:1.0-4-7-2026")
+    copy_image(base_image, f"{repository}:1.0-4")
+    build_dir = journal_build(tmp_path, repository, "1.0-4-7-2026", moved={"1.0-4": None})
+    real_skopeo = shutil.which("skopeo")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "skopeo").write_text(
+        "#!/bin/sh\n"
+        f'if [ "$1" = delete ] && [ ! -e {tmp_path}/failed ]; then\n'
+        f"  touch {tmp_path}/failed; echo 'received unexpected HTTP status: 500' >&2; exit 1\n"
+        "fi\n"
+        f'exec {real_skopeo} "$@"\n'
+    )
+    (bin_dir / "skopeo").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    assert bh.withdraw_pushes(build_dir, bh.settings_dict(settings)) == []
+    assert tags(settings, "demo/flaky") == []

@@ -284,6 +284,10 @@ def list_tags(settings: Mapping[str, Any], repository: str) -> list[str]:
         return []
 
 
+#: Rounds of deleting a build's manifests before withdraw_pushes gives up.
+WITHDRAW_ATTEMPTS = 3
+
+
 def withdraw_pushes(build_dir: str, settings: Mapping[str, Any]) -> list[str]:
     """Remove from the registry whatever this build pushed; returns failures.
 
@@ -316,4 +320,16 @@ def withdraw_pushes(build_dir: str, settings: Mapping[str, Any]) -> list[str]:
         digest = registry_digest(settings, f"{repository}:{tag}")
         if digest in digests and (tag not in moved or moved[tag] == digest):
             shared.add(digest)
-    return delete_manifests(settings, repository, [d for d in digests if d not in shared])
+    doomed = [d for d in digests if d not in shared]
+    # a registry under load may fail a delete: check what is left and try again
+    mine = ours | set(moved)
+    failures: list[str] = []
+    for attempt in range(WITHDRAW_ATTEMPTS):
+        if attempt:
+            time.sleep(0.5 * attempt)
+        failures = delete_manifests(settings, repository, doomed)
+        left = {registry_digest(settings, f"{repository}:{tag}") for tag in mine}
+        doomed = [d for d in doomed if d in left]
+        if not doomed:
+            return failures
+    return failures or [f"{repository}@{d}: still in the registry after deleting" for d in doomed]
