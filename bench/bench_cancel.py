@@ -23,7 +23,6 @@ when a figure misses its limit.
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import signal
@@ -37,7 +36,6 @@ sys.path.insert(0, ROOT)
 
 import koji  # noqa: E402
 
-from koji_containerbuild.backends import buildah as bh  # noqa: E402
 from koji_containerbuild.sandbox import proctree, runtime  # noqa: E402
 from koji_containerbuild.sandbox.worker import task_pid_file  # noqa: E402
 
@@ -66,21 +64,6 @@ class Figures:
               f"{'ok' if ok else 'MISSED'}")  # fmt: skip
         if not ok:
             self.missed.append(label)
-
-
-def processes_matching(text: str) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as handle:
-                cmdline = handle.read().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if text in cmdline and entry != str(os.getpid()):
-            found.append(int(entry))
-    return found
 
 
 def wait_for(condition, timeout: float, interval: float = 0.02) -> bool:
@@ -116,17 +99,6 @@ def task_process(box: runtime.Sandbox, task_id: int) -> tuple[int, int] | None:
     except FileNotFoundError:
         return None
     return noted["pid"], noted["start"]
-
-
-def build_processes(box: runtime.Sandbox, task_id: int) -> list[int]:
-    """Live local runners of the task's builds and the buildah commands they run."""
-    found = processes_matching(f"{box.paths.local}/{task_id}-")
-    for runner_file in glob.glob(f"{box.paths.local}/{task_id}-*/{bh.RUNNER_FILE}"):
-        with open(runner_file) as handle:
-            runner = json.load(handle)
-        if proctree.is_alive((runner["pid"], int(runner["start_ticks"]))):
-            found.append(runner["pid"])
-    return found
 
 
 def sigint_time(box: runtime.Sandbox, pids: list[int]) -> float:
@@ -167,7 +139,7 @@ def run_phase(box, session, workdir: str, phase: str, round_no: int, figures: Fi
         box.start_worker()
         time.sleep(2 * box.worker_poll + 1.0)  # the worker has seen the queue
     else:
-        if not wait_for(lambda: processes_matching(marker), timeout=180):
+        if not wait_for(lambda: proctree.processes_matching(marker), timeout=180):
             raise SystemExit(f"{phase}: the build never reached its RUN step (task {task_id})")
         if phase == "printing build":
             wait_for(lambda: any(session.listTaskOutput(task_id)), timeout=30)
@@ -175,7 +147,9 @@ def run_phase(box, session, workdir: str, phase: str, round_no: int, figures: Fi
         task_pids = [task_process(box, task_id)[0]]
         start = time.time()
         koji_cli(box, "cancel", str(task_id))
-        stopped = wait_for(lambda: not processes_matching(marker), timeout=30, interval=0.01)
+        stopped = wait_for(
+            lambda: not proctree.processes_matching(marker), timeout=30, interval=0.01
+        )
         end = time.time() if stopped else float("inf")
         wait_for(lambda: sigint_time(box, task_pids) < float("inf"), timeout=10)
         signalled = sigint_time(box, task_pids)
@@ -192,7 +166,7 @@ def run_phase(box, session, workdir: str, phase: str, round_no: int, figures: Fi
     build = session.getBuild(f"{component}-1.0-1")
     building = int(bool(build) and koji.BUILD_STATES[build["state"]] == "BUILDING")
     tags = len(registry_tags(box, f"bench/{component}"))
-    procs = len(processes_matching(marker) + build_processes(box, task_id))
+    procs = len(proctree.processes_matching(marker) + box.build_processes(task_id))
     procs += int(child is not None and proctree.is_alive(child))
     figures.report("BUILDING builds left", building, LEFTOVER_LIMIT, "")
     figures.report("tags left in the registry", tags, LEFTOVER_LIMIT, "")

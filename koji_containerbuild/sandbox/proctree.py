@@ -49,6 +49,22 @@ def _stat(pid: int) -> tuple[str, int, int] | None:
         return None
 
 
+def processes_matching(text: str) -> list[int]:
+    """Pids of the processes (this one excepted) whose command line contains ``text``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                cmdline = handle.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmdline:
+            found.append(int(entry))
+    return found
+
+
 def start_time(pid: int) -> int | None:
     """Start time of a live process (clock ticks since boot), None when gone."""
     stat = _stat(pid)

@@ -10,6 +10,7 @@ stops everything it started, in reverse order, on :meth:`Sandbox.stop`.
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import logging
 import os
@@ -22,6 +23,7 @@ from typing import Any
 import koji
 
 from koji_containerbuild import LOGGER_NAME
+from koji_containerbuild.backends import buildah as bh
 from koji_containerbuild.sandbox import proctree
 from koji_containerbuild.sandbox.gitserve import GitServer
 from koji_containerbuild.sandbox.layout import (
@@ -286,6 +288,16 @@ class Sandbox:
             os.unlink(self.paths.info)
 
     # -- helpers for the demo and the tests ------------------------------------
+
+    def build_processes(self, task_id: int) -> list[int]:
+        """Live local runners of the task's builds and the buildah commands they run."""
+        found = proctree.processes_matching(f"{self.paths.local}/{task_id}-")
+        for runner_file in glob.glob(f"{self.paths.local}/{task_id}-*/{bh.RUNNER_FILE}"):
+            with open(runner_file, encoding="utf-8") as handle:
+                runner = json.load(handle)
+            if proctree.is_alive((runner["pid"], int(runner["start_ticks"]))):
+                found.append(runner["pid"])
+        return found
 
     def koji(self, user: str = USER) -> list[str]:
         return koji_command(self.paths.state, user)

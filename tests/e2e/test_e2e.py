@@ -95,21 +95,6 @@ def registry_tags(sandbox, repository: str) -> list[str]:
     return json.loads(done.stdout)["Tags"] if done.returncode == 0 else []
 
 
-def processes_matching(text: str) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as handle:
-                cmdline = handle.read().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if text in cmdline:
-            found.append(int(entry))
-    return found
-
-
 def task_process_alive(sandbox, task_id: int) -> bool:
     """Whether the worker's child for the task still runs (from the worker's pid file)."""
     with open(task_pid_file(os.path.join(sandbox.paths.logs, "tasks"), task_id)) as handle:
@@ -198,10 +183,10 @@ def test_cancel_stops_the_build_and_pushes_nothing(sandbox, session, tmp_path):
     marker = f"sleep 600.{UNIQUE}"
     url = publish(sandbox, tmp_path, "e2e-cancel", dockerfile("e2e-cancel", "1", marker))
     _, task_id = build(sandbox, url, wait=False)
-    wait_for(lambda: processes_matching(marker), timeout=90)
+    wait_for(lambda: proctree.processes_matching(marker), timeout=90)
     done = koji_cli(sandbox, "cancel", str(task_id))
     assert done.returncode == 0, done.stderr
-    wait_for(lambda: not processes_matching(marker), timeout=30)
+    wait_for(lambda: not proctree.processes_matching(marker), timeout=30)
     wait_for(lambda: not task_process_alive(sandbox, task_id), timeout=30)
     assert task_state(session, task_id) == "CANCELED"
     assert "1.0-1" not in registry_tags(sandbox, "e2e/e2e-cancel")
@@ -215,7 +200,7 @@ def test_worker_restart_mid_build_finishes_the_task_once(sandbox, session, tmp_p
     text = dockerfile("e2e-restart", "1", marker)
     url = publish(sandbox, tmp_path, "e2e-restart", text)
     _, task_id = build(sandbox, url, wait=False)
-    wait_for(lambda: processes_matching(marker), timeout=90)
+    wait_for(lambda: proctree.processes_matching(marker), timeout=90)
     sandbox.kill_worker()
     assert task_state(session, task_id) == "OPEN"
     sandbox.start_worker()

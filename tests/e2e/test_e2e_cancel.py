@@ -7,7 +7,6 @@ flow that flushed its logs before stopping the build would be caught here.
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import time
@@ -15,7 +14,6 @@ import time
 import koji
 import pytest
 
-from koji_containerbuild.backends import buildah as bh
 from koji_containerbuild.sandbox import proctree, runtime
 from koji_containerbuild.sandbox.worker import task_pid_file
 from tests.e2e.test_e2e import (
@@ -23,7 +21,6 @@ from tests.e2e.test_e2e import (
     build,
     dockerfile,
     koji_cli,
-    processes_matching,
     publish,
     registry_tags,
     task_log_text,
@@ -47,17 +44,6 @@ def task_process(sandbox, task_id: int) -> tuple[int, int]:
     return noted["pid"], noted["start"]
 
 
-def build_processes(sandbox, task_id: int) -> list[int]:
-    """Live local runners of the task's builds and the buildah commands they run."""
-    found = processes_matching(f"{sandbox.paths.local}/{task_id}-")
-    for runner_file in glob.glob(f"{sandbox.paths.local}/{task_id}-*/{bh.RUNNER_FILE}"):
-        with open(runner_file) as handle:
-            runner = json.load(handle)
-        if proctree.is_alive((runner["pid"], int(runner["start_ticks"]))):
-            found.append(runner["pid"])
-    return found
-
-
 def build_state(session, nvr: str) -> str | None:
     info = session.getBuild(nvr)
     return info and koji.BUILD_STATES[info["state"]]
@@ -77,20 +63,20 @@ def test_cancel_while_the_build_prints_stops_it_refunds_and_the_nvr_rebuilds(
     run = f'while :; do echo "{marker} printing"; sleep 0.02; done'
     url = publish(sandbox, tmp_path, "e2e-chatty", dockerfile("e2e-chatty", "1", run))
     _, task_id = build(sandbox, url, wait=False)
-    wait_for(lambda: processes_matching(marker), timeout=120)
+    wait_for(lambda: proctree.processes_matching(marker), timeout=120)
     wait_for(lambda: marker in task_log_text(session, task_id), timeout=60)
 
     cancelled_at = time.monotonic()
     done = koji_cli(sandbox, "cancel", str(task_id))
     assert done.returncode == 0, done.stderr
-    wait_for(lambda: not processes_matching(marker), timeout=30, interval=0.05)
+    wait_for(lambda: not proctree.processes_matching(marker), timeout=30, interval=0.05)
     print(f"cancel to RUN stopped: {time.monotonic() - cancelled_at:.2f} s")
     wait_for(lambda: not task_process_alive(sandbox, task_id), timeout=30)
 
     assert task_state(session, task_id) == "CANCELED"
     assert build_state(session, "e2e-chatty-1.0-1") == "CANCELED"
     assert registry_tags(sandbox, "e2e/e2e-chatty") == []
-    assert build_processes(sandbox, task_id) == []
+    assert sandbox.build_processes(task_id) == []
 
     fixed = publish(sandbox, tmp_path, "e2e-chatty", dockerfile("e2e-chatty", "1", "true"))
     done, _ = build(sandbox, fixed)
@@ -102,7 +88,7 @@ def test_kill_9_of_the_worker_mid_build_completes_the_task_once(sandbox, session
     marker = f"sleep 8.{UNIQUE}"
     url = publish(sandbox, tmp_path, "e2e-crash", dockerfile("e2e-crash", "1", marker))
     _, task_id = build(sandbox, url, wait=False)
-    wait_for(lambda: processes_matching(marker), timeout=120)
+    wait_for(lambda: proctree.processes_matching(marker), timeout=120)
     old = task_process(sandbox, task_id)
 
     sandbox.crash_worker()
@@ -121,4 +107,4 @@ def test_kill_9_of_the_worker_mid_build_completes_the_task_once(sandbox, session
     wait_for(lambda: not task_process_alive(sandbox, task_id), timeout=30)
     assert not proctree.is_alive(old)
     # the runner ends once the re-run released the build (or its lease saw the task end)
-    wait_for(lambda: build_processes(sandbox, task_id) == [], timeout=30)
+    wait_for(lambda: sandbox.build_processes(task_id) == [], timeout=30)
