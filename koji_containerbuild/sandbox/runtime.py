@@ -134,6 +134,7 @@ class Sandbox:
         self.git: GitServer | None = None
         self.worker: subprocess.Popen | None = None
         self._started: list[str] = []
+        self._sessions: dict[str, koji.ClientSession] = {}
 
     @property
     def hub_url(self) -> str:
@@ -277,6 +278,10 @@ class Sandbox:
         """Stop everything this object started, newest first."""
         if self.worker is not None:
             self.stop_worker()
+        for session in self._sessions.values():
+            with contextlib.suppress(Exception):
+                session.logout()
+        self._sessions.clear()
         if "git" in self._started and self.git is not None:
             self.git.stop()
         if "hub" in self._started and self.server is not None:
@@ -303,10 +308,19 @@ class Sandbox:
         return koji_command(self.paths.state, user)
 
     def session(self, user: str = USER) -> koji.ClientSession:
-        """A logged-in ClientSession for ``user`` (password from the sandbox's config)."""
-        password = read_password(self.paths.state, user)
-        session = koji.ClientSession(self.hub_url, {"user": user, "password": password})
-        session.login()
+        """The logged-in ClientSession of ``user`` (password from the sandbox's config).
+
+        One per user, kept until :meth:`stop`: a dropped ClientSession logs out
+        from its ``__del__``, and when the garbage collector runs that in the
+        hub's own accept thread (the hub serves in this process) the logout
+        waits for an answer that thread can never accept.
+        """
+        session = self._sessions.get(user)
+        if session is None:
+            password = read_password(self.paths.state, user)
+            session = koji.ClientSession(self.hub_url, {"user": user, "password": password})
+            session.login()
+            self._sessions[user] = session
         return session
 
     def publish(self, name: str, source_dir: str, message: str = "Update") -> str:
