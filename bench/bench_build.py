@@ -31,9 +31,9 @@ sys.path.insert(0, ROOT)
 
 import koji  # noqa: E402
 
-from koji_containerbuild.backends.buildah import host_arch, oci_arch  # noqa: E402
-from koji_containerbuild.sandbox import runtime  # noqa: E402
-from koji_containerbuild.sandbox.layout import buildah_base_args  # noqa: E402
+from koji_containerbuild.backends.local.buildah import host_arch, oci_arch  # noqa: E402
+from koji_containerbuild.sandbox.env import runtime  # noqa: E402
+from koji_containerbuild.sandbox.env.layout import buildah_base_args  # noqa: E402
 
 DEMO_DOCKERFILE = os.path.join(runtime.EXAMPLES_DIR, "demo-image", "Dockerfile")
 #: Goals of issue 10.

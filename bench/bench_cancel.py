@@ -36,8 +36,9 @@ sys.path.insert(0, ROOT)
 
 import koji  # noqa: E402
 
-from koji_containerbuild.sandbox import proctree, runtime  # noqa: E402
-from koji_containerbuild.sandbox.worker import task_pid_file  # noqa: E402
+from koji_containerbuild.sandbox.env import runtime  # noqa: E402
+from koji_containerbuild.sandbox.kojid import proctree  # noqa: E402
+from koji_containerbuild.sandbox.kojid.worker import task_pid_file  # noqa: E402
 
 #: Seconds from kojid's SIGINT to the task to the backend build stopped.
 STOP_LIMIT = 1.0

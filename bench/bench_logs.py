@@ -39,9 +39,9 @@ import fake_openshift  # noqa: E402
 from bench_session import make_counting_session, make_http_session, make_session  # noqa: E402
 from fake_openshift import BuildScript, Delay, Pause  # noqa: E402
 
-from koji_containerbuild.backends.osbs import OsbsBackend  # noqa: E402
+from koji_containerbuild.backends.osbs.backend import OsbsBackend  # noqa: E402
 from koji_containerbuild.config import OsbsSettings  # noqa: E402
-from koji_containerbuild.logs import TaskLogs, stream_build_logs  # noqa: E402
+from koji_containerbuild.logs.stream import TaskLogs, stream_build_logs  # noqa: E402
 from tests.osbs_harness import binary_request  # noqa: E402
 
 TASKS = (
@@ -423,8 +423,8 @@ def _rss(field: str) -> int:
 
 def _local_runner_phase(build_dir: str, nbytes: int) -> int:
     """The runner's side: a RUN step printing one huge line, read into the framed log."""
-    from koji_containerbuild.backends import buildah as bh
-    from koji_containerbuild.backends.local_build import LogWriter
+    from koji_containerbuild.backends.local import buildah as bh
+    from koji_containerbuild.backends.local.build import LogWriter
 
     script = f"echo before; head -c {nbytes} /dev/zero | tr '\\0' L; echo; echo after"
     writer = LogWriter(os.path.join(build_dir, bh.LOG_FILE))
@@ -437,8 +437,8 @@ def _local_runner_phase(build_dir: str, nbytes: int) -> int:
 
 def _local_task_phase(state_dir: str, handle: str, topdir: str) -> int:
     """The task's side: LocalBackend.logs() of that build into TaskLogs and the hub."""
-    from koji_containerbuild.backends import buildah as bh
-    from koji_containerbuild.backends.local import LocalBackend
+    from koji_containerbuild.backends.local import buildah as bh
+    from koji_containerbuild.backends.local.backend import LocalBackend
 
     bh.write_json(os.path.join(state_dir, handle, bh.STATUS_FILE), {"outcome": "succeeded"})
     bh.write_json(os.path.join(state_dir, handle, bh.BUILD_FILE), {})

@@ -132,7 +132,7 @@ class InProcessHub(MeasuredHub):
     """The sandbox hub's in-process session (the hub stand-in of record), as kojid's host."""
 
     def __init__(self, topdir: str):
-        from koji_containerbuild.sandbox.hub import SandboxHub
+        from koji_containerbuild.sandbox.kojihub.hub import SandboxHub
 
         self.hub = SandboxHub(topdir)
         self.hub.add_user("builder", "builder", host=True)
@@ -163,8 +163,8 @@ def make_session(topdir: str) -> MeasuredHub:
 #: Run by make_http_session in a process of its own: the sandbox hub on loopback.
 _HUB_PROCESS = """
 import sys, time
-from koji_containerbuild.sandbox.hub import SandboxHub
-from koji_containerbuild.sandbox.server import serve
+from koji_containerbuild.sandbox.kojihub.hub import SandboxHub
+from koji_containerbuild.sandbox.kojihub.server import serve
 hub = SandboxHub(sys.argv[1])
 hub.add_user("builder", "builder", host=True)
 hub.add_user("admin", "admin", perms=["admin"])

@@ -10,7 +10,7 @@ import sys
 from koji.plugin import export_cli
 
 try:
-    from koji_containerbuild import cli as _commands
+    from koji_containerbuild.cli import commands as _commands
 except ImportError as exc:  # a broken install must not break every koji command
     _commands = None
     _IMPORT_ERROR = exc

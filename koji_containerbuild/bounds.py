@@ -2,7 +2,7 @@
 
 One home for the size, depth and range limits the CLI, the hub and the builder
 all apply (the option schema in :mod:`koji_containerbuild.options` uses them,
-``hub.py`` and ``cli.py`` call :func:`priority_problem` and
+``hub.py`` and ``cli/commands.py`` call :func:`priority_problem` and
 :func:`name_problem`). The README's option table documents the same numbers.
 A refusal never echoes a huge or deeply nested value back: :func:`quote`
 shows at most :data:`QUOTE_MAX` characters of it.

@@ -18,11 +18,7 @@ from urllib.parse import urlsplit
 import jsonschema
 
 from koji_containerbuild import nvr
-from koji_containerbuild.bounds import (
-    NAME_MAX,
-    OPTION_KEYS_MAX,
-    quote,
-)
+from koji_containerbuild.bounds import NAME_MAX, OPTION_KEYS_MAX, quote
 from koji_containerbuild.optionschema import BUILD_OPTIONS, SOURCE_OPTIONS, Validator
 from koji_containerbuild.optnames import FLAGS, option_name
 from koji_containerbuild.userdata import USERDATA_MAX_BYTES, read_userdata

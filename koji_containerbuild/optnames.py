@@ -6,7 +6,7 @@ build release is ``--build-release``, and its arches are ``--arches``. A
 message that named only the koji flag sent fedpkg users to the wrong option,
 so every message names the option key and both spellings through
 :func:`option_name`; the koji CLI shows only its own flag
-(:func:`koji_cli_spelling`). Spellings are those of koji_containerbuild.cli
+(:func:`koji_cli_spelling`). Spellings are those of koji_containerbuild.cli.commands
 and of rpkg 1.70 (pyrpkg/cli.py, container-build and flatpak-build).
 """
 

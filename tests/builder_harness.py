@@ -98,7 +98,7 @@ class Kojid:
 
         Returns the task state the hub recorded.
         """
-        from koji_containerbuild.sandbox.taskrun import report_result
+        from koji_containerbuild.sandbox.kojid.taskrun import report_result
 
         self.take(task_id)
         report_result(self.session, self.handler(task_id))

@@ -10,7 +10,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from koji_containerbuild.sandbox.layout import koji_executable
+from koji_containerbuild.sandbox.env.layout import koji_executable
 
 REPO = Path(__file__).resolve().parent.parent
 WEBURL = "http://koji.example.com/koji"

@@ -42,7 +42,7 @@ def open_task(hub, host: str = "builder", method: str = "buildContainer") -> int
 @pytest.fixture
 def hub_server(sandbox_hub):
     """The sandbox hub served over Koji's XML-RPC protocol on 127.0.0.1."""
-    from koji_containerbuild.sandbox.server import serve
+    from koji_containerbuild.sandbox.kojihub.server import serve
 
     handle = serve(sandbox_hub)
     yield handle

@@ -13,7 +13,7 @@ import tempfile
 
 import pytest
 
-from koji_containerbuild.sandbox.gitserve import GitServer
+from koji_containerbuild.sandbox.env.gitserve import GitServer
 
 
 class GitSources:

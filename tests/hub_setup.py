@@ -9,7 +9,7 @@ HUB_PLUGIN = Path(__file__).resolve().parent.parent / "plugins" / "hub" / "hub_c
 
 def make_sandbox_hub(topdir: str):
     """alice (user), admin, builder (host in channel container), target demo."""
-    from koji_containerbuild.sandbox.hub import SandboxHub
+    from koji_containerbuild.sandbox.kojihub.hub import SandboxHub
 
     plugins = [str(HUB_PLUGIN)] if HUB_PLUGIN.exists() else []
     hub = SandboxHub(topdir, hub_plugins=plugins)

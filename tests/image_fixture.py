@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from koji_containerbuild.sandbox.registry import Registry
+from koji_containerbuild.sandbox.env.registry import Registry
 
 BUSYBOX_PATHS = ("/bin/busybox", "/usr/bin/busybox")
 BASE_NAME = "koji-containerbuild/busybox-base"

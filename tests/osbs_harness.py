@@ -56,7 +56,7 @@ def make_backend(osbs_conf, clock, **settings):
     """The backend on ``clock``; the osbs-client stand-in's own waits move the same clock."""
     import fake_openshift
 
-    from koji_containerbuild.backends.osbs import create
+    from koji_containerbuild.backends.osbs.backend import create
 
     fake_openshift.current().share_clock(clock)
     settings = OsbsSettings(conf_file=osbs_conf, **{"retry_seconds": 60.0, **settings})

@@ -6,7 +6,7 @@ import json
 import koji
 import pytest
 
-from koji_containerbuild.attach import RECORD_NAME, AttachRecord, read_record, write_record
+from koji_containerbuild.builder.attach import RECORD_NAME, AttachRecord, read_record, write_record
 from tests.conftest import open_task
 
 

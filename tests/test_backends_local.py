@@ -13,10 +13,11 @@ import time
 
 import pytest
 
-from koji_containerbuild.backends import buildah as bh
-from koji_containerbuild.backends import create_backend, local_build
+from koji_containerbuild.backends import create_backend
 from koji_containerbuild.backends.base import BackendError, BuildRequest, Outcome
-from koji_containerbuild.backends.local import LocalBackend, _tree
+from koji_containerbuild.backends.local import build as local_build
+from koji_containerbuild.backends.local import buildah as bh
+from koji_containerbuild.backends.local.backend import LocalBackend, _tree
 from koji_containerbuild.config import LocalSettings
 
 HOST = bh.host_arch()
@@ -274,7 +275,7 @@ def test_cancel_withdraws_pushed_unique_tags(tmp_path, backend, settings, base_i
 
 STARTER = """
 import sys, time
-from koji_containerbuild.backends.local import create
+from koji_containerbuild.backends.local.backend import create
 from koji_containerbuild.backends.base import BuildRequest
 from koji_containerbuild.config import LocalSettings
 import json

@@ -9,8 +9,8 @@ import tarfile
 
 import pytest
 
-from koji_containerbuild.backends import buildah as bh
-from koji_containerbuild.backends import local_build
+from koji_containerbuild.backends.local import build as local_build
+from koji_containerbuild.backends.local import buildah as bh
 
 
 def fake_rpm(tmp_path, monkeypatch, script: str) -> None:

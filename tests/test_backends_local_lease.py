@@ -16,10 +16,10 @@ import koji
 import koji.xmlrpcplus
 import pytest
 
-from koji_containerbuild.backends import buildah as bh
 from koji_containerbuild.backends import create_backend
 from koji_containerbuild.backends.base import BuildRequest, Outcome
-from koji_containerbuild.backends.local import _tree
+from koji_containerbuild.backends.local import buildah as bh
+from koji_containerbuild.backends.local.backend import _tree
 from koji_containerbuild.config import LocalSettings
 
 HOST = bh.host_arch()

@@ -11,8 +11,8 @@ import threading
 
 import pytest
 
-from koji_containerbuild.backends import yum_repos
 from koji_containerbuild.backends.base import Outcome
+from koji_containerbuild.backends.local import yum_repos
 from tests import test_backends_local as local_tests
 
 # the local backend's fixtures: real buildah, registry and base image

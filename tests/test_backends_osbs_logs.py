@@ -1,6 +1,6 @@
 """OSBS build logs: platforms, resumed streams and lines that are not UTF-8.
 
-Against the osbs-client 2.8 stand-in; mirrors koji_containerbuild/backends/osbs_logs.py.
+Against the osbs-client 2.8 stand-in; mirrors koji_containerbuild/backends/osbs/logs.py.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from tests.osbs_harness import binary_request
     ],
 )
 def test_task_names_map_to_platforms(task, platform):
-    from koji_containerbuild.backends.osbs import platform_of
+    from koji_containerbuild.backends.osbs.backend import platform_of
 
     assert platform_of(task) == platform
 
@@ -176,7 +176,7 @@ def test_non_utf8_first_line_then_tasks_never_streamed(backend, fake_osbs):
 
 
 def test_rest_of_the_log_reaches_the_task_logs(backend, fake_osbs, sandbox_hub, tmp_path):
-    from koji_containerbuild.logs import TaskLogs, stream_build_logs
+    from koji_containerbuild.logs.stream import TaskLogs, stream_build_logs
 
     fake_osbs.script(tasks=bad_byte_script())
     handle = backend.start(binary_request())

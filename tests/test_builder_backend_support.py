@@ -7,11 +7,7 @@ comes before the backend is asked to start, so no buildah is needed.
 import koji
 import pytest
 
-from koji_containerbuild.backends.base import (
-    BuildBackend,
-    BuildRequest,
-    unsupported_request,
-)
+from koji_containerbuild.backends.base import BuildBackend, BuildRequest, unsupported_request
 from tests.builder_harness import DOCKERFILE, Kojid, import_image_build, write_builder_config
 
 NVR = "demo-image-1.0-1"

@@ -14,7 +14,6 @@ import koji
 import koji.xmlrpcplus
 import pytest
 
-from koji_containerbuild import taskrun
 from koji_containerbuild.backends.base import (
     BackendError,
     BuildBackend,
@@ -22,7 +21,8 @@ from koji_containerbuild.backends.base import (
     ImageOutput,
     Outcome,
 )
-from koji_containerbuild.cancel import TaskCancelled
+from koji_containerbuild.builder import run as taskrun
+from koji_containerbuild.builder.cancel import TaskCancelled
 from tests.builder_harness import (
     DOCKERFILE,
     Kojid,
@@ -309,7 +309,7 @@ def test_imported_build_is_not_withdrawn_when_the_task_fails_later(
 
 def leave_dead_reservation(kojid, sandbox_hub, source, handle):
     """A task that reserved NVR, recorded its build and then died (kojid failed it)."""
-    from koji_containerbuild import attach, cg
+    from koji_containerbuild.builder import attach, cg
 
     dead = kojid.submit(source, OPTS)
     kojid.take(dead)

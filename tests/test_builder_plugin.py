@@ -11,8 +11,8 @@ import signal
 import koji
 import pytest
 
-from koji_containerbuild.attach import RECORD_NAME
-from koji_containerbuild.cancel import TaskCancelled
+from koji_containerbuild.builder.attach import RECORD_NAME
+from koji_containerbuild.builder.cancel import TaskCancelled
 from tests.builder_harness import (
     DOCKERFILE,
     Kojid,
@@ -37,7 +37,7 @@ def source(git_sources):
 
 
 def fake_openshift():
-    import fake_openshift as module  # on sys.path while the fake_osbs fixture is active
+    import fake_openshift as module
 
     return module
 
@@ -340,7 +340,7 @@ def test_cancel_in_osbs_cancels_the_task(kojid, fake_osbs, source):
 def test_build_that_cannot_be_recorded_is_cancelled_and_fails(
     kojid, fake_osbs, source, monkeypatch
 ):
-    from koji_containerbuild import taskrun
+    from koji_containerbuild.builder import run as taskrun
 
     def hub_refuses(*args, **kwargs):
         raise koji.GenericError("upload path exists")

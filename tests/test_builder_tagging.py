@@ -8,8 +8,8 @@ the hub's host.tagBuild with its tag policy, package list and tag lock.
 import koji
 import pytest
 
-from koji_containerbuild import taskrun
 from koji_containerbuild.backends.base import BuildResult, Outcome
+from koji_containerbuild.builder import run as taskrun
 from tests import test_builder_cg as cg_tests
 from tests.builder_harness import DOCKERFILE
 

@@ -5,7 +5,7 @@ import signal
 
 import pytest
 
-from koji_containerbuild.cancel import CancelWatch, TaskCancelled
+from koji_containerbuild.builder.cancel import CancelWatch, TaskCancelled
 
 
 def test_sigint_raises_task_cancelled():

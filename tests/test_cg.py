@@ -12,9 +12,9 @@ import tarfile
 import koji
 import pytest
 
-from koji_containerbuild import cg
 from koji_containerbuild.backends.base import BuildRequest, BuildResult, ImageOutput, Outcome
-from koji_containerbuild.backends.local import LocalBackend
+from koji_containerbuild.backends.local.backend import LocalBackend
+from koji_containerbuild.builder import cg
 
 REGISTRY = "127.0.0.1:5000"
 REPO = f"{REGISTRY}/demo/demo-image"

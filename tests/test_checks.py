@@ -3,7 +3,7 @@
 import koji
 import pytest
 
-from koji_containerbuild import checks
+from koji_containerbuild.builder import checks
 from tests.builder_harness import import_image_build
 
 

@@ -134,7 +134,7 @@ def test_locked_destination_tag_accepts_scratch_build(koji_cli, sandbox_hub):
 
 
 def test_flag_names_replace_option_keys_with_flags():
-    from koji_containerbuild.cli import flag_names
+    from koji_containerbuild.cli.commands import flag_names
 
     sentence = "Options 'signing_intent' and 'compose_ids' cannot be used together."
     assert flag_names(sentence) == (

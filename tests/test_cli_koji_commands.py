@@ -11,9 +11,9 @@ from __future__ import annotations
 import koji
 import pytest
 
-from koji_containerbuild import taskrun
-from koji_containerbuild.sandbox.server import serve
-from koji_containerbuild.sandbox.taskrun import report_result
+from koji_containerbuild.builder import run as taskrun
+from koji_containerbuild.sandbox.kojid.taskrun import report_result
+from koji_containerbuild.sandbox.kojihub.server import serve
 from tests.builder_harness import DOCKERFILE, Kojid, write_builder_config
 from tests.cli_harness import KojiCLI
 from tests.git_fixture import GitSources

@@ -15,7 +15,7 @@ import threading
 
 import pytest
 
-from koji_containerbuild.cli_watch import (
+from koji_containerbuild.cli.watch import (
     TaskOutcome,
     TerminalSafeStream,
     print_outcome,

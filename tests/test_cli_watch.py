@@ -1,4 +1,4 @@
-"""Watching a submitted task and printing its result (koji_containerbuild/cli_watch.py).
+"""Watching a submitted task and printing its result (koji_containerbuild/cli/watch.py).
 
 Run through the real `koji` command (tests/cli_harness.py). A test that needs a
 finished task plays the builder itself through the hub's host API (openTask,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import koji
 import pytest
 
-from koji_containerbuild.sandbox import demo
+from koji_containerbuild.sandbox.env import demo
 from tests.builder_harness import import_image_build
 
 DOCKERFILE = (

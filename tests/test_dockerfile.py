@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from koji_containerbuild.dockerfile import DockerfileError, parse_dockerfile, read_dockerfile
-from koji_containerbuild.labels import LabelError, read_image_labels
+from koji_containerbuild.image.dockerfile import DockerfileError, parse_dockerfile, read_dockerfile
+from koji_containerbuild.image.labels import LabelError, read_image_labels
 
 #: Inputs that make dockerfile-parse raise.
 GARBAGE = [

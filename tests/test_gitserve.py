@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from koji_containerbuild.sandbox.gitserve import GitServer
+from koji_containerbuild.sandbox.env.gitserve import GitServer
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """Which tags a build of each kind gets (atomic-reactor's tag_from_config rule)."""
 
-from koji_containerbuild.imagetags import ImageTags, tags_for_build
+from koji_containerbuild.image.imagetags import ImageTags, tags_for_build
 
 UNIQUE = "1.0-3-42-20250101000000"
 

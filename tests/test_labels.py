@@ -2,7 +2,7 @@
 
 import pytest
 
-from koji_containerbuild.labels import (
+from koji_containerbuild.image.labels import (
     MAX_TAG_LENGTH,
     LabelError,
     read_additional_tags,

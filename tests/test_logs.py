@@ -11,9 +11,9 @@ import koji
 import pytest
 
 from koji_containerbuild.backends.base import REMOTE_SOURCES, BackendError
-from koji_containerbuild.backends.osbs_logs import marks_of as osbs_marks_of
-from koji_containerbuild.backends.osbs_logs import platform_of as osbs_platform_of
-from koji_containerbuild.logs import LogUploadError, TaskLogs, stream_build_logs
+from koji_containerbuild.backends.osbs.logs import marks_of as osbs_marks_of
+from koji_containerbuild.backends.osbs.logs import platform_of as osbs_platform_of
+from koji_containerbuild.logs.stream import LogUploadError, TaskLogs, stream_build_logs
 from tests.conftest import open_task
 
 

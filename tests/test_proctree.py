@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from koji_containerbuild.sandbox import proctree
+from koji_containerbuild.sandbox.kojid import proctree
 
 #: Ignores SIGINT and SIGTERM, starts the same in a child when asked, says when ready.
 STUBBORN = """

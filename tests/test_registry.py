@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from koji_containerbuild.sandbox.registry import Registry, RegistryError
+from koji_containerbuild.sandbox.env.registry import Registry, RegistryError
 
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 

@@ -7,8 +7,8 @@ import threading
 import koji
 import pytest
 
-from koji_containerbuild import attach, reserve
 from koji_containerbuild.backends.base import BuildBackend
+from koji_containerbuild.builder import attach, reserve
 
 CG = "koji-containerbuild"
 NVR = "demo-image-1.0-1"

@@ -15,8 +15,9 @@ import koji.daemon
 import pytest
 import requests
 
-from koji_containerbuild.sandbox import api_tasks, layout
-from koji_containerbuild.sandbox.server import MAX_RPC_REQUEST
+from koji_containerbuild.sandbox.env import layout
+from koji_containerbuild.sandbox.kojihub import api_tasks
+from koji_containerbuild.sandbox.kojihub.server import MAX_RPC_REQUEST
 
 FREE, OPEN, CANCELED = (koji.TASK_STATES[s] for s in ("FREE", "OPEN", "CANCELED"))
 
@@ -143,7 +144,7 @@ def test_demo_passwords_are_kept_across_starts(tmp_path):
 
 
 def test_demo_user_logs_in_with_the_generated_password_not_the_name(tmp_path):
-    from koji_containerbuild.sandbox.hub import SandboxHub
+    from koji_containerbuild.sandbox.kojihub.hub import SandboxHub
 
     paths = layout.Paths(str(tmp_path))
     hub = SandboxHub(str(tmp_path / "koji"))

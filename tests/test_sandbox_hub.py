@@ -13,7 +13,7 @@ import koji.util
 import koji.xmlrpcplus
 import pytest
 
-from koji_containerbuild.sandbox.hub import SandboxHub
+from koji_containerbuild.sandbox.kojihub.hub import SandboxHub
 
 PLUGIN = textwrap.dedent(
     """
@@ -49,7 +49,7 @@ def plugin_hub(tmp_path, sandbox_hub):
 
 
 def _make(hub, method, args, **opts):
-    from koji_containerbuild.sandbox import api_tasks
+    from koji_containerbuild.sandbox.kojihub import api_tasks
 
     return hub.dispatch_raw(
         lambda: api_tasks.make_task(method, list(args), **opts),

@@ -12,7 +12,7 @@ import koji.xmlrpcplus
 import pytest
 import requests
 
-from koji_containerbuild.sandbox.layout import koji_executable
+from koji_containerbuild.sandbox.env.layout import koji_executable
 
 
 def client(handle, user=None, **opts):

@@ -15,7 +15,7 @@ import koji
 import pytest
 import requests
 
-from koji_containerbuild.sandbox import demo, layout
+from koji_containerbuild.sandbox.env import demo, layout
 from tests.test_cli_watch import StandInBuilder
 
 CG = "koji-containerbuild"

@@ -10,8 +10,8 @@ import os
 
 import pytest
 
-from koji_containerbuild.labels import LabelError, read_additional_tags, read_image_labels
-from koji_containerbuild.sourcefiles import (
+from koji_containerbuild.image.labels import LabelError, read_additional_tags, read_image_labels
+from koji_containerbuild.image.sourcefiles import (
     MAX_SOURCE_FILE_BYTES,
     SOURCE_FILES,
     SourceFileError,

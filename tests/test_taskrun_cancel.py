@@ -15,8 +15,8 @@ import threading
 import koji
 import pytest
 
-from koji_containerbuild import taskrun
-from koji_containerbuild.cancel import TaskCancelled
+from koji_containerbuild.builder import run as taskrun
+from koji_containerbuild.builder.cancel import TaskCancelled
 from tests.builder_harness import DOCKERFILE, Kojid, when, write_builder_config
 from tests.test_builder_cg import OPTS, ImageBuildingBackend, build_state
 

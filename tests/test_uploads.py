@@ -8,7 +8,7 @@ import xmlrpc.client
 import koji
 import pytest
 
-from koji_containerbuild.uploads import LiveUploader, LogUploadError, chunks, is_transient
+from koji_containerbuild.logs.uploads import LiveUploader, LogUploadError, chunks, is_transient
 from tests.conftest import open_task
 
 LIMIT = 1000

@@ -15,8 +15,8 @@ import time
 import koji
 import pytest
 
-from koji_containerbuild.sandbox import proctree
-from koji_containerbuild.sandbox.worker import Worker, kojid_options
+from koji_containerbuild.sandbox.kojid import proctree
+from koji_containerbuild.sandbox.kojid.worker import Worker, kojid_options
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HOST_PASSWORD = "builder"

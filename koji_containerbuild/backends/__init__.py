@@ -8,8 +8,8 @@ from typing import Any
 from koji_containerbuild.backends.base import BackendError, BuildBackend
 
 _MODULES = {
-    "osbs": "koji_containerbuild.backends.osbs",
-    "local": "koji_containerbuild.backends.local",
+    "osbs": "koji_containerbuild.backends.osbs.backend",
+    "local": "koji_containerbuild.backends.local.backend",
 }
 
 

@@ -80,7 +80,7 @@ class BuildRequest:
     version: str | None = None
     release: str | None = None
     #: Tags listed in the source's additional-tags file; which tags a build
-    #: really gets is decided by :mod:`koji_containerbuild.imagetags`.
+    #: really gets is decided by :mod:`koji_containerbuild.image.imagetags`.
     additional_tags: list[str] = field(default_factory=list)
     #: Pull spec of the parent image resolved from opts.koji_parent_build.
     parent_image: str | None = None
@@ -148,8 +148,8 @@ class BuildBackend(abc.ABC):
     :meth:`lookup` the build and follow it instead of starting another one.
 
     A backend whose logs arrive in large bursts may also offer
-    ``log_feed(handle)`` (see :class:`koji_containerbuild.backends.osbs_logs.OsbsLogFeed`):
-    :func:`koji_containerbuild.logs.stream_build_logs` then takes whole line
+    ``log_feed(handle)`` (see :class:`koji_containerbuild.backends.osbs.logs.OsbsLogFeed`):
+    :func:`koji_containerbuild.logs.stream.stream_build_logs` then takes whole line
     iterators instead of one :meth:`logs` item at a time. Only such a feed
     can declare (``marks_of``) which of its log sources are the build
     system's own and may carry USER_WARNING and ``_metadata_`` lines; lines

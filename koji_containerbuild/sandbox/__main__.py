@@ -17,9 +17,9 @@ import sys
 import threading
 import time
 
-from koji_containerbuild.sandbox import layout, runtime
-from koji_containerbuild.sandbox.gitserve import GitServeError
-from koji_containerbuild.sandbox.registry import RegistryError
+from koji_containerbuild.sandbox.env import layout, runtime
+from koji_containerbuild.sandbox.env.gitserve import GitServeError
+from koji_containerbuild.sandbox.env.registry import RegistryError
 
 
 def _print_ready(info: dict) -> None:
@@ -171,7 +171,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from koji_containerbuild.sandbox import demo
+    from koji_containerbuild.sandbox.env import demo
 
     info = runtime.read_info(args.state_dir)
     if info is None:

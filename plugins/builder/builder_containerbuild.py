@@ -1,13 +1,15 @@
 """kojid plugin: run buildContainer and buildSourceContainer tasks.
 
-Thin task handlers; the task flow lives in koji_containerbuild.builder.
+Thin task handlers; the task flow lives in koji_containerbuild.builder.flow.
 Enable with ``plugins = builder_containerbuild`` in kojid.conf; the plugin's
 own settings are in /etc/kojid/plugins/builder_containerbuild.conf.
 """
 
 from koji.tasks import BaseTaskHandler
 
-from koji_containerbuild import builder, xmlsafe
+from koji_containerbuild import xmlsafe
+from koji_containerbuild.builder import flow
+from koji_containerbuild.builder.context import TaskContext
 
 
 class _ContainerTask(BaseTaskHandler):
@@ -16,7 +18,7 @@ class _ContainerTask(BaseTaskHandler):
     _taskWeight = 2.0
 
     def _context(self):
-        return builder.TaskContext(
+        return TaskContext(
             task_id=self.id,
             session=self.session,
             options=self.options,
@@ -36,7 +38,7 @@ class BuildContainerTask(_ContainerTask):
     Methods = ["buildContainer"]
 
     def handler(self, src, target, opts=None):
-        return self._run(builder.build_container, src, target, opts)
+        return self._run(flow.build_container, src, target, opts)
 
 
 class BuildSourceContainerTask(_ContainerTask):
@@ -45,4 +47,4 @@ class BuildSourceContainerTask(_ContainerTask):
     Methods = ["buildSourceContainer"]
 
     def handler(self, target, opts=None):
-        return self._run(builder.build_source_container, target, opts)
+        return self._run(flow.build_source_container, target, opts)

@@ -12,7 +12,7 @@ import shutil
 
 import pytest
 
-from koji_containerbuild.sandbox import runtime
+from koji_containerbuild.sandbox.env import runtime
 
 REQUIRED_TOOLS = {
     "buildah": "buildah",

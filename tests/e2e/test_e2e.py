@@ -17,8 +17,9 @@ import time
 import koji
 import pytest
 
-from koji_containerbuild.sandbox import proctree, runtime
-from koji_containerbuild.sandbox.worker import task_pid_file
+from koji_containerbuild.sandbox.env import runtime
+from koji_containerbuild.sandbox.kojid import proctree
+from koji_containerbuild.sandbox.kojid.worker import task_pid_file
 
 pytestmark = pytest.mark.e2e
 

@@ -14,7 +14,7 @@ import os
 import koji
 import pytest
 
-from koji_containerbuild.sandbox import runtime
+from koji_containerbuild.sandbox.env import runtime
 from tests.e2e.test_e2e import build, dockerfile, registry_tags, task_state
 
 pytestmark = pytest.mark.e2e

@@ -12,7 +12,7 @@ import threading
 import koji
 import pytest
 
-from koji_containerbuild.sandbox import runtime
+from koji_containerbuild.sandbox.env import runtime
 from tests.e2e.test_e2e import build, dockerfile, koji_cli, publish, task_log_text
 
 pytestmark = pytest.mark.e2e
@@ -93,7 +93,7 @@ def test_compose_id_is_refused_by_the_local_backend_before_a_build_exists(
 
 
 def test_demo_shows_its_build_tagged_in_the_destination_tag(sandbox, session, capfd):
-    from koji_containerbuild.sandbox import demo
+    from koji_containerbuild.sandbox.env import demo
 
     assert demo.run_demo(runtime.read_info(sandbox.paths.state)) == 0
     out = capfd.readouterr().out

@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from koji_containerbuild.sandbox import runtime
+from koji_containerbuild.sandbox.env import runtime
 from tests.e2e.test_e2e import build, dockerfile, publish, registry_tags, skopeo
 
 pytestmark = pytest.mark.e2e

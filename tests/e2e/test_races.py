@@ -9,7 +9,7 @@ import threading
 import koji
 import pytest
 
-from koji_containerbuild.sandbox import runtime
+from koji_containerbuild.sandbox.env import runtime
 from tests.e2e.test_e2e import build, publish, task_state, wait_for
 
 pytestmark = pytest.mark.e2e

@@ -15,7 +15,7 @@ import shutil
 import pytest
 import requests
 
-from koji_containerbuild.sandbox import runtime
+from koji_containerbuild.sandbox.env import runtime
 from tests.browser import LivePage, dump_dom, screenshot
 from tests.e2e.test_e2e import build, dockerfile, publish, wait_for
 

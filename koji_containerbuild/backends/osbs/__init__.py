@@ -1,0 +1,1 @@
+"""The OSBS backend (osbs-client)."""

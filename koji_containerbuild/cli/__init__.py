@@ -1,0 +1,1 @@
+"""The koji CLI side: the container-build commands and the task watch."""

@@ -1,0 +1,1 @@
+"""What a checkout says about its image: Dockerfile, labels, files, tags."""

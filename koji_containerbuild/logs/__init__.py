@@ -1,0 +1,1 @@
+"""Backend log lines into Koji task logs: lines, files, uploads, streaming."""

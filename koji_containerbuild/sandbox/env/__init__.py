@@ -1,0 +1,1 @@
+"""The sandbox environment: layout, registry, git daemon, runtime and demo."""

@@ -1,0 +1,1 @@
+"""The kojihub stand-in: SQLite state, the Koji API the plugins use, real hub plugins."""

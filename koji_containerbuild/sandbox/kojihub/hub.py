@@ -1,0 +1,393 @@
+"""SandboxHub: a small Koji hub (SQLite state, Koji API, real hub plugins).
+
+A development and test fixture, never a production hub. Calls are dispatched
+the way kojixmlrpc does it: koji.context.context carries the session, options
+and method; plugin files are loaded with koji.plugin.PluginTracker and their
+@export functions become RPCs next to the built-in API.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import sys
+import threading
+from typing import Any, Callable
+
+import koji
+import koji.plugin
+import koji.policy
+import koji.util
+from koji.context import context
+
+# the API modules register their RPCs in api_base.EXPORTS when imported
+from koji_containerbuild.sandbox.kojihub import (
+    api_archives,  # noqa: F401
+    api_base,
+    api_builds,  # noqa: F401
+    api_core,  # noqa: F401
+    api_host,  # noqa: F401
+    api_tagging,  # noqa: F401
+    api_tags,  # noqa: F401
+    api_tasks,  # noqa: F401
+    cg_import,  # noqa: F401
+    uploads,  # noqa: F401
+)
+from koji_containerbuild.sandbox.kojihub import policy as sandbox_policy
+from koji_containerbuild.sandbox.kojihub.api_base import HubSession, fault_for
+from koji_containerbuild.sandbox.kojihub.state import Database
+
+logger = logging.getLogger("koji.plugin.containerbuild.sandbox.hub")
+
+STANDINS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "standins")
+
+#: hub.conf options a plugin might read through context.opts
+HUB_OPTIONS = {
+    "KojiDebug": False,
+    "KojiTraceback": None,
+    "EnableMaven": False,
+    "EnableWin": False,
+    "DisableNotifications": True,
+    "MaxNameLengthInternal": 256,
+    "RegexNameInternal": r"^[A-Za-z0-9/_.+-]+$",
+    "RegexUserName": r"^[A-Za-z0-9/_.@-]+$",
+}
+
+
+def _default_channel_policy(data: dict) -> str:
+    # koji's default: has req_channel :: req; all :: use default
+    return "req" if "req_channel" in data else "use default"
+
+
+def _host_arch() -> str:
+    return koji.canonArch(platform.machine() or "x86_64")
+
+
+class SandboxHub:
+    """The hub stand-in. Admin helpers below set up users, tags, targets and the like."""
+
+    def __init__(self, topdir: str, hub_plugins: list[str] | tuple = ()):
+        self.topdir = os.path.abspath(topdir)
+        self.workdir = os.path.join(self.topdir, "work")
+        self.packagesdir = os.path.join(self.topdir, "packages")
+        os.makedirs(self.workdir, exist_ok=True)
+        self.db = Database(os.path.join(self.topdir, "db.sqlite"))
+        self.exports: dict[str, Callable] = dict(api_base.EXPORTS)
+        self.exports["multiCall"] = self._multi_call
+        self.callbacks: dict[str, list[Callable]] = {}
+        self.policies: dict[str, Any] = {
+            "channel": _default_channel_policy,
+            "build_from_scm": "allow",
+        }
+        self.opts = dict(HUB_OPTIONS)
+        self.offline_reason: str | None = None
+        self.plugins: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self.add_channel("default")
+        self.add_channel("createrepo")
+        for path in hub_plugins:
+            self.load_plugin(path)
+
+    # ------------------------------------------------------------ plugins
+
+    def load_plugin(self, path: str) -> None:
+        """Load a hub plugin file as kojixmlrpc does; a failure takes the hub offline."""
+        if STANDINS_DIR not in sys.path:
+            sys.path.insert(0, STANDINS_DIR)
+        directory, filename = os.path.split(os.path.abspath(path))
+        name = os.path.splitext(filename)[0]
+        tracker = koji.plugin.PluginTracker(path=directory)
+        try:
+            module = tracker.load(name, reload=True)
+        except Exception as exc:
+            logger.exception("Loading hub plugin %s failed", path)
+            self.offline_reason = f"plugin {name} failed to load: {exc}"
+            return
+        self.plugins[name] = module
+        for value in vars(module).values():
+            if isinstance(value, type) or not callable(value):
+                continue
+            if getattr(value, "exported", False):
+                alias = getattr(value, "export_alias", None) or value.__name__
+                self.exports[alias] = value
+            for cbtype in getattr(value, "callbacks", None) or ():
+                self.callbacks.setdefault(cbtype, []).append(value)
+
+    # ------------------------------------------------------------ dispatch
+
+    def session_from_credentials(self, session_id, key, callnum=None) -> HubSession:
+        """The login session behind Koji-Session-Id/Key, as kojihub's auth checks it."""
+        try:
+            session_id = int(session_id)
+        except (TypeError, ValueError):
+            raise koji.AuthError(f"Invalid session id: {session_id!r}") from None
+        row = self.db.one("SELECT * FROM sessions WHERE id = ? AND key = ?", (session_id, key))
+        if row is None:
+            raise koji.AuthError("Invalid session or bad credentials")
+        if row["expired"]:
+            raise koji.AuthExpired(f'session "{session_id}" has expired')
+        user = self.db.one("SELECT * FROM users WHERE id = ?", (row["user_id"],))
+        if user["status"] != koji.USER_STATUS["NORMAL"]:
+            raise koji.AuthError("logins by {} are not allowed".format(user["name"]))
+        return self._session_for(user, session_id, key, callnum, master=row["master"])
+
+    def _session_for(
+        self, user: dict, session_id=None, key=None, callnum=None, master=None
+    ) -> HubSession:
+        perms = api_core_user_perms(self, user["id"])
+        host = self.db.one("SELECT id FROM hosts WHERE user_id = ?", (user["id"],))
+        session = HubSession(
+            user, perms, session_id, key, callnum, host_id=host["id"] if host else None
+        )
+        session.master = master
+        return session
+
+    def dispatch(self, method: str, args, kwargs, session: HubSession | None) -> Any:
+        """Run one RPC with the hub context set; exceptions propagate to the caller."""
+        return self._run(method, None, args, kwargs, session)
+
+    def dispatch_raw(self, func: Callable, args, kwargs, session: HubSession | None) -> Any:
+        """Run a handler that is not an RPC (the rawUpload POST) with the hub context set."""
+        return self._run("rawUpload", func, args, kwargs, session)
+
+    def _run(self, method, func, args, kwargs, session) -> Any:
+        saved = dict(context.__dict__)
+        previous = api_base.set_current(self)
+        context.session = session or HubSession()
+        context.opts = self.opts
+        context.method = method
+        context.handlers = self
+        try:
+            if self.offline_reason is not None:
+                raise koji.ServerOffline("server startup error")
+            if func is None:
+                func = self.exports.get(method)
+                if func is None:
+                    raise koji.GenericError(f"Invalid method: {method}")
+            return koji.util.call_with_argcheck(func, args, kwargs)
+        finally:
+            api_base.set_current(previous)
+            context._threadclear()
+            context.__dict__.update(saved)
+
+    def call(self, method: str, args=(), kwargs=None, *, session_user: str | None = None):
+        """Call an RPC as `session_user` (None: anonymous), without marshalling."""
+        session = self._user_session(session_user)
+        return self.dispatch(method, tuple(args), dict(kwargs or {}), session)
+
+    def run_as(self, user: str | None, func: Callable, *args: Any, **kwargs: Any) -> Any:
+        """Run hub-side code (a plugin's rules) as `user` inside a call's context."""
+        session = self._user_session(user)
+        return self._run(getattr(func, "__name__", "run_as"), func, args, kwargs, session)
+
+    def _user_session(self, name: str | None) -> HubSession | None:
+        if name is None:
+            return None
+        user = self.db.one("SELECT * FROM users WHERE name = ?", (name,))
+        if user is None:
+            raise koji.GenericError(f"No such user: {name!r}")
+        return self._session_for(user)
+
+    def _multi_call(self, calls):
+        if getattr(context, "in_multicall", False):
+            raise koji.GenericError("multicall is not allowed inside a multicall")
+        results = []
+        session = context.session
+        context.in_multicall = True
+        try:
+            for call in calls:
+                try:
+                    if not isinstance(call, dict):
+                        raise koji.GenericError(f"Invalid multicall entry: {call!r}")
+                    params, opts = koji.decode_args(*call.get("params", ()))
+                    result = self.dispatch(call.get("methodName"), params, opts, session)
+                    results.append([result])
+                except Exception as exc:
+                    fault = fault_for(exc)
+                    results.append(
+                        {"faultCode": fault.faultCode, "faultString": fault.faultString}
+                    )
+        finally:
+            context.in_multicall = False
+        return results
+
+    def session(self, user: str | None = None, **opts):
+        """A ClientSession look-alike calling this hub in-process, logged in as `user`."""
+        from koji_containerbuild.sandbox.kojihub.session import InProcessSession
+
+        return InProcessSession(self, user, **opts)
+
+    # ------------------------------------------------------------ policies
+
+    def evaluate_policy(self, name: str, data: dict) -> str | None:
+        policy = self.policies.get(name)
+        if isinstance(policy, koji.policy.SimpleRuleSet):
+            return policy.apply(dict(data))
+        if callable(policy):
+            return policy(dict(data))
+        return policy
+
+    def set_policy(self, name: str, policy: str | Callable[[dict], str] | None) -> None:
+        """Rule text as in hub.conf ("has_perm admin :: allow"), a fixed result
+        ("allow", "deny reason", "use chan") or a function of the data."""
+        if isinstance(policy, str) and sandbox_policy.looks_like_rules(policy):
+            policy = sandbox_policy.compile_rules(policy)
+        self.policies[name] = policy
+
+    # ------------------------------------------------------------ admin setup
+
+    def add_user(
+        self,
+        name: str,
+        password: str | None = None,
+        perms=(),
+        host: bool = False,
+        arches: str | None = None,
+    ) -> int:
+        usertype = koji.USERTYPES["HOST"] if host else koji.USERTYPES["NORMAL"]
+        with self.db.write() as cnx:
+            row = cnx.execute("SELECT id FROM users WHERE name = ?", (name,)).fetchone()
+            if row is not None:
+                user_id = row["id"]
+                cnx.execute("UPDATE users SET password = ? WHERE id = ?", (password, user_id))
+            else:
+                user_id = cnx.execute(
+                    "INSERT INTO users (name, password, usertype) VALUES (?, ?, ?)",
+                    (name, password, usertype),
+                ).lastrowid
+            if (
+                host
+                and not cnx.execute("SELECT 1 FROM hosts WHERE user_id = ?", (user_id,)).fetchone()
+            ):
+                host_id = cnx.execute(
+                    "INSERT INTO hosts (user_id, name, arches) VALUES (?, ?, ?)",
+                    (user_id, name, arches or _host_arch()),
+                ).lastrowid
+                default = cnx.execute("SELECT id FROM channels WHERE name = 'default'").fetchone()
+                cnx.execute("INSERT INTO host_channels VALUES (?, ?)", (host_id, default["id"]))
+            self.db.new_event(cnx)
+        for perm in perms:
+            self.grant(name, perm)
+        return user_id
+
+    def grant(self, user: str, perm: str) -> None:
+        with self.db.write() as cnx:
+            user_id = self._id(cnx, "users", user)
+            cnx.execute("INSERT OR IGNORE INTO permissions (name) VALUES (?)", (perm,))
+            perm_id = self._id(cnx, "permissions", perm)
+            cnx.execute("INSERT OR IGNORE INTO user_perms VALUES (?, ?)", (user_id, perm_id))
+            self.db.new_event(cnx)
+
+    def add_channel(self, name: str) -> int:
+        with self.db.write() as cnx:
+            cnx.execute("INSERT OR IGNORE INTO channels (name) VALUES (?)", (name,))
+            return self._id(cnx, "channels", name)
+
+    def add_host_to_channel(self, host: str, channel: str, create: bool = True) -> None:
+        with self.db.write() as cnx:
+            if create:
+                cnx.execute("INSERT OR IGNORE INTO channels (name) VALUES (?)", (channel,))
+            host_row = cnx.execute("SELECT id FROM hosts WHERE name = ?", (host,)).fetchone()
+            if host_row is None:
+                raise koji.GenericError(f"No such host: {host}")
+            channel_id = self._id(cnx, "channels", channel)
+            cnx.execute(
+                "INSERT OR IGNORE INTO host_channels VALUES (?, ?)", (host_row["id"], channel_id)
+            )
+            self.db.new_event(cnx)
+
+    def add_tag(
+        self,
+        name: str,
+        arches: str | None = "x86_64",
+        locked: bool = False,
+        perm: str | None = None,
+        extra: dict | None = None,
+    ) -> int:
+        from koji_containerbuild.sandbox.kojihub.state import dump_json
+
+        with self.db.write() as cnx:
+            if cnx.execute("SELECT 1 FROM tags WHERE name = ?", (name,)).fetchone():
+                raise koji.GenericError(f"A tag with the name {name} already exists")
+            perm_id = None
+            if perm is not None:
+                perm_id = self._id(cnx, "permissions", perm)
+            tag_id = cnx.execute(
+                "INSERT INTO tags (name, arches, locked, perm_id, extra) VALUES (?, ?, ?, ?, ?)",
+                (name, arches, int(bool(locked)), perm_id, dump_json(extra or {})),
+            ).lastrowid
+            self.db.new_event(cnx)
+        return tag_id
+
+    def add_target(self, name: str, build_tag: str, dest_tag: str) -> int:
+        with self.db.write() as cnx:
+            if cnx.execute("SELECT 1 FROM targets WHERE name = ?", (name,)).fetchone():
+                raise koji.GenericError(f"A build target with the name '{name}' already exists")
+            build_id = self._id(cnx, "tags", build_tag)
+            dest_id = self._id(cnx, "tags", dest_tag)
+            target_id = cnx.execute(
+                "INSERT INTO targets (name, build_tag, dest_tag) VALUES (?, ?, ?)",
+                (name, build_id, dest_id),
+            ).lastrowid
+            self.db.new_event(cnx)
+        return target_id
+
+    def ensure_package(self, name: str) -> int:
+        with self.db.write() as cnx:
+            cnx.execute("INSERT OR IGNORE INTO packages (name) VALUES (?)", (name,))
+            return self._id(cnx, "packages", name)
+
+    def add_package(self, tag: str, package: str, owner: str, blocked: bool = False) -> None:
+        package_id = self.ensure_package(package)
+        with self.db.write() as cnx:
+            tag_id = self._id(cnx, "tags", tag)
+            owner_id = self._id(cnx, "users", owner)
+            cnx.execute(
+                "INSERT OR REPLACE INTO tag_packages (tag_id, package_id, owner_id, blocked) "
+                "VALUES (?, ?, ?, ?)",
+                (tag_id, package_id, owner_id, int(bool(blocked))),
+            )
+            self.db.new_event(cnx)
+
+    def grant_cg_access(self, user: str, cg_name: str, create: bool = True) -> None:
+        with self.db.write() as cnx:
+            if create:
+                cnx.execute(
+                    "INSERT OR IGNORE INTO content_generators (name) VALUES (?)", (cg_name,)
+                )
+            user_id = self._id(cnx, "users", user)
+            cg_id = self._id(cnx, "content_generators", cg_name)
+            cnx.execute("INSERT OR IGNORE INTO cg_users VALUES (?, ?)", (cg_id, user_id))
+            self.db.new_event(cnx)
+
+    def tag_build(self, tag: str, build) -> None:
+        """Tag a build (by id or NVR) into a tag, as admin."""
+        self.call("tagBuildBypass", (tag, build), session_user=self._admin_name())
+
+    def _admin_name(self) -> str:
+        row = self.db.one(
+            "SELECT u.name FROM users u JOIN user_perms up ON up.user_id = u.id "
+            "JOIN permissions p ON p.id = up.perm_id WHERE p.name = 'admin' LIMIT 1"
+        )
+        if row is None:
+            raise koji.GenericError("the sandbox hub has no admin user")
+        return row["name"]
+
+    @staticmethod
+    def _id(cnx, table: str, name) -> int:
+        if isinstance(name, int):
+            return name
+        row = cnx.execute(f"SELECT id FROM {table} WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            raise koji.GenericError("No such {}: {}".format(table.rstrip("s"), name))
+        return row["id"]
+
+
+def api_core_user_perms(hub: SandboxHub, user_id: int) -> list[str]:
+    rows = hub.db.all(
+        "SELECT p.name FROM user_perms up JOIN permissions p ON p.id = up.perm_id "
+        "WHERE up.user_id = ?",
+        (user_id,),
+    )
+    return [r["name"] for r in rows]

@@ -1,0 +1,1 @@
+"""The kojiweb stand-in: task and build pages."""
