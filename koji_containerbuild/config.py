@@ -11,6 +11,7 @@ from __future__ import annotations
 import configparser
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -21,6 +22,8 @@ HUB_CONFIG_PATH = "/etc/koji-hub/plugins/hub_containerbuild.conf"
 
 BACKENDS = ("osbs", "local")
 BUILD_METHODS = ("buildContainer", "buildSourceContainer")
+PROMOTE_METHOD = "promoteContainer"
+SIGNER_TYPES = ("simple",)
 
 
 class ConfigError(Exception):
@@ -51,12 +54,65 @@ class LocalSettings:
 
 
 @dataclass
+class PromoteSettings:
+    """How the builder reaches the registries when it promotes (``[promote]``)."""
+
+    #: registries.d directory naming each production registry's signature lookaside.
+    registries_d: str = "/etc/containers/registries.d"
+    #: policy.json a promoted image's signature is checked with, as clients check it.
+    policy: str = "/etc/containers/policy.json"
+    tls_verify: bool = True
+    #: Seconds one skopeo call may take.
+    skopeo_timeout: float = 600.0
+
+
+@dataclass(frozen=True)
+class SignerSettings:
+    """One signing identity the builder holds (``[signer:NAME]``)."""
+
+    name: str
+    fingerprint: str
+    type: str = "simple"
+    #: GNUPGHOME of the key; None: the builder's default keyring.
+    gpg_home: str | None = None
+
+
+@dataclass
 class BuilderConfig:
     backend: str = "osbs"
     log_flush_interval: float = 0.2
     cg_name: str = "koji-containerbuild"
     osbs: OsbsSettings = field(default_factory=OsbsSettings)
     local: LocalSettings = field(default_factory=LocalSettings)
+    promote: PromoteSettings = field(default_factory=PromoteSettings)
+    signers: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PromotionRule:
+    """Tagging an image build into ``tag`` promotes it to ``registry`` and signs it."""
+
+    tag: str
+    registry: str
+    signing_identity: str
+    repository_prefix: str = ""
+    floating_tags: tuple = ()
+    channel: str = "container"
+
+    def as_task_arg(self) -> dict:
+        """The rule as the promoteContainer task carries it (XML-RPC marshallable)."""
+        return {
+            "tag": self.tag,
+            "registry": self.registry,
+            "signing_identity": self.signing_identity,
+            "repository_prefix": self.repository_prefix,
+            "floating_tags": list(self.floating_tags),
+        }
+
+    def production_repository(self, candidate_path: str) -> str:
+        """``registry/prefix/path`` for a candidate repository path (no registry part)."""
+        parts = [self.registry, self.repository_prefix, candidate_path]
+        return "/".join(part for part in parts if part)
 
 
 def _default_channels() -> dict:
@@ -70,6 +126,8 @@ class HubConfig:
     #: Permission allowing another channel than the default; None: admins only.
     channel_permission: str | None = None
     channels: dict = field(default_factory=_default_channels)
+    #: Promotion rules by tag name (``[promote:TAG]`` sections).
+    promotions: dict = field(default_factory=dict)
 
 
 # A converter turns the raw text into a value, or raises _Invalid saying what
@@ -124,6 +182,59 @@ def _choice(*choices: str) -> _Converter:
     return convert
 
 
+_REGISTRY = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$")
+_REPOSITORY_PATH = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
+_IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_FINGERPRINT = re.compile(r"^[0-9A-Fa-f]{40}$")
+
+
+def _registry(raw: str) -> str:
+    if not _REGISTRY.match(raw):
+        raise _Invalid("a registry host name with an optional :port, e.g. registry.example.com")
+    return raw
+
+
+def _repository_prefix(raw: str) -> str:
+    prefix = raw.strip("/")
+    if prefix and not _REPOSITORY_PATH.match(prefix):
+        raise _Invalid("empty or lower-case repository path components joined by /")
+    return prefix
+
+
+def _image_tags(raw: str) -> tuple:
+    tags = tuple(t for t in re.split(r"[,\s]+", raw) if t)
+    if any(not _IMAGE_TAG.match(t) for t in tags):
+        raise _Invalid(
+            "image tags (letters, digits, _ . -, at most 128 characters) separated "
+            "by commas or spaces"
+        )
+    return tags
+
+
+def _fingerprint(raw: str) -> str:
+    if not _FINGERPRINT.match(raw):
+        raise _Invalid("the key's full 40-digit hexadecimal fingerprint")
+    return raw.upper()
+
+
+#: Keys of sections named ``PREFIX:NAME``, and the keys each must have.
+_PROMOTE_RULE_KEYS: dict[str, _Converter] = {
+    "registry": _registry,
+    "repository_prefix": _repository_prefix,
+    "floating_tags": _image_tags,
+    "signing_identity": _text,
+    "channel": _text,
+}
+_SIGNER_KEYS: dict[str, _Converter] = {
+    "type": _choice(*SIGNER_TYPES),
+    "fingerprint": _fingerprint,
+    "gpg_home": _optional_text,
+}
+_REQUIRED = {
+    "promote:": ("registry", "signing_identity"),
+    "signer:": ("fingerprint",),
+}
+
 _BUILDER_KEYS: dict[str, dict[str, _Converter]] = {
     "builder": {
         "backend": _choice(*BACKENDS),
@@ -146,12 +257,20 @@ _BUILDER_KEYS: dict[str, dict[str, _Converter]] = {
         "storage_driver": _choice("vfs", "overlay"),
         "isolation": _choice("chroot", "oci", "rootless"),
     },
+    "promote": {
+        "registries_d": _text,
+        "policy": _text,
+        "tls_verify": _boolean,
+        "skopeo_timeout": _number(0, strict=True),
+    },
+    "signer:": _SIGNER_KEYS,
 }
 
 _HUB_KEYS: dict[str, dict[str, _Converter]] = {
     "hub": {"build_permission": _optional_text, "channel_permission": _optional_text},
     # configparser lowercases keys; the method names are matched case-insensitively.
     "channels": {method.lower(): _text for method in BUILD_METHODS},
+    "promote:": _PROMOTE_RULE_KEYS,
 }
 
 
@@ -162,6 +281,11 @@ def load_builder_config(path: str | None = None) -> BuilderConfig:
     config = BuilderConfig(**values.get("builder", {}))
     config.osbs = OsbsSettings(**values.get("osbs", {}))
     config.local = LocalSettings(**values.get("local", {}))
+    config.promote = PromoteSettings(**values.get("promote", {}))
+    for section, keys in values.items():
+        if section.startswith("signer:"):
+            name = section[len("signer:") :]
+            config.signers[name] = SignerSettings(name=name, **keys)
     return config
 
 
@@ -173,7 +297,19 @@ def load_hub_config(path: str | None = None) -> HubConfig:
     by_key = {method.lower(): method for method in BUILD_METHODS}
     for key, channel in values.get("channels", {}).items():
         config.channels[by_key[key]] = channel
+    for section, keys in values.items():
+        if section.startswith("promote:"):
+            tag = section[len("promote:") :]
+            config.promotions[tag] = PromotionRule(tag=tag, **keys)
     return config
+
+
+def _pattern_of(section: str, known: dict) -> str | None:
+    """The ``PREFIX:`` entry of ``known`` a ``[PREFIX:NAME]`` section belongs to."""
+    prefix, colon, name = section.partition(":")
+    if colon and name.strip() and prefix + ":" in known:
+        return prefix + ":"
+    return None
 
 
 def _read(path: str, known: dict[str, dict[str, _Converter]]) -> dict[str, dict[str, Any]]:
@@ -193,14 +329,19 @@ def _read(path: str, known: dict[str, dict[str, _Converter]]) -> dict[str, dict[
         ) from None
     values: dict[str, dict[str, Any]] = {}
     for section in parser.sections():
-        if section not in known:
+        pattern = section if section in known and not section.endswith(":") else None
+        pattern = pattern or _pattern_of(section, known)
+        if pattern is None:
             raise ConfigError(
                 f"{path}: section [{section}] is not known: accepted sections are "
-                + ", ".join(f"[{name}]" for name in known)
+                + ", ".join(
+                    f"[{name}NAME]" if name.endswith(":") else f"[{name}]" for name in known
+                )
                 + "."
             )
+        values.setdefault(section, {})
         for key, raw in parser.items(section):
-            converters = known[section]
+            converters = known[pattern]
             if key not in converters:
                 raise ConfigError(
                     f"{path}: [{section}] {key} is not a known key: accepted keys are "
@@ -214,6 +355,9 @@ def _read(path: str, known: dict[str, dict[str, _Converter]]) -> dict[str, dict[
                     f"{path}: [{section}] {key} = {raw.strip()!r} is not valid: "
                     f"accepted values are {invalid.accepted}."
                 ) from None
+        for key in _REQUIRED.get(pattern, ()):
+            if key not in values[section]:
+                raise ConfigError(f"{path}: [{section}] needs {key} = ...: it has no default.")
     return values
 
 

@@ -10,6 +10,9 @@ from koji_containerbuild.config import (
     HubConfig,
     LocalSettings,
     OsbsSettings,
+    PromoteSettings,
+    PromotionRule,
+    SignerSettings,
     load_builder_config,
     load_hub_config,
 )
@@ -169,3 +172,93 @@ def test_unreadable_path_is_a_config_error(tmp_path):
 def test_shipped_example_configs_load_as_the_defaults():
     assert load_builder_config(str(CONF_DIR / "builder_containerbuild.conf")) == BuilderConfig()
     assert load_hub_config(str(CONF_DIR / "hub_containerbuild.conf")) == HubConfig()
+
+
+PROMOTE_RULE = """
+[promote:demo-stable]
+registry = prod.example.com:5001
+repository_prefix = /released/
+floating_tags = latest, stable
+signing_identity = release-key
+"""
+
+
+def test_promotion_rule_is_read_by_tag(tmp_path):
+    config = load_hub_config(write(tmp_path, PROMOTE_RULE))
+    rule = config.promotions["demo-stable"]
+    assert rule == PromotionRule(
+        tag="demo-stable",
+        registry="prod.example.com:5001",
+        signing_identity="release-key",
+        repository_prefix="released",
+        floating_tags=("latest", "stable"),
+        channel="container",
+    )
+
+
+def test_no_promote_section_means_no_promotion_rules(tmp_path):
+    assert load_hub_config(write(tmp_path, "[hub]\n")).promotions == {}
+
+
+def test_production_repository_joins_registry_prefix_and_candidate_path():
+    rule = PromotionRule(tag="t", registry="prod:5001", signing_identity="k",
+                         repository_prefix="released")  # fmt: skip
+    assert rule.production_repository("demo/app") == "prod:5001/released/demo/app"
+
+
+def test_promotion_rule_without_signing_identity_is_refused(tmp_path):
+    path = write(tmp_path, "[promote:demo-stable]\nregistry = prod.example.com\n")
+    with pytest.raises(ConfigError, match=r"\[promote:demo-stable\] needs signing_identity"):
+        load_hub_config(path)
+
+
+def test_promotion_rule_with_bad_registry_names_the_key(tmp_path):
+    path = write(tmp_path, PROMOTE_RULE.replace("prod.example.com:5001", "https://prod"))
+    with pytest.raises(ConfigError, match=r"\[promote:demo-stable\] registry = 'https://prod'"):
+        load_hub_config(path)
+
+
+def test_promotion_rule_with_bad_floating_tag_names_the_key(tmp_path):
+    path = write(tmp_path, PROMOTE_RULE.replace("latest, stable", "latest, -bad"))
+    with pytest.raises(ConfigError, match=r"floating_tags = 'latest, -bad' is not valid"):
+        load_hub_config(path)
+
+
+def test_promotion_rule_with_unknown_key_lists_the_accepted_keys(tmp_path):
+    path = write(tmp_path, PROMOTE_RULE + "sign_by = x\n")
+    with pytest.raises(
+        ConfigError, match=r"sign_by is not a known key: accepted keys are registry"
+    ):
+        load_hub_config(path)
+
+
+def test_promote_section_without_a_tag_name_is_refused(tmp_path):
+    path = write(tmp_path, "[promote:]\nregistry = prod\nsigning_identity = k\n")
+    with pytest.raises(ConfigError, match=r"section \[promote:\] is not known"):
+        load_hub_config(path)
+
+
+def test_builder_signer_and_promote_settings_are_read(tmp_path):
+    path = write(
+        tmp_path,
+        "[promote]\nregistries_d = /srv/registries.d\npolicy = /srv/policy.json\n"
+        "tls_verify = false\n[signer:release-key]\n"
+        "fingerprint = 55d7d2256b8024e8d21093baeabad86e8db5d260\ngpg_home = /srv/gnupg\n",
+    )
+    config = load_builder_config(path)
+    assert config.promote == PromoteSettings(
+        registries_d="/srv/registries.d", policy="/srv/policy.json", tls_verify=False
+    )
+    assert config.signers == {
+        "release-key": SignerSettings(
+            name="release-key",
+            fingerprint="55D7D2256B8024E8D21093BAEABAD86E8DB5D260",
+            gpg_home="/srv/gnupg",
+        )
+    }
+
+
+def test_signer_with_short_fingerprint_is_refused(tmp_path):
+    path = write(tmp_path, "[signer:k]\nfingerprint = 8DB5D260\n")
+    with pytest.raises(ConfigError, match=r"40-digit hexadecimal fingerprint"):
+        load_builder_config(path)
