@@ -107,3 +107,19 @@ def test_list_tagged_leaves_out_packages_blocked_in_the_tag(sandbox_hub, build):
 def test_list_tagged_of_a_missing_tag_is_an_error(sandbox_hub):
     with pytest.raises(koji.GenericError, match="No such tagInfo"):
         sandbox_hub.session("alice").listTagged("no-such-tag")
+
+
+def test_tag_build_creates_the_tag_build_task_kojid_runs(sandbox_hub, build):
+    task_id = sandbox_hub.session("alice").tagBuild("demo-candidate", build["id"])
+    info = sandbox_hub.session("alice").getTaskInfo(task_id, request=True)
+    assert (info["method"], info["request"], info["priority"]) == (
+        "tagBuild",
+        [sandbox_hub.session("alice").getTag("demo-candidate")["id"], build["id"], False, None],
+        10,
+    )
+
+
+def test_tag_build_refuses_a_package_not_listed_before_making_a_task(sandbox_hub, tmp_path):
+    other = import_image_build(sandbox_hub, str(tmp_path / "b2"), "unlisted-1-1", {})
+    with pytest.raises(koji.TagError, match="Package unlisted not in list for demo-candidate"):
+        sandbox_hub.session("alice").tagBuild("demo-candidate", other["id"])

@@ -1,4 +1,4 @@
-"""Koji hub plugin: the buildContainer and buildSourceContainer RPCs.
+"""Koji hub plugin: the buildContainer and buildSourceContainer RPCs, promotion on tag.
 
 A hub plugin that fails to import takes the whole hub offline, so this file
 imports only koji and the standard library at module level. kojihub, the call
@@ -22,6 +22,10 @@ koji.tasks.LEGACY_SIGNATURES.setdefault(
 )
 koji.tasks.LEGACY_SIGNATURES.setdefault(
     "buildSourceContainer", [[["target", "opts"], None, None, (None,)]]
+)
+# koji_containerbuild.promote.hubside.TASK_SIGNATURE
+koji.tasks.LEGACY_SIGNATURES.setdefault(
+    "promoteContainer", [[["build_id", "tag", "rule"], None, None, ()]]
 )
 
 
@@ -57,3 +61,21 @@ def buildSourceContainer(target, opts=None, priority=None, channel=None):
     return rules.build_source_container(
         kojihub, context.session, rules.hub_config(), target, opts, priority, channel
     )
+
+
+@koji.plugin.ignore_error
+@koji.plugin.callback("postTag")
+def promote_tagged_build(cbtype, tag=None, build=None, user=None, force=False, **kwargs):
+    """An image build tagged into a tag with a promotion rule gets a promoteContainer task.
+
+    Runs inside the tag's transaction: it never raises (a raising callback would
+    fail the tag) and only creates the task.
+    """
+    try:
+        import kojihub
+
+        from koji_containerbuild.promote import hubside
+    except Exception:
+        log.exception("koji-containerbuild cannot promote: its modules do not load")
+        return
+    hubside.promotion_task(kojihub, tag, build, user)

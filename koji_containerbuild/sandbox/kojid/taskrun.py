@@ -26,6 +26,8 @@ import koji.plugin
 import koji.tasks
 import koji.xmlrpcplus
 
+from koji_containerbuild.sandbox.kojid.tagbuild import BUILTIN_HANDLERS
+
 LOGGER = logging.getLogger("koji.build")
 
 #: Environment variable carrying the host password (kept off the command line).
@@ -35,15 +37,15 @@ PASSWORD_ENV = "KOJI_SANDBOX_HOST_PASSWORD"
 def load_handlers(plugin_file: str) -> dict[str, type]:
     """Load a builder plugin file and index its task handlers by method.
 
-    Like kojid: every BaseTaskHandler subclass in the module registers each
-    name in its ``Methods``.
+    Like kojid: its own handlers (tagBuild) first, then every BaseTaskHandler
+    subclass in the module registers each name in its ``Methods``.
     """
     directory, filename = os.path.split(os.path.abspath(plugin_file))
     name = filename[:-3] if filename.endswith(".py") else filename
     tracker = koji.plugin.PluginTracker(path=[directory])
     # reload: a process may load the same file twice (tests start two workers).
     module = tracker.load(name, reload=True)
-    handlers: dict[str, type] = {}
+    handlers: dict[str, type] = dict(BUILTIN_HANDLERS)
     for value in vars(module).values():
         if isinstance(value, type) and issubclass(value, koji.tasks.BaseTaskHandler):
             for method in value.Methods:

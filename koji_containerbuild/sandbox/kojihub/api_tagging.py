@@ -13,9 +13,10 @@ from koji.context import context
 from koji_containerbuild.sandbox.kojihub import policy
 from koji_containerbuild.sandbox.kojihub.api_base import current, export
 from koji_containerbuild.sandbox.kojihub.api_builds import build_info, build_row
+from koji_containerbuild.sandbox.kojihub.api_core import getUser
 from koji_containerbuild.sandbox.kojihub.api_host import this_host
 from koji_containerbuild.sandbox.kojihub.api_tags import tag_info, tag_row
-from koji_containerbuild.sandbox.kojihub.api_tasks import STATES, task_row
+from koji_containerbuild.sandbox.kojihub.api_tasks import STATES, make_task, task_row
 
 _ARCHIVE_BTYPES = ("image", "maven", "win")
 
@@ -50,14 +51,22 @@ def _package_entry(tag_id: int, package_id: int) -> dict | None:
     )
 
 
-def direct_tag_build(tag: dict, build: dict, user_id: int) -> None:
-    """Insert the tag_listing row: only COMPLETE builds, never twice."""
-    nvr = build_info(build)["nvr"]
-    if build["state"] != koji.BUILD_STATES["COMPLETE"]:
-        state = koji.BUILD_STATES[build["state"]]
-        raise koji.TagError(f"build {nvr} not complete: state {state}")
+def direct_tag_build(tag: dict, build: dict, user_id: int, force: bool = False) -> None:
+    """Insert the tag_listing row: only COMPLETE builds, never twice.
+
+    As kojihub's _direct_tag_build: preTag callbacks first, postTag after the
+    insert, in the same transaction (a failing callback undoes the tag), with
+    the tag, build and user as getTag, getBuild and getUser give them.
+    """
     hub = current()
     with hub.db.write() as cnx:
+        tag_data, build_data = tag_info(tag), build_info(build)
+        user = getUser(user_id, strict=True)
+        hub.run_callbacks("preTag", tag=tag_data, build=build_data, user=user, force=force)
+        nvr = build_data["nvr"]
+        if build["state"] != koji.BUILD_STATES["COMPLETE"]:
+            state = koji.BUILD_STATES[build["state"]]
+            raise koji.TagError(f"build {nvr} not complete: state {state}")
         if cnx.execute(
             "SELECT 1 FROM tag_listing WHERE tag_id = ? AND build_id = ?",
             (tag["id"], build["id"]),
@@ -69,6 +78,7 @@ def direct_tag_build(tag: dict, build: dict, user_id: int) -> None:
             "VALUES (?, ?, ?, ?)",
             (tag["id"], build["id"], event, user_id),
         )
+        hub.run_callbacks("postTag", tag=tag_data, build=build_data, user=user, force=force)
 
 
 @export()
@@ -79,7 +89,31 @@ def tagBuildBypass(tag, build, force=False, notify=False):
     data = {"tag": tag_data["id"], "build": build_data["id"], "fromtag": None}
     policy.assert_policy("tag", {**data, "operation": "tag"})
     assert_tag_access(tag_data, context.session.user_id, force=force)
-    direct_tag_build(tag_data, build_data, context.session.user_id)
+    direct_tag_build(tag_data, build_data, context.session.user_id, force=force)
+
+
+@export()
+def tagBuild(tag, build, force=False, fromtag=None):
+    """Check what kojihub checks up front, then create the tagBuild task kojid runs."""
+    context.session.assertLogin()
+    build_data = build_row(build, strict=True)
+    tag_data = tag_row(tag, strict=True)
+    if fromtag is not None:
+        raise koji.GenericError("the sandbox hub does not move builds between tags (fromtag)")
+    nvr = build_info(build_data)["nvr"]
+    if build_data["state"] != koji.BUILD_STATES["COMPLETE"]:
+        state = koji.BUILD_STATES[build_data["state"]]
+        raise koji.TagError(f"build {nvr} not complete: state {state}")
+    assert_tag_access(tag_data, context.session.user_id, force=force)
+    listed = _package_entry(tag_data["id"], build_data["package_id"])
+    name, tag_name = build_data["package_name"], tag_data["name"]
+    if listed is None:
+        raise koji.TagError(f"Package {name} not in list for {tag_name}")
+    if listed["blocked"]:
+        raise koji.TagError(f"Package {name} blocked in {tag_name}")
+    data = {"tag": tag_data["id"], "build": build_data["id"], "fromtag": None, "operation": "tag"}
+    policy.assert_policy("tag", data)
+    return make_task("tagBuild", [tag_data["id"], build_data["id"], force, None], priority=10)
 
 
 @export("host.tagBuild")
@@ -106,7 +140,7 @@ def host_tag_build(task_id, tag, build, force=False, fromtag=None):
     if listed["blocked"]:
         raise koji.TagError(f"Package {name} blocked in {tag}")
     assert_tag_access(tag_data, owner_id, force=force)
-    direct_tag_build(tag_data, build_data, owner_id)
+    direct_tag_build(tag_data, build_data, owner_id, force=force)
 
 
 @export("host.tagNotification")

@@ -52,9 +52,13 @@ def make_task(method, arglist, **opts):
     else:
         opts.setdefault("priority", koji.PRIO_DEFAULT)
         opts.setdefault("arch", "noarch")
-        if not session.logged_in:
+        if opts.get("owner") is not None:
+            # kojihub honours an owner given by the caller (a user id or name)
+            opts["owner"] = _owner_id(opts["owner"])
+        elif not session.logged_in:
             raise koji.GenericError("task must have an owner")
-        opts["owner"] = session.user_id
+        else:
+            opts["owner"] = session.user_id
         opts["label"] = None
         opts["parent"] = None
     policy_data = {key: opts[key] for key in ("arch", "parent", "label", "owner")}
@@ -112,6 +116,15 @@ def make_task(method, arglist, **opts):
         ).lastrowid
         hub.db.new_event(cnx)
     return task_id
+
+
+def _owner_id(owner) -> int:
+    """A user id as kojihub's get_user(owner, strict=True) finds it."""
+    column = "id" if isinstance(owner, int) else "name"
+    row = current().db.one(f"SELECT id FROM users WHERE {column} = ?", (owner,))
+    if row is None:
+        raise koji.GenericError(f"No such user: {owner}")
+    return row["id"]
 
 
 def task_policy_data(method, arglist) -> dict:

@@ -13,6 +13,7 @@ import os
 import platform
 import sys
 import threading
+import traceback
 from typing import Any, Callable
 
 import koji
@@ -113,6 +114,24 @@ class SandboxHub:
                 self.exports[alias] = value
             for cbtype in getattr(value, "callbacks", None) or ():
                 self.callbacks.setdefault(cbtype, []).append(value)
+
+    def run_callbacks(self, cbtype: str, **kws: Any) -> None:
+        """koji.plugin.run_callbacks over this hub's plugins.
+
+        As in kojihub, a callback that raises fails the call it runs in (a
+        CallbackError carrying the traceback) unless it is marked ignore_error.
+        """
+        if cbtype not in koji.plugin.callbacks:
+            raise koji.PluginError(f'"{cbtype}" is not a valid callback type')
+        for func in self.callbacks.get(cbtype, ()):
+            try:
+                func(cbtype, **kws)
+            except Exception:
+                message = f"Error running {cbtype} callback from {func.__module__}"
+                if getattr(func, "failure_is_an_option", False):
+                    logging.getLogger("koji.plugin").warning(message, exc_info=True)
+                else:
+                    raise koji.CallbackError(f"{message}:\n{traceback.format_exc()}") from None
 
     # ------------------------------------------------------------ dispatch
 
