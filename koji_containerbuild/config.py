@@ -365,3 +365,32 @@ def _key_names(section: str, converters: dict) -> list[str]:
     if section == "channels":
         return list(BUILD_METHODS)
     return list(converters)
+
+
+def check_promotion_rule(data: dict) -> PromotionRule:
+    """A rule as a promoteContainer task carries it, checked as the config file's rules are."""
+    values: dict[str, Any] = {}
+    for key in _PROMOTE_RULE_KEYS:
+        if key not in data:
+            continue
+        value = data[key]
+        if key == "floating_tags" and isinstance(value, list):
+            raw = " ".join(v if isinstance(v, str) else "-" for v in value)
+        else:
+            raw = value
+        if not isinstance(raw, str):
+            raise ConfigError(f"The promotion rule's {key} must be text, not {value!r}.")
+        try:
+            values[key] = _PROMOTE_RULE_KEYS[key](raw.strip())
+        except _Invalid as invalid:
+            raise ConfigError(
+                f"The promotion rule's {key} = {raw!r} is not valid: "
+                f"accepted values are {invalid.accepted}."
+            ) from None
+    tag = data.get("tag")
+    missing = [k for k in _REQUIRED["promote:"] if k not in values]
+    if not isinstance(tag, str) or not tag or missing:
+        raise ConfigError(
+            "The promotion rule needs tag, " + ", ".join(_REQUIRED["promote:"]) + "."
+        )
+    return PromotionRule(tag=tag, **values)

@@ -13,6 +13,7 @@ pytest_plugins = [
     "tests.git_fixture",
     "tests.image_fixture",
     "tests.osbs_harness",
+    "tests.promote_fixture",
     "tests.standins.osbs_fixture",
 ]
 

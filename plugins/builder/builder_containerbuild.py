@@ -1,4 +1,4 @@
-"""kojid plugin: run buildContainer and buildSourceContainer tasks.
+"""kojid plugin: run buildContainer, buildSourceContainer and promoteContainer tasks.
 
 Thin task handlers; the task flow lives in koji_containerbuild.builder.flow.
 Enable with ``plugins = builder_containerbuild`` in kojid.conf; the plugin's
@@ -10,6 +10,7 @@ from koji.tasks import BaseTaskHandler
 from koji_containerbuild import xmlsafe
 from koji_containerbuild.builder import flow
 from koji_containerbuild.builder.context import TaskContext
+from koji_containerbuild.promote import task as promote
 
 
 class _ContainerTask(BaseTaskHandler):
@@ -48,3 +49,14 @@ class BuildSourceContainerTask(_ContainerTask):
 
     def handler(self, target, opts=None):
         return self._run(flow.build_source_container, target, opts)
+
+
+class PromoteContainerTask(_ContainerTask):
+    """Copy an image build tagged into a release tag to production, signed."""
+
+    Methods = ["promoteContainer"]
+    # skopeo copies and signs: mostly waiting on the registries
+    _taskWeight = 1.0
+
+    def handler(self, build_id, tag, rule):
+        return self._run(promote.promote_container, build_id, tag, rule)
