@@ -174,3 +174,45 @@ def test_a_rule_with_a_bad_floating_tag_is_refused(sandbox_hub, production, tmp_
     rule = dict(RULE, floating_tags=["-bad"])
     with pytest.raises(koji.ParameterError, match="floating_tags"):
         promote(sandbox_hub, production, tmp_path, candidate["build"], rule)
+
+
+@pytest.fixture
+def candidate_list(registry, base_image, image_storage, sandbox_hub, tmp_path):
+    """A build whose candidate is a manifest list (two arches) in the session registry."""
+    import hashlib
+    import subprocess
+
+    repository = f"{registry}/cand-{uuid.uuid4().hex[:8]}/demo-multi"
+    name = f"localhost/list-{uuid.uuid4().hex[:8]}"
+    run = lambda *args: subprocess.run(  # noqa: E731
+        image_storage.buildah(*args), check=True, capture_output=True, timeout=120
+    )
+    run("manifest", "create", name)
+    # two different manifests (the same layers as docker and as OCI), one per arch
+    variant = f"{repository}-oci:1"
+    copy_image(base_image, variant, "--format", "oci")
+    for arch, image in (("amd64", base_image), ("arm64", variant)):
+        run("manifest", "add", "--tls-verify=false", "--arch", arch, name, f"docker://{image}")
+    run("manifest", "push", "--all", "--tls-verify=false", name, f"docker://{repository}:2.0-1")
+    raw = subprocess.run(
+        ["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{repository}:2.0-1"],
+        check=True, capture_output=True, timeout=60,
+    ).stdout  # fmt: skip
+    digest = "sha256:" + hashlib.sha256(raw).hexdigest()
+    index = {"pull": [f"{repository}@{digest}", f"{repository}:2.0-1"]}
+    build = import_image_build(sandbox_hub, str(tmp_path / "b"), "demo-multi-2.0-1",
+                               {"index": index})  # fmt: skip
+    return {"build": build, "repository": repository, "digest": digest}
+
+
+def test_manifest_list_is_promoted_whole_and_its_signature_accepted(
+    sandbox_hub, production, tmp_path, candidate_list
+):
+    sandbox_hub.add_package("demo-candidate", "demo-multi", "alice")
+    result = promote(sandbox_hub, production, tmp_path, candidate_list["build"])
+    pull = result["pull_specs"][1]
+    raw = production.skopeo("inspect", "--raw", "--tls-verify=false", f"docker://{pull}")
+    check = production.skopeo(
+        "copy", "--all", "--src-tls-verify=false", f"docker://{pull}", f"dir:{tmp_path / 'p'}"
+    )
+    assert (raw.stdout.count('"architecture"'), check.returncode) == (2, 0), check.stderr
