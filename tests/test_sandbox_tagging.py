@@ -123,3 +123,14 @@ def test_tag_build_refuses_a_package_not_listed_before_making_a_task(sandbox_hub
     other = import_image_build(sandbox_hub, str(tmp_path / "b2"), "unlisted-1-1", {})
     with pytest.raises(koji.TagError, match="Package unlisted not in list for demo-candidate"):
         sandbox_hub.session("alice").tagBuild("demo-candidate", other["id"])
+
+
+def test_untag_build_removes_the_build_from_the_tag(sandbox_hub, build):
+    sandbox_hub.tag_build("demo-candidate", build["id"])
+    sandbox_hub.session("admin").untagBuild("demo-candidate", build["id"])
+    assert sandbox_hub.session("alice").listTagged("demo-candidate") == []
+
+
+def test_untag_build_of_a_build_not_in_the_tag_is_an_error(sandbox_hub, build):
+    with pytest.raises(koji.TagError, match="build demo-image-1.0-1 not in tag demo-candidate"):
+        sandbox_hub.session("admin").untagBuild("demo-candidate", build["id"])

@@ -146,12 +146,46 @@ def run_demo(info: dict) -> int:
         [*runtime.koji_command(info["state_dir"]), *latest],
         " ".join([runtime.koji_command_text(info["state_dir"]), *latest]),
     )
+    promoted = run_promotion(session, info, f"{name}-{version}-{release}")
     print(
         "\nThe sandbox keeps running for a closer look: './scripts/demo status' shows it, "
         "'./scripts/demo stop' stops it."
     )
     _print_links(links)
-    return shown or tagged
+    return shown or tagged or promoted
+
+
+def run_promotion(session: koji.ClientSession, info: dict, nvr: str) -> int:
+    """Tag the build into the release tag: a promoteContainer task copies and signs it."""
+    print(f"\nReleasing it: tagging into {runtime.RELEASE_TAG} promotes it to the production "
+          "registry, signed.")  # fmt: skip
+    koji_cmd, koji_text = (
+        runtime.koji_command(info["state_dir"]),
+        runtime.koji_command_text(info["state_dir"]),
+    )
+    tag_args = ["tag-build", runtime.RELEASE_TAG, nvr]
+    status = _run([*koji_cmd, *tag_args], " ".join([koji_text, *tag_args]))
+    tasks = session.listTasks(
+        opts={"method": "promoteContainer"}, queryOpts={"order": "-id", "limit": 1}
+    )
+    if status != 0 or not tasks:
+        print("No promoteContainer task was created.")
+        return status or 1
+    watch = ["watch-task", str(tasks[0]["id"])]
+    status = _run([*koji_cmd, *watch], " ".join([koji_text, *watch]))
+    if status != 0:
+        return status
+    result = session.getTaskResult(tasks[0]["id"])
+    print(f"\nProduction pull specs (signed with key {result['signer']['fingerprint']}):")
+    for spec in result["pull_specs"]:
+        print(f"  {spec}")
+    pull = result["pull_specs"][1]
+    print("\nVerify the signature as a client does (policy.json trusts only the builder's key):")
+    verify = ["skopeo", "--policy", info["policy"], "--registries.d",
+              os.path.join(info["state_dir"], "signing", "registries.d"), "copy",
+              "--src-tls-verify=false", f"docker://{pull}"]  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        return _run([*verify, f"dir:{tmp}/image"], " ".join([*verify, "dir:/tmp/image"]))
 
 
 def _print_links(links: list[str]) -> None:

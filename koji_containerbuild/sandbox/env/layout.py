@@ -44,6 +44,9 @@ CHANNEL, TARGET = "container", "demo"
 BUILD_TAG, DEST_TAG = "demo-build", "demo-candidate"
 DEMO_PACKAGE = "demo-image"
 CG_NAME = "koji-containerbuild"
+#: Tagging a build into RELEASE_TAG promotes it to the production registry, signed.
+RELEASE_TAG, SIGNER = "demo-stable", "sandbox"
+FLOATING_TAGS = ("latest",)
 
 
 class SandboxError(RuntimeError):
@@ -94,6 +97,15 @@ class Paths:
         self.info = os.path.join(self.run, "sandbox.json")
         self.ports = os.path.join(self.config, "ports.json")
         self.setup_done = os.path.join(self.config, "demo-setup.done")
+        #: The production registry promotions copy to, and its signing material.
+        self.production_registry = os.path.join(self.state, "registry-production")
+        self.signing = os.path.join(self.state, "signing")
+        self.gpg_home = os.path.join(self.signing, "gnupg")
+        self.signer_fingerprint = os.path.join(self.signing, "fingerprint")
+        self.public_key = os.path.join(self.signing, "builder-key.asc")
+        self.lookaside = os.path.join(self.signing, "lookaside")
+        self.registries_d = os.path.join(self.signing, "registries.d")
+        self.policy = os.path.join(self.signing, "policy.json")
 
     def make(self) -> None:
         for path in (
@@ -107,6 +119,8 @@ class Paths:
             self.logs,
             self.run,
             self.config,
+            self.production_registry,
+            self.signing,
         ):
             os.makedirs(path, exist_ok=True)  # fmt: skip
 
@@ -156,8 +170,8 @@ def build_base_image(paths: Paths, log_path: str) -> None:
         raise SandboxError(f"Building the base image failed; see {log_path}.")
 
 
-def write_builder_config(paths: Paths, registry: str) -> None:
-    """The builder plugin's own config file: local backend, sandbox storage."""
+def write_builder_config(paths: Paths, registry: str, fingerprint: str = "") -> None:
+    """The builder plugin's own config file: local backend, sandbox storage, signer."""
     text = (
         "[builder]\n"
         "backend = local\n"
@@ -171,19 +185,33 @@ def write_builder_config(paths: Paths, registry: str) -> None:
         f"storage_runroot = {paths.storage_runroot}\n"
         "storage_driver = vfs\n"
         "isolation = chroot\n"
+        "\n[promote]\n"
+        f"registries_d = {paths.registries_d}\n"
+        f"policy = {paths.policy}\n"
+        "tls_verify = false\n"
     )
+    if fingerprint:
+        text += f"\n[signer:{SIGNER}]\nfingerprint = {fingerprint}\ngpg_home = {paths.gpg_home}\n"
     with open(paths.builder_config, "w", encoding="utf-8") as handle:
         handle.write(text)
 
 
-def write_hub_config(paths: Paths) -> None:
-    """The hub plugin's config file: any logged-in user builds in ``container``."""
+def write_hub_config(paths: Paths, production_registry: str = "") -> None:
+    """The hub plugin's config file: builds in ``container``; RELEASE_TAG promotes."""
     text = (
         "# koji-containerbuild hub plugin settings for the sandbox.\n"
         "[channels]\n"
         f"buildContainer = {CHANNEL}\n"
         f"buildSourceContainer = {CHANNEL}\n"
     )
+    if production_registry:
+        text += (
+            f"\n[promote:{RELEASE_TAG}]\n"
+            f"registry = {production_registry}\n"
+            f"floating_tags = {', '.join(FLOATING_TAGS)}\n"
+            f"signing_identity = {SIGNER}\n"
+            f"channel = {CHANNEL}\n"
+        )
     with open(paths.hub_config, "w", encoding="utf-8") as handle:
         handle.write(text)
 
@@ -243,6 +271,14 @@ def setup_demo(hub: Any, arch: str, passwords: dict[str, str]) -> None:
     hub.add_target(TARGET, BUILD_TAG, DEST_TAG)
     hub.add_package(DEST_TAG, DEMO_PACKAGE, USER)
     hub.grant_cg_access(HOST, CG_NAME)
+    ensure_release_tag(hub)
+
+
+def ensure_release_tag(hub: Any) -> None:
+    """RELEASE_TAG with the demo package listed (also in sandboxes set up before it)."""
+    if hub.db.one("SELECT 1 FROM tags WHERE name = ?", (RELEASE_TAG,)) is None:
+        hub.add_tag(RELEASE_TAG, arches=None)
+        hub.add_package(RELEASE_TAG, DEMO_PACKAGE, USER)
 
 
 def port_free(port: int | None, host: str = "127.0.0.1") -> bool:

@@ -42,6 +42,7 @@ from koji_containerbuild.sandbox.env.layout import (
     HOST,
     HUB_CONFIG_ENV,
     HUB_PLUGIN,
+    RELEASE_TAG,
     REPO_ROOT,
     STATE_ENV,
     TARGET,
@@ -53,6 +54,7 @@ from koji_containerbuild.sandbox.env.layout import (
     buildah_base_args,
     default_state_dir,
     ensure_passwords,
+    ensure_release_tag,
     exact_allowed_scms,
     host_arch,
     koji_command,
@@ -92,6 +94,7 @@ __all__ = [
     "HOST",
     "HUB_CONFIG_ENV",
     "HUB_PLUGIN",
+    "RELEASE_TAG",
     "REPO_ROOT",
     "STATE_ENV",
     "TARGET",
@@ -129,6 +132,10 @@ class Sandbox:
         self.worker_poll = worker_poll
         self.registry: Any = None
         self.registry_address = ""
+        self.production: Any = None
+        self.production_address = ""
+        self.lookaside: Any = None
+        self.signer_fingerprint = ""
         self.hub: Any = None
         self.server: Any = None
         self.git: GitServer | None = None
@@ -157,8 +164,9 @@ class Sandbox:
         self.registry = Registry(self.paths.registry, port=ports.get("registry", 0))
         self.registry_address = self.registry.start()
         self._started.append("registry")
-        write_builder_config(self.paths, self.registry_address)
-        write_hub_config(self.paths)
+        self._start_production(ports)
+        write_builder_config(self.paths, self.registry_address, self.signer_fingerprint)
+        write_hub_config(self.paths, self.production_address)
         os.environ[BUILDER_CONFIG_ENV] = self.paths.builder_config
         os.environ[HUB_CONFIG_ENV] = self.paths.hub_config
         build_base_image(self.paths, os.path.join(self.paths.logs, "base-image.log"))
@@ -175,7 +183,37 @@ class Sandbox:
         self._write_info()
         with open(self.paths.ports, "w", encoding="utf-8") as handle:
             json.dump({"registry": self.registry.port, "hub": self.server.port,
-                       "git": self.git.port}, handle)  # fmt: skip
+                       "git": self.git.port, "production": self.production.port,
+                       "lookaside": int(self.lookaside.url.rsplit(":", 1)[1])},
+                      handle)  # fmt: skip
+
+    def _start_production(self, ports: dict) -> None:
+        """The production registry, the builder's signing key, its lookaside and policy."""
+        from koji_containerbuild.sandbox.env import signing
+        from koji_containerbuild.sandbox.env.registry import Registry
+
+        self.production = Registry(self.paths.production_registry, port=ports.get("production", 0))
+        self.production_address = self.production.start()
+        self._started.append("production")
+        if not os.path.exists(self.paths.signer_fingerprint):
+            fingerprint = signing.make_gpg_key(
+                self.paths.gpg_home,
+                "koji-containerbuild sandbox builder <builder@sandbox.invalid>",
+            )
+            signing.export_public_key(self.paths.gpg_home, fingerprint, self.paths.public_key)
+            with open(self.paths.signer_fingerprint, "w", encoding="utf-8") as handle:
+                handle.write(fingerprint + "\n")
+        with open(self.paths.signer_fingerprint, encoding="utf-8") as handle:
+            self.signer_fingerprint = handle.read().strip()
+        port = ports.get("lookaside", 0)
+        self.lookaside = signing.LookasideServer(
+            self.paths.lookaside, port if port_free(port) else 0
+        )
+        self.lookaside.start()
+        self._started.append("lookaside")
+        signing.write_registries_d(self.paths.registries_d, self.production_address,
+                                   self.paths.lookaside, self.lookaside.url)  # fmt: skip
+        signing.write_policy(self.paths.policy, self.production_address, self.paths.public_key)
 
     def _start_hub(self, port: int = 0) -> None:
         from koji_containerbuild.sandbox.kojihub.hub import SandboxHub
@@ -189,6 +227,7 @@ class Sandbox:
                 handle.write("done\n")
         else:
             set_passwords(self.hub, passwords)
+            ensure_release_tag(self.hub)
         self.server = serve(self.hub, port=port)
         self._started.append("hub")
         write_koji_config(self.paths, self.server.url)
@@ -266,6 +305,10 @@ class Sandbox:
             "pid": os.getpid(),
             "hub_url": self.hub_url,
             "registry": self.registry_address,
+            "production_registry": self.production_address,
+            "lookaside": self.lookaside.url,
+            "policy": self.paths.policy,
+            "signer_fingerprint": self.signer_fingerprint,
             "git_url": self.git.url,
             "worker_pid": self.worker.pid if self.worker else None,
             "state_dir": self.paths.state,
@@ -286,6 +329,10 @@ class Sandbox:
             self.git.stop()
         if "hub" in self._started and self.server is not None:
             self.server.stop()
+        if "lookaside" in self._started and self.lookaside is not None:
+            self.lookaside.stop()
+        if "production" in self._started and self.production is not None:
+            self.production.stop()
         if "registry" in self._started and self.registry is not None:
             self.registry.stop()
         self._started.clear()

@@ -116,6 +116,33 @@ def tagBuild(tag, build, force=False, fromtag=None):
     return make_task("tagBuild", [tag_data["id"], build_data["id"], force, None], priority=10)
 
 
+@export()
+def untagBuild(tag, build, strict=True, force=False):
+    """kojihub's untagBuild: the tag policy (operation untag), access, pre/postUntag callbacks."""
+    context.session.assertLogin()
+    tag_data = tag_row(tag, strict=True)
+    build_data = build_row(build, strict=True)
+    data = {"tag": None, "build": build_data["id"], "fromtag": tag_data["id"],
+            "operation": "untag"}  # fmt: skip
+    policy.assert_policy("tag", data)
+    assert_tag_access(tag_data, context.session.user_id, force=force)
+    hub = current()
+    with hub.db.write() as cnx:
+        info, build_dict = tag_info(tag_data), build_info(build_data)
+        user = getUser(context.session.user_id, strict=True)
+        kws = {"tag": info, "build": build_dict, "user": user, "force": force, "strict": strict}
+        hub.run_callbacks("preUntag", **kws)
+        # the sandbox keeps no tag history: the listing row goes (kojihub revokes it)
+        count = cnx.execute(
+            "DELETE FROM tag_listing WHERE tag_id = ? AND build_id = ?",
+            (tag_data["id"], build_data["id"]),
+        ).rowcount
+        if count == 0 and strict:
+            raise koji.TagError("build {} not in tag {}".format(build_dict["nvr"], info["name"]))
+        hub.db.new_event(cnx)
+        hub.run_callbacks("postUntag", **kws)
+
+
 @export("host.tagBuild")
 def host_tag_build(task_id, tag, build, force=False, fromtag=None):
     """Tag a build as the owner of the task the calling host runs."""
