@@ -163,7 +163,7 @@ def run_promotion(session: koji.ClientSession, info: dict, nvr: str) -> int:
         runtime.koji_command(info["state_dir"]),
         runtime.koji_command_text(info["state_dir"]),
     )
-    tag_args = ["tag-build", runtime.RELEASE_TAG, nvr]
+    tag_args = ["tag-build", "--wait", runtime.RELEASE_TAG, nvr]
     status = _run([*koji_cmd, *tag_args], " ".join([koji_text, *tag_args]))
     tasks = session.listTasks(
         opts={"method": "promoteContainer"}, queryOpts={"order": "-id", "limit": 1}
