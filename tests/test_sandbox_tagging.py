@@ -132,5 +132,5 @@ def test_untag_build_removes_the_build_from_the_tag(sandbox_hub, build):
 
 
 def test_untag_build_of_a_build_not_in_the_tag_is_an_error(sandbox_hub, build):
-    with pytest.raises(koji.TagError, match="build demo-image-1.0-1 not in tag demo-candidate"):
+    with pytest.raises(koji.TagError, match=r"build demo-image-1\.0-1 not in tag demo-candidate"):
         sandbox_hub.session("admin").untagBuild("demo-candidate", build["id"])
