@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
@@ -23,12 +24,14 @@ class Keys:
 
 
 @pytest.fixture(scope="session")
-def signing_keys(tmp_path_factory) -> Keys:
+def signing_keys(tmp_path_factory) -> Iterator[Keys]:
     base = tmp_path_factory.mktemp("gpg")
     builder = signing.make_gpg_key(str(base / "builder"), "Builder <builder@sandbox.invalid>")
     other = signing.make_gpg_key(str(base / "other"), "Other <other@sandbox.invalid>")
     public = signing.export_public_key(str(base / "builder"), builder, str(base / "builder.asc"))
-    return Keys(str(base / "builder"), builder, str(base / "other"), other, public)
+    yield Keys(str(base / "builder"), builder, str(base / "other"), other, public)
+    for home in ("builder", "other"):
+        signing.stop_gpg_agent(str(base / home))
 
 
 @dataclass

@@ -29,6 +29,11 @@ def _print_ready(info: dict) -> None:
     print(f"  hub:      {info['hub_url']}")
     print(f"  web:      {layout.weburl_for(info['hub_url'])}/index")
     print(f"  registry: {info['registry']} (plain HTTP)")
+    if info.get("production_registry"):
+        print(
+            f"  production: {info['production_registry']} (tagging into {runtime.RELEASE_TAG} "
+            f"promotes there, signed; policy {info['policy']})"
+        )
     print(f"  git:      {info['git_url']}/<repo>")
     print(f"  target {runtime.TARGET}: {runtime.BUILD_TAG} -> {runtime.DEST_TAG};"
           f" users {runtime.USER}, admin {runtime.ADMIN} (admin)")  # fmt: skip

@@ -108,9 +108,12 @@ def test_image_signed_by_another_key_is_refused(sandbox, promoted, tmp_path):
     accept.write_text('{"default": [{"type": "insecureAcceptAnything"}]}')
     source = f"{sandbox.production_address}/e2e/{COMPONENT}:1.0-1"
     forged = f"{sandbox.production_address}/e2e/forged:1.0-1"
-    signed = skopeo(sandbox, "copy", "--src-tls-verify=false", "--dest-tls-verify=false",
-                    "--sign-by", other, f"docker://{source}", f"docker://{forged}",
-                    policy=str(accept), gpg_home=other_home)  # fmt: skip
+    try:
+        signed = skopeo(sandbox, "copy", "--src-tls-verify=false", "--dest-tls-verify=false",
+                        "--sign-by", other, f"docker://{source}", f"docker://{forged}",
+                        policy=str(accept), gpg_home=other_home)  # fmt: skip
+    finally:
+        signing.stop_gpg_agent(other_home)
     assert signed.returncode == 0, signed.stderr
     pulled = skopeo(sandbox, "copy", "--src-tls-verify=false", f"docker://{forged}",
                     f"dir:{tmp_path / 'image'}")  # fmt: skip

@@ -333,6 +333,9 @@ class Sandbox:
             self.lookaside.stop()
         if "production" in self._started and self.production is not None:
             self.production.stop()
+            from koji_containerbuild.sandbox.env import signing
+
+            signing.stop_gpg_agent(self.paths.gpg_home)
         if "registry" in self._started and self.registry is not None:
             self.registry.stop()
         self._started.clear()

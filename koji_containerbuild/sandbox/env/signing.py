@@ -38,6 +38,14 @@ def make_gpg_key(gpg_home: str, user_id: str) -> str:
     return next(line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr:"))
 
 
+def stop_gpg_agent(gpg_home: str) -> None:
+    """Stop the gpg-agent that signing started for ``gpg_home`` (gpg leaves it running)."""
+    subprocess.run(
+        ["gpgconf", "--homedir", gpg_home, "--kill", "all"],
+        capture_output=True, check=False, timeout=30, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
 def export_public_key(gpg_home: str, fingerprint: str, path: str) -> str:
     env = {**os.environ, "GNUPGHOME": gpg_home}
     key = subprocess.run(
