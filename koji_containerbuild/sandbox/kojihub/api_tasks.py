@@ -140,6 +140,16 @@ def task_policy_data(method, arglist) -> dict:
             break
     if params.get("target") is not None:
         data["target"] = params["target"]
+    for key in ("tag", "tag_id", "tag_info"):
+        if key in params:
+            # kojihub: the tag's name, left out when the tag cannot be found
+            tag = params[key]
+            tag = tag.get("id", tag.get("name")) if isinstance(tag, dict) else tag
+            column = "name" if isinstance(tag, str) else "id"
+            row = current().db.one(f"SELECT name FROM tags WHERE {column} = ?", (tag,))
+            if row is not None:
+                data["tag"] = row["name"]
+            break
     opts = params.get("opts") or {}
     if isinstance(opts, dict) and "scratch" in opts:
         data["scratch"] = opts["scratch"]
