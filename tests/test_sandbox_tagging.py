@@ -134,3 +134,29 @@ def test_untag_build_removes_the_build_from_the_tag(sandbox_hub, build):
 def test_untag_build_of_a_build_not_in_the_tag_is_an_error(sandbox_hub, build):
     with pytest.raises(koji.TagError, match=r"build demo-image-1\.0-1 not in tag demo-candidate"):
         sandbox_hub.session("admin").untagBuild("demo-candidate", build["id"])
+
+
+def run_tag_build_task(hub, task_id):
+    from koji_containerbuild.sandbox.kojid.tagbuild import TagBuildTask
+
+    host = hub.session("builder")
+    host.host.openTask(task_id)
+    params = hub.session("alice").getTaskInfo(task_id, request=True)["request"]
+    return TagBuildTask(task_id, "tagBuild", params, host, None, workdir="/nonexistent").handler(
+        *params
+    )
+
+
+def test_tag_build_task_tags_the_build_as_its_owner(sandbox_hub, build):
+    task_id = sandbox_hub.session("alice").tagBuild("demo-candidate", build["id"])
+    run_tag_build_task(sandbox_hub, task_id)
+    (tagged,) = sandbox_hub.session("alice").listTagged("demo-candidate")
+    assert tagged["nvr"] == "demo-image-1.0-1"
+
+
+def test_tag_build_task_fails_when_the_hub_refuses_the_tag(sandbox_hub, build):
+    task_id = sandbox_hub.session("alice").tagBuild("demo-candidate", build["id"])
+    with sandbox_hub.db.write() as cnx:
+        cnx.execute("UPDATE tags SET locked = 1 WHERE name = 'demo-candidate'")
+    with pytest.raises(koji.ActionNotAllowed, match="tag is locked"):
+        run_tag_build_task(sandbox_hub, task_id)
