@@ -116,11 +116,20 @@ def test_the_other_hosts_builder_config_builds_its_arch(two_arch_sandbox):
     assert load_builder_config(path).arch == OTHER_ARCH
 
 
-def test_a_demo_build_on_two_hosts_pushes_an_image_of_each_arch(two_arch_sandbox, tmp_path):
+@pytest.fixture(scope="module")
+def demo_task(two_arch_sandbox) -> dict:
+    """The buildContainer task of one demo build on the two-host sandbox."""
     from koji_containerbuild.sandbox.env import demo
 
     assert demo.run_demo(runtime.read_info(two_arch_sandbox.paths.state)) == 0
-    build = two_arch_sandbox.session().listBuilds(queryOpts={"order": "-build_id", "limit": 1})[0]
+    session = two_arch_sandbox.session()
+    query = {"order": "-id", "limit": 1}
+    return session.listTasks(opts={"method": "buildContainer"}, queryOpts=query)[0]
+
+
+def test_a_demo_build_on_two_hosts_pushes_an_image_of_each_arch(two_arch_sandbox, demo_task):
+    [build_id] = two_arch_sandbox.session().getTaskResult(demo_task["id"])["koji_builds"]
+    build = two_arch_sandbox.session().getBuild(int(build_id))
     pull = build["extra"]["image"]["index"]["pull"][0]
     raw = subprocess.run(
         ["skopeo", "inspect", "--tls-verify=false", "--raw", f"docker://{pull}"],
@@ -128,3 +137,10 @@ def test_a_demo_build_on_two_hosts_pushes_an_image_of_each_arch(two_arch_sandbox
     )  # fmt: skip
     platforms = [m["platform"]["architecture"] for m in json.loads(raw.stdout)["manifests"]]
     assert sorted(platforms) == sorted([bh.oci_arch(NATIVE), bh.oci_arch(OTHER_ARCH)])
+
+
+def test_a_tasks_log_is_in_the_log_directory_of_the_host_that_took_it(two_arch_sandbox, demo_task):
+    host = two_arch_sandbox.session().getHost(demo_task["host_id"])["name"]
+    log_dir = two_arch_sandbox.task_logs_of(demo_task["id"])
+    assert log_dir == two_arch_sandbox.paths.task_logs(host)
+    assert os.path.exists(os.path.join(log_dir, f"task-{demo_task['id']}.log"))

@@ -156,6 +156,6 @@ def apply_hosts(hub: Any, hosts: Sequence[HostSpec], passwords: dict[str, str],
         hub.set_host(host.name, arches=" ".join(host.arches), enabled=True)
         hub.add_host_to_channel(host.name, channel)
         hub.grant_cg_access(host.name, cg_name)
-    for name in hub.host_names():
-        if name not in wanted:
-            hub.set_host(name, enabled=False)
+    for info in hub.session().listHosts():
+        if info["name"] not in wanted:
+            hub.set_host(info["name"], enabled=False)

@@ -14,9 +14,7 @@ import glob
 import json
 import logging
 import os
-import signal
 import subprocess
-import sys
 import time
 from typing import Any
 
@@ -71,8 +69,8 @@ from koji_containerbuild.sandbox.env.layout import (
     write_hub_config,
     write_koji_config,
 )
+from koji_containerbuild.sandbox.env.workers import HostWorkers
 from koji_containerbuild.sandbox.kojid import proctree
-from koji_containerbuild.sandbox.kojid.taskrun import PASSWORD_ENV
 
 LOGGER = logging.getLogger(LOGGER_NAME + ".sandbox.runtime")
 
@@ -145,8 +143,7 @@ class Sandbox:
         self.hub: Any = None
         self.server: Any = None
         self.git: GitServer | None = None
-        #: each host's worker process, by host name, in the order of ``hosts``
-        self.workers: dict[str, subprocess.Popen] = {}
+        self._workers = HostWorkers(self.paths, self.hosts, worker_poll)
         self._started: list[str] = []
         self._sessions: dict[str, koji.ClientSession] = {}
 
@@ -199,8 +196,9 @@ class Sandbox:
         )
         self.git.start()
         self._started.append("git")
-        for host in self.hosts:
-            self._write_kojid_options(host.name)
+        # None: exactly this sandbox's git daemon.
+        scms = self.allowed_scms or exact_allowed_scms(self.git.host, self.git.port)
+        self._workers.write_options(self.hub_url, scms)
         self.start_worker()
         self._write_info()
         with open(self.paths.ports, "w", encoding="utf-8") as handle:
@@ -227,104 +225,30 @@ class Sandbox:
         self._started.append("hub")
         write_koji_config(self.paths, self.server.url)
 
-    def _write_kojid_options(self, host: str) -> None:
-        options = {
-            "workdir": self.paths.host_workdir(host),
-            "topdir": self.paths.topdir,
-            "topurl": None,
-            # None: exactly this sandbox's git daemon.
-            "allowed_scms": self.allowed_scms or exact_allowed_scms(self.git.host, self.git.port),
-            "allowed_scms_use_config": True,
-            "allowed_scms_use_policy": False,
-            "use_fast_upload": True,
-            "server": self.hub_url,
-            "user": host,
-            "plugin": ["builder_containerbuild"],
-            "pluginpath": os.path.dirname(BUILDER_PLUGIN),
-            "maxjobs": sandbox_hosts.maxjobs_for(self.hosts),
-        }
-        path = self.paths.host_kojid_options(host)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w", encoding="utf-8") as handle:
-            json.dump(options, handle, indent=2)
-
-    def _names(self, host: str | None) -> list[str]:
-        """``host``, or every host when None."""
-        if host is None:
-            return [spec.name for spec in self.hosts]
-        if host not in {spec.name for spec in self.hosts}:
-            raise SandboxError(f"The sandbox has no host {host}; its hosts come from --hosts.")
-        return [host]
+    @property
+    def workers(self) -> dict[str, subprocess.Popen]:
+        """Each host's worker process, by host name."""
+        return self._workers.processes
 
     def start_worker(self, host: str | None = None) -> subprocess.Popen:
-        """Start the kojid stand-in of ``host`` (default: of every host not running one).
-
-        A worker frees the tasks an earlier one of its host left open. Returns
-        the (first) started worker.
-        """
-        started = []
-        for name in self._names(host):
-            running = self.workers.get(name)
-            if running is None or running.poll() is not None:
-                started.append(self._start_one_worker(name))
-        return started[0] if started else self.workers[self._names(host)[0]]
-
-    def _start_one_worker(self, host: str) -> subprocess.Popen:
-        env = plugin_env(self.paths)
-        env[BUILDER_CONFIG_ENV] = self.paths.host_builder_config(host)
-        env[PASSWORD_ENV] = read_password(self.paths.state, host)
-        command = [
-            sys.executable, "-m", "koji_containerbuild.sandbox.kojid.worker",
-            "--server", self.hub_url, "--user", host, "--plugin", BUILDER_PLUGIN,
-            "--options", self.paths.host_kojid_options(host),
-            "--log-dir", self.paths.task_logs(host),
-            "--poll-interval", str(self.worker_poll),
-        ]  # fmt: skip
-        log_path = self.paths.worker_log(host)
-        os.makedirs(os.path.dirname(log_path), exist_ok=True)
-        with open(log_path, "ab") as log:
-            worker = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                env=env, start_new_session=True,
-            )  # fmt: skip
-        self.workers[host] = worker
-        return worker
+        """Start the kojid stand-in of ``host`` (default: of every host not running one)."""
+        return self._workers.start(self.hub_url, host)
 
     def stop_worker(self, timeout: float = 30.0, host: str | None = None) -> None:
-        """Stop workers as ``systemctl stop kojid`` does: their tasks are freed."""
-        for name in self._names(host):
-            worker = self.workers.pop(name, None)
-            if worker is None or worker.poll() is not None:
-                continue
-            worker.send_signal(signal.SIGTERM)
-            try:
-                worker.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proctree.terminate_tree(worker.pid, reap=worker.poll)
+        """Stop workers (default: all) as ``systemctl stop kojid`` does: their tasks are freed."""
+        self._workers.stop(host, timeout)
 
     def kill_worker(self, host: str | None = None) -> None:
-        """Kill workers and their task processes outright, as a crash would."""
-        for name in self._names(host):
-            worker = self.workers.pop(name, None)
-            if worker is None:
-                continue
-            for pid, _start in proctree.process_tree(worker.pid):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-            worker.wait()
+        """Kill workers (default: all) and their task processes outright, as a crash would."""
+        self._workers.kill(host)
 
     def crash_worker(self, host: str | None = None) -> None:
-        """kill -9 of workers alone, as of kojid outside systemd: their tasks run on."""
-        for name in self._names(host):
-            worker = self.workers.pop(name, None)
-            if worker is None:
-                continue
-            worker.kill()
-            worker.wait()
+        """kill -9 of workers (default: all) alone, as of kojid outside systemd."""
+        self._workers.crash(host)
 
     def exited_workers(self) -> list[str]:
         """Hosts whose worker process has exited (the supervisor restarts them)."""
-        return [name for name, worker in self.workers.items() if worker.poll() is not None]
+        return self._workers.exited()
 
     def _write_info(self) -> None:
         info = {
@@ -334,9 +258,8 @@ class Sandbox:
             "git_url": self.git.url,
             "worker_pid": self.worker.pid if self.worker else None,
             "hosts": [
-                {"name": host.name, "arches": list(host.arches), "worker_pid": pid}
-                for host in self.hosts
-                for pid in [self.workers[host.name].pid if host.name in self.workers else None]
+                {"name": h.name, "arches": list(h.arches), "worker_pid": self._workers.pid(h.name)}
+                for h in self.hosts
             ],
             "state_dir": self.paths.state,
             "started": time.time(),
@@ -373,6 +296,14 @@ class Sandbox:
             if proctree.is_alive((runner["pid"], int(runner["start_ticks"]))):
                 found.append(runner["pid"])
         return found
+
+    def task_logs_of(self, task_id: int) -> str:
+        """The worker log directory (task-<id>.log, .pid) of the host that took ``task_id``."""
+        session = self.session(ADMIN)
+        host_id = session.getTaskInfo(task_id, strict=True)["host_id"]
+        if host_id is None:
+            raise SandboxError(f"Task {task_id} has not been taken by a host.")
+        return self.paths.task_logs(session.getHost(host_id, strict=True)["name"])
 
     def koji(self, user: str = USER) -> list[str]:
         return koji_command(self.paths.state, user)

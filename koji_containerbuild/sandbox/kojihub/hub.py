@@ -280,9 +280,6 @@ class SandboxHub:
                 cnx.execute("UPDATE hosts SET enabled = ? WHERE name = ?", (int(enabled), name))
             self.db.new_event(cnx)
 
-    def host_names(self) -> list[str]:
-        return [row["name"] for row in self.db.all("SELECT name FROM hosts ORDER BY id")]
-
     def set_tag_arches(self, name: str, arches: str) -> None:
         """``koji edit-tag NAME --arches ...``."""
         with self.db.write() as cnx:
