@@ -68,3 +68,51 @@ def test_the_command_line_reports_a_bad_value_without_a_traceback(tmp_path, caps
     status = sandbox_main.main(["--state-dir", str(tmp_path), "--hosts", "0", "status"])
     assert status == 2
     assert capsys.readouterr().err == "sandbox: --hosts 0: give 1 to 8 hosts.\n"
+
+
+def two_arch_sandbox(tmp_path):
+    from koji_containerbuild.sandbox.env import runtime
+
+    native = runtime.host_arch()
+    other = "aarch64" if native != "aarch64" else "x86_64"
+    return runtime.Sandbox(str(tmp_path / "state"), hosts=parse_hosts(f"{native},{other}", native))
+
+
+def test_a_host_this_machine_cannot_emulate_is_refused_before_anything_starts(
+    tmp_path, monkeypatch
+):
+    from koji_containerbuild.backends.local import buildah as bh
+    from koji_containerbuild.sandbox.env.layout import SandboxError
+
+    binfmt = tmp_path / "binfmt_misc"  # mounted, but no qemu entry registered
+    binfmt.mkdir()
+    (binfmt / "status").write_text("enabled\n")
+    monkeypatch.setattr(bh, "BINFMT_DIR", str(binfmt))
+    box = two_arch_sandbox(tmp_path)
+    other = box.hosts[1].arch
+    entry = bh.ARCHES[other][1]
+    with pytest.raises(SandboxError) as caught:
+        box.start()
+    assert str(caught.value) == (
+        f"Sandbox host builder2 ({other}, --hosts): No binfmt_misc entry {entry} is "
+        f"registered, so this machine cannot run {other} binaries; install qemu-user-static "
+        f"(it registers {entry})."
+    )
+    assert not (tmp_path / "state").exists()
+
+
+def test_a_host_arch_without_its_busybox_is_refused_naming_bootstrap(tmp_path, monkeypatch):
+    from koji_containerbuild.backends.local import buildah as bh
+    from koji_containerbuild.sandbox.env.layout import SandboxError
+
+    monkeypatch.setattr(bh, "emulation_problem", lambda arch, binfmt_dir=None: None)
+    monkeypatch.setenv("KCB_FOREIGN_BUSYBOX_DIR", str(tmp_path / "busybox"))
+    box = two_arch_sandbox(tmp_path)
+    other = box.hosts[1].arch
+    with pytest.raises(SandboxError) as caught:
+        box.start()
+    assert str(caught.value) == (
+        f"{tmp_path}/busybox/{other}/bin/busybox is missing, so the sandbox has no {other} "
+        f"base image; run scripts/bootstrap.sh as root (it unpacks Debian's "
+        f"busybox-static:{bh.oci_arch(other)} there)."
+    )

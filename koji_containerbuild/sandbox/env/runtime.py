@@ -23,7 +23,7 @@ import koji
 from koji_containerbuild import LOGGER_NAME
 from koji_containerbuild.backends.local import buildah as bh
 from koji_containerbuild.sandbox.env import hosts as sandbox_hosts
-from koji_containerbuild.sandbox.env.baseimage import build_base_image
+from koji_containerbuild.sandbox.env.baseimage import build_base_image, busybox_problem
 from koji_containerbuild.sandbox.env.gitserve import GitServer
 from koji_containerbuild.sandbox.env.hosts import HostSpec
 from koji_containerbuild.sandbox.env.layout import (
@@ -174,6 +174,7 @@ class Sandbox:
         from koji_containerbuild.sandbox.env.registry import Registry
 
         problems = sandbox_hosts.emulation_problems(self.hosts)
+        problems += [p for p in map(busybox_problem, self.arches) if p]
         if problems:
             raise SandboxError(problems[0])
         self.paths.make()
