@@ -304,10 +304,3 @@ def test_fedpkg_call_over_xmlrpc_with_a_real_client_session(hub_server, admin):
     ):
         client.buildContainer(SRC, "demo", fedpkg_opts(skip_build=True), priority=None)
     assert all_task_ids(admin) == [task_id]
-
-
-def test_plugin_registers_the_task_signatures_of_the_library(sandbox_hub):
-    from koji_containerbuild.hub import TASK_SIGNATURES
-
-    for method, signature in TASK_SIGNATURES.items():
-        assert koji.tasks.LEGACY_SIGNATURES[method] == signature
