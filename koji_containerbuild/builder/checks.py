@@ -85,16 +85,14 @@ def resolve_target(session: Any, target: str) -> TargetInfo:
 
 
 def select_arches(target_info: TargetInfo, opts: dict) -> list[str]:
-    """The platforms to build: arch_override (scratch/isolated only) or the tag's arches."""
+    """The platforms to build: arch_override or the tag's arches.
+
+    ``opts`` are normalized (options.normalize_build_opts), which already
+    refuses arch_override outside scratch and isolated builds.
+    """
     override = opts.get("arch_override")
     if not override:
         return list(target_info.arches)
-    if not (opts.get("scratch") or opts.get("isolated")):
-        raise koji.BuildError(
-            f"Option {option_name('arch_override')} is only allowed for scratch or isolated "
-            f"builds; drop it or add option {option_name('scratch')} or "
-            f"{option_name('isolated')}."
-        )
     selected: list[str] = []
     unknown: list[str] = []
     for arch in override.split():
