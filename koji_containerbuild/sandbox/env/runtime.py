@@ -24,6 +24,7 @@ import koji
 
 from koji_containerbuild import LOGGER_NAME
 from koji_containerbuild.backends.local import buildah as bh
+from koji_containerbuild.hostarch import host_arch
 from koji_containerbuild.sandbox.env.gitserve import GitServer
 from koji_containerbuild.sandbox.env.layout import (
     ADMIN,
@@ -54,7 +55,6 @@ from koji_containerbuild.sandbox.env.layout import (
     default_state_dir,
     ensure_passwords,
     exact_allowed_scms,
-    host_arch,
     koji_command,
     koji_command_text,
     load_ports,
@@ -103,7 +103,6 @@ __all__ = [
     "build_base_image",
     "buildah_base_args",
     "default_state_dir",
-    "host_arch",
     "koji_command",
     "koji_command_text",
     "load_ports",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import platform
 import sys
 import threading
 from typing import Any, Callable
@@ -20,6 +19,8 @@ import koji.plugin
 import koji.policy
 import koji.util
 from koji.context import context
+
+from koji_containerbuild.hostarch import host_arch
 
 # the API modules register their RPCs in api_base.EXPORTS when imported
 from koji_containerbuild.sandbox.kojihub import (
@@ -58,10 +59,6 @@ HUB_OPTIONS = {
 def _default_channel_policy(data: dict) -> str:
     # koji's default: has req_channel :: req; all :: use default
     return "req" if "req_channel" in data else "use default"
-
-
-def _host_arch() -> str:
-    return koji.canonArch(platform.machine() or "x86_64")
 
 
 class SandboxHub:
@@ -262,7 +259,7 @@ class SandboxHub:
             ):
                 host_id = cnx.execute(
                     "INSERT INTO hosts (user_id, name, arches) VALUES (?, ?, ?)",
-                    (user_id, name, arches or _host_arch()),
+                    (user_id, name, arches or host_arch()),
                 ).lastrowid
                 default = cnx.execute("SELECT id FROM channels WHERE name = 'default'").fetchone()
                 cnx.execute("INSERT INTO host_channels VALUES (?, ?)", (host_id, default["id"]))
