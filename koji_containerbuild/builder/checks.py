@@ -16,6 +16,7 @@ import koji
 from koji_containerbuild import LOGGER_NAME
 from koji_containerbuild.bounds import name_problem
 from koji_containerbuild.optnames import option_name
+from koji_containerbuild.targets import TargetError, dest_tag_of
 
 logger = logging.getLogger(LOGGER_NAME + ".checks")
 
@@ -61,12 +62,10 @@ def resolve_target(session: Any, target: str) -> TargetInfo:
             f"The build tag {info['build_tag_name']!r} of target {target!r} does not exist; "
             "ask a Koji admin to fix the target."
         )
-    dest_tag = session.getTag(info["dest_tag"], event=event_id)
-    if not dest_tag:
-        raise koji.BuildError(
-            f"The destination tag {info['dest_tag_name']!r} of target {target!r} does not "
-            "exist; ask a Koji admin to fix the target."
-        )
+    try:
+        dest_tag = dest_tag_of(session, target, info, event=event_id)
+    except TargetError as error:
+        raise koji.BuildError(str(error)) from None
     arches = _canon_arches(build_config.get("arches"))
     if not arches:
         raise koji.BuildError(
