@@ -438,3 +438,9 @@ def test_raw_upload_without_overwrite_must_end_at_the_end_of_the_file(sandbox_hu
     alice.rawUpload(b"0123456789", 0, "cli-build/a", "x.bin")
     with pytest.raises(koji.GenericError, match="Incorrect upload length"):
         alice.rawUpload(b"ab", 2, "cli-build/a", "x.bin")
+
+
+def test_a_hub_plugin_that_is_missing_takes_the_hub_offline(tmp_path):
+    hub = SandboxHub(str(tmp_path / "koji"), hub_plugins=[str(tmp_path / "hub_missing.py")])
+    with pytest.raises(koji.ServerOffline, match="server startup error"):
+        hub.session().getAPIVersion()
