@@ -13,7 +13,6 @@ pytest_plugins = [
     "tests.git_fixture",
     "tests.image_fixture",
     "tests.osbs_harness",
-    "tests.standins.osbs_fixture",
 ]
 
 

@@ -16,8 +16,8 @@ from koji_containerbuild.backends.base import (
     TransientBackendError,
 )
 from koji_containerbuild.logs.stream import stream_build_logs
+from koji_containerbuild.sandbox.osbs.harness import binary_request
 from tests.conftest import open_task
-from tests.osbs_harness import binary_request
 
 
 class RecordedLogs:
