@@ -286,16 +286,16 @@ class _Importer:
         with hub.db.write() as cnx:
             if token:
                 build_id = build["build_id"]
+                # as CG_Importer.update_build: the start time stays the reservation's
                 cnx.execute(
                     "UPDATE builds SET state = ?, extra = ?, owner_id = ?, source = ?, "
-                    "task_id = ?, start_ts = ?, completion_ts = ?, token = NULL WHERE id = ?",
+                    "task_id = ?, completion_ts = ?, token = NULL WHERE id = ?",
                     (
                         BUILD_STATES["COMPLETE"],
                         dump_json(build["extra"]),
                         owner,
                         build.get("source"),
                         build["task_id"],
-                        build["start_time"],
                         time.time(),
                         build_id,
                     ),

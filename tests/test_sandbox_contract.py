@@ -1,0 +1,105 @@
+"""The sandbox hub's fidelity, checked call by call against the kojihub code it mirrors.
+
+One test per behaviour of a hub call the plugins and the demo use; each
+docstring names the kojihub (koji-project/koji kojihub/kojihub.py) function
+whose refusal or effect the sandbox must match. Where the sandbox was more
+lenient than kojihub, these tests failed before the sandbox was fixed.
+"""
+
+from __future__ import annotations
+
+import koji
+import pytest
+
+from tests.conftest import open_task
+from tests.test_sandbox_cg import CG, IMAGE, LOG, metadata, reserve_and_upload
+
+BUILDING, COMPLETE, CANCELED_BUILD = (
+    koji.BUILD_STATES[s] for s in ("BUILDING", "COMPLETE", "CANCELED")
+)
+
+
+@pytest.fixture
+def cg_hub(sandbox_hub):
+    sandbox_hub.grant_cg_access("builder", CG)
+    return sandbox_hub
+
+
+# -- CGImport ---------------------------------------------------------------------------
+
+
+def test_reserved_cg_import_updates_only_kojihubs_columns(cg_hub):
+    """CG_Importer.update_build: a reserved build gets state, extra, owner, source,
+    task_id and the completion time; its start time stays the reservation's."""
+    builder, reservation = reserve_and_upload(cg_hub)
+    before = cg_hub.session().getBuild(reservation["build_id"])
+
+    after = builder.CGImport(
+        metadata(reservation["build_id"]), "cg/import-1", token=reservation["token"]
+    )
+
+    changed = {key for key in before if before[key] != after[key]}
+    assert changed == {
+        "state", "extra", "owner_id", "owner_name", "source", "task_id",
+        "completion_time", "completion_ts",
+    }  # fmt: skip
+    assert after["start_ts"] == before["start_ts"]
+
+
+# -- cancelTask -------------------------------------------------------------------------
+
+
+def test_cancel_task_cancels_its_building_builds(cg_hub):
+    """Task.cancel: the task's BUILDING builds become CANCELED (cancel_build) and
+    lose their CG reservation, so the import of one is refused."""
+    task_id = open_task(cg_hub)
+    builder = cg_hub.session("builder")
+    reservation = builder.CGInitBuild(
+        CG, {"name": "demo-image", "version": "1.0", "release": "1", "task_id": task_id}
+    )
+    builder.rawUpload(IMAGE, 0, "cg/import-1", "image-x86_64.tar.gz")
+    builder.rawUpload(LOG, 0, "cg/import-1", "x86_64.log")
+
+    cg_hub.session("admin").cancelTask(task_id)
+
+    assert cg_hub.session().getBuild(reservation["build_id"])["state"] == CANCELED_BUILD
+    meta = metadata(reservation["build_id"], task_id=task_id)
+    meta["build"]["extra"]["container_koji_task_id"] = task_id
+    with pytest.raises(koji.GenericError, match="Token doesn't match"):
+        builder.CGImport(meta, "cg/import-1", token=reservation["token"])
+
+
+def test_cancel_task_leaves_the_builds_of_other_tasks(cg_hub):
+    """Task.cancel: only builds whose task_id is the cancelled task are cancelled."""
+    task_id = open_task(cg_hub)
+    builder = cg_hub.session("builder")
+    other = builder.CGInitBuild(CG, {"name": "demo-image", "version": "1.0", "release": "2"})
+
+    cg_hub.session("admin").cancelTask(task_id)
+
+    assert cg_hub.session().getBuild(other["build_id"])["state"] == BUILDING
+
+
+def test_cancel_of_a_closed_task_leaves_its_children(sandbox_hub):
+    """Task.cancel: a task already CLOSED is not cancelled, and neither are its children."""
+    admin = sandbox_hub.session("admin")
+    parent = open_task(sandbox_hub)
+    child = admin.makeTask("part", [], parent=parent)
+    host = sandbox_hub.session("builder").host
+    host.closeTask(parent, koji.xmlrpcplus.dumps(({},), methodresponse=1))
+
+    admin.cancelTask(parent)
+
+    assert koji.TASK_STATES[admin.getTaskInfo(child)["state"]] == "FREE"
+
+
+# -- listTaskOutput ---------------------------------------------------------------------
+
+
+def test_list_task_output_lists_exactly_the_files_uploaded(sandbox_hub):
+    """list_task_output: every file in the task's directory, nothing hidden or added."""
+    task_id = open_task(sandbox_hub)
+    builder = sandbox_hub.session("builder")
+    builder.rawUpload(b"line\n", 0, koji.pathinfo.taskrelpath(task_id), "x86_64.log")
+
+    assert sandbox_hub.session().listTaskOutput(task_id) == ["x86_64.log"]
