@@ -103,3 +103,50 @@ def test_list_task_output_lists_exactly_the_files_uploaded(sandbox_hub):
     builder.rawUpload(b"line\n", 0, koji.pathinfo.taskrelpath(task_id), "x86_64.log")
 
     assert sandbox_hub.session().listTaskOutput(task_id) == ["x86_64.log"]
+
+
+# -- host.closeTask, host.freeTasks, host.refuseTask ------------------------------------
+
+
+def test_close_task_of_a_cancelled_task_is_refused(sandbox_hub):
+    """Host.closeTask: Task.assertHost, the host must have the task OPEN; it stays CANCELED."""
+    task_id = open_task(sandbox_hub)
+    sandbox_hub.session("admin").cancelTask(task_id)
+    with pytest.raises(koji.ActionNotAllowed, match=f"does not own task {task_id}"):
+        sandbox_hub.session("builder").host.closeTask(
+            task_id, koji.xmlrpcplus.dumps(({},), methodresponse=1)
+        )
+    assert koji.TASK_STATES[sandbox_hub.session().getTaskInfo(task_id)["state"]] == "CANCELED"
+
+
+def test_free_tasks_leaves_a_task_only_assigned_to_this_host(sandbox_hub):
+    """Host.freeTasks: only tasks for which Task.verifyHost holds (OPEN on this host)."""
+    admin = sandbox_hub.session("admin")
+    builder = sandbox_hub.session("builder")
+    task_id = admin.makeTask("thing", [], channel="container", assign=builder.host.getID())
+    builder.host.freeTasks([task_id])
+    assert koji.TASK_STATES[admin.getTaskInfo(task_id)["state"]] == "ASSIGNED"
+
+
+def test_free_tasks_leaves_the_task_of_another_host(sandbox_hub):
+    """Host.freeTasks: a task OPEN on another host is skipped without an error."""
+    task_id = open_task(sandbox_hub)
+    sandbox_hub.add_user("builder2", "builder2", host=True)
+    sandbox_hub.session("builder2").host.freeTasks([task_id])
+    assert koji.TASK_STATES[sandbox_hub.session().getTaskInfo(task_id)["state"]] == "OPEN"
+
+
+def test_refuse_task_of_a_cancelled_task_is_an_error(sandbox_hub):
+    """Host.refuseTask: Task.free refuses a task that is CLOSED, CANCELED or FAILED."""
+    task_id = open_task(sandbox_hub)
+    sandbox_hub.session("admin").cancelTask(task_id)
+    with pytest.raises(koji.GenericError, match=f"Cannot free task {task_id}, state is CANCELED"):
+        sandbox_hub.session("builder").host.refuseTask(task_id)
+
+
+def test_refuse_task_frees_the_open_task(sandbox_hub):
+    """Host.refuseTask: the host's task goes back to FREE for another host."""
+    task_id = open_task(sandbox_hub)
+    sandbox_hub.session("builder").host.refuseTask(task_id)
+    info = sandbox_hub.session().getTaskInfo(task_id)
+    assert (koji.TASK_STATES[info["state"]], info["host_id"]) == ("FREE", None)

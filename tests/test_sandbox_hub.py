@@ -209,15 +209,6 @@ def test_host_not_running_the_task_may_not_cancel_it(sandbox_hub):
         sandbox_hub.session("builder").cancelTask(task_id)
 
 
-def test_close_after_cancel_keeps_canceled(sandbox_hub):
-    task_id = _make(sandbox_hub, "thing", ["demo"], channel="container")
-    builder = sandbox_hub.session("builder")
-    builder.host.openTask(task_id)
-    sandbox_hub.session("alice").cancelTask(task_id)
-    builder.host.closeTask(task_id, koji.xmlrpcplus.dumps((1,), methodresponse=1))
-    assert sandbox_hub.session().getTaskInfo(task_id)["state"] == koji.TASK_STATES["CANCELED"]
-
-
 def test_free_tasks_makes_task_available_again(sandbox_hub):
     task_id = _make(sandbox_hub, "thing", ["demo"], channel="container")
     builder = sandbox_hub.session("builder")
