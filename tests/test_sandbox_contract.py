@@ -150,3 +150,28 @@ def test_refuse_task_frees_the_open_task(sandbox_hub):
     sandbox_hub.session("builder").host.refuseTask(task_id)
     info = sandbox_hub.session().getTaskInfo(task_id)
     assert (koji.TASK_STATES[info["state"]], info["host_id"]) == ("FREE", None)
+
+
+# -- host.openTask ----------------------------------------------------------------------
+
+
+def test_open_task_of_a_missing_task_is_an_error(sandbox_hub):
+    """Host.openTask -> Task.lock: 'No such task'."""
+    with pytest.raises(koji.GenericError, match="No such task"):
+        sandbox_hub.session("builder").host.openTask(999999)
+
+
+def test_open_task_of_a_task_assigned_to_another_host_is_none(sandbox_hub):
+    """Task.lock: a task ASSIGNED to someone else is not opened (None, no error)."""
+    sandbox_hub.add_user("builder2", "builder2", host=True)
+    other = sandbox_hub.session("builder2").host.getID()
+    task_id = sandbox_hub.session("admin").makeTask("thing", [], channel="container", assign=other)
+    assert sandbox_hub.session("builder").host.openTask(task_id) is None
+
+
+def test_open_task_of_a_cancelled_task_is_none(sandbox_hub):
+    """Task.lock: a task cancelled meanwhile is not opened."""
+    admin = sandbox_hub.session("admin")
+    task_id = admin.makeTask("thing", [], channel="container")
+    admin.cancelTask(task_id)
+    assert sandbox_hub.session("builder").host.openTask(task_id) is None

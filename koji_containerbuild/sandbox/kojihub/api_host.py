@@ -96,7 +96,9 @@ def listHostsReady() -> list[dict]:
 
 @export("host.openTask")
 def host_open_task(task_id):
+    """As Task.lock: a FREE task, or one ASSIGNED to this host, becomes OPEN here; else None."""
     host = this_host()
+    task_row(task_id)  # kojihub: "No such task"
     hub = current()
     with hub.db.write() as cnx:
         changed = cnx.execute(
