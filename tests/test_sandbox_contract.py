@@ -11,6 +11,7 @@ from __future__ import annotations
 import koji
 import pytest
 
+from koji_containerbuild.sandbox.kojihub import api_core
 from tests.conftest import open_task
 from tests.test_sandbox_cg import CG, IMAGE, LOG, metadata, reserve_and_upload
 
@@ -175,3 +176,34 @@ def test_open_task_of_a_cancelled_task_is_none(sandbox_hub):
     task_id = admin.makeTask("thing", [], channel="container")
     admin.cancelTask(task_id)
     assert sandbox_hub.session("builder").host.openTask(task_id) is None
+
+
+# -- logout, logoutChild (kojihub/auth.py) ----------------------------------------------
+
+
+def _session_alive(hub, sinfo) -> bool:
+    return hub.db.one("SELECT id FROM sessions WHERE id = ?", (sinfo["session-id"],)) is not None
+
+
+def test_logout_without_a_login_is_an_auth_error(sandbox_hub):
+    """Session.logout: 'Not logged in'."""
+    with pytest.raises(koji.AuthError, match="Not logged in"):
+        sandbox_hub.call("logout")
+
+
+def test_logout_of_another_users_session_is_refused(sandbox_hub):
+    """Session.logout(session_id): only admins or the session's owner."""
+    theirs = sandbox_hub.run_as("builder", lambda: api_core.subsession())
+    with pytest.raises(koji.ActionNotAllowed, match="only admins or owner"):
+        sandbox_hub.call("logout", [theirs["session-id"]], session_user="alice")
+    assert _session_alive(sandbox_hub, theirs)
+
+
+def test_logout_child_ends_only_a_subsession_of_the_caller(sandbox_hub):
+    """Session.logoutChild: a session that is not the caller's child stays."""
+    mine = sandbox_hub.run_as("builder", lambda: api_core.subsession())
+    other = sandbox_hub.run_as("builder", lambda: api_core.subsession())
+    # as the session 'mine': 'other' is a sibling, not its child
+    session = sandbox_hub.session_from_credentials(mine["session-id"], mine["session-key"])
+    sandbox_hub.dispatch("logoutChild", (other["session-id"],), {}, session)
+    assert _session_alive(sandbox_hub, other)
