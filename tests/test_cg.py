@@ -15,6 +15,7 @@ import pytest
 from koji_containerbuild.backends.base import BuildRequest, BuildResult, ImageOutput, Outcome
 from koji_containerbuild.backends.local.backend import LocalBackend
 from koji_containerbuild.builder import cg
+from tests.conftest import open_task
 
 REGISTRY = "127.0.0.1:5000"
 REPO = f"{REGISTRY}/demo/demo-image"
@@ -216,13 +217,13 @@ def test_import_completes_the_reserved_build_with_its_archives(tmp_path, builder
 
 
 @pytest.mark.parametrize("arches", [("x86_64",), ("x86_64", "aarch64")])
-def test_the_hubs_cg_importer_accepts_the_metadata(tmp_path, builder, arches):
+def test_the_hubs_cg_importer_accepts_the_metadata(tmp_path, builder, sandbox_hub, arches):
     reservation = cg.reserve_build(builder, CG_NAME, "demo-image", "1.0", "9")
     result = make_result(tmp_path, arches)
     result.images[0].buildroot_components = [HOST_RPM]
 
     build_id = cg.import_build(
-        builder, reservation, record_for(reservation, task_id=7), result,
+        builder, reservation, record_for(reservation, task_id=open_task(sandbox_hub)), result,
         make_logs(tmp_path, arches), "cg-up/9",
     )  # fmt: skip
 

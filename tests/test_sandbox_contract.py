@@ -34,10 +34,12 @@ def test_reserved_cg_import_updates_only_kojihubs_columns(cg_hub):
     task_id and the completion time; its start time stays the reservation's."""
     builder, reservation = reserve_and_upload(cg_hub)
     before = cg_hub.session().getBuild(reservation["build_id"])
+    task_id = open_task(cg_hub)
 
     after = builder.CGImport(
-        metadata(reservation["build_id"]), "cg/import-1", token=reservation["token"]
-    )
+        metadata(reservation["build_id"], task_id=task_id), "cg/import-1",
+        token=reservation["token"],
+    )  # fmt: skip
 
     changed = {key for key in before if before[key] != after[key]}
     assert changed == {
@@ -65,7 +67,6 @@ def test_cancel_task_cancels_its_building_builds(cg_hub):
 
     assert cg_hub.session().getBuild(reservation["build_id"])["state"] == CANCELED_BUILD
     meta = metadata(reservation["build_id"], task_id=task_id)
-    meta["build"]["extra"]["container_koji_task_id"] = task_id
     with pytest.raises(koji.GenericError, match="Token doesn't match"):
         builder.CGImport(meta, "cg/import-1", token=reservation["token"])
 

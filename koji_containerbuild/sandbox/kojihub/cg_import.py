@@ -157,6 +157,10 @@ class _Importer:
         build["start_time"] = float(meta["start_time"])
         build["completion_time"] = float(meta["end_time"])
         build["task_id"] = task_id_from(meta)
+        if build["task_id"] is not None and not current().db.one(
+            "SELECT 1 FROM tasks WHERE id = ?", (build["task_id"],)
+        ):  # the real build table's task_id references the task table
+            raise koji.GenericError(f"No such task: {build['task_id']}")
         owner = meta.get("owner")
         if owner:
             if not isinstance(owner, str):
