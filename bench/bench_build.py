@@ -31,7 +31,8 @@ sys.path.insert(0, ROOT)
 
 import koji  # noqa: E402
 
-from koji_containerbuild.backends.local.buildah import host_arch, oci_arch  # noqa: E402
+from koji_containerbuild.backends.local.buildah import oci_arch  # noqa: E402
+from koji_containerbuild.hostarch import host_arch  # noqa: E402
 from koji_containerbuild.sandbox.env import runtime  # noqa: E402
 from koji_containerbuild.sandbox.env.layout import buildah_base_args  # noqa: E402
 

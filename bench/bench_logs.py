@@ -1,7 +1,7 @@
 """Benchmark of the builder's log streaming (issue 3, "Speed").
 
-Drives the OSBS backend's ``logs()`` (over the osbs-client stand-in in
-tests/standins) through ``stream_build_logs`` into ``TaskLogs``, uploading to
+Drives the OSBS backend's log feed (over the osbs-client stand-in of
+koji_containerbuild.sandbox.osbs) through ``stream_build_logs`` into ``TaskLogs``, uploading to
 the sandbox hub through its in-process session (the hub stand-in of record;
 a minimal recording session is used only if the sandbox cannot be imported,
 and the output says which). Every figure is printed next to its limit, both
@@ -33,7 +33,10 @@ import tracemalloc
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-sys.path.insert(0, os.path.join(ROOT, "tests", "standins"))
+
+from koji_containerbuild.sandbox.osbs import STANDINS_DIR  # noqa: E402
+
+sys.path.insert(0, STANDINS_DIR)
 
 import fake_openshift  # noqa: E402
 from bench_session import make_counting_session, make_http_session, make_session  # noqa: E402
@@ -42,7 +45,7 @@ from fake_openshift import BuildScript, Delay, Pause  # noqa: E402
 from koji_containerbuild.backends.osbs.backend import OsbsBackend  # noqa: E402
 from koji_containerbuild.config import OsbsSettings  # noqa: E402
 from koji_containerbuild.logs.stream import TaskLogs, stream_build_logs  # noqa: E402
-from tests.osbs_harness import binary_request  # noqa: E402
+from koji_containerbuild.sandbox.osbs.harness import binary_request  # noqa: E402
 
 TASKS = (
     "binary-container-prebuild",

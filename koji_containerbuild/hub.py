@@ -24,13 +24,6 @@ log = logging.getLogger(LOGGER_NAME + ".hub")
 BUILD_CONTAINER = "buildContainer"
 BUILD_SOURCE_CONTAINER = "buildSourceContainer"
 
-#: Signatures of the task handlers as the hub plugin registers them in
-#: koji.tasks.LEGACY_SIGNATURES, so that hub policies see source, target and scratch.
-TASK_SIGNATURES = {
-    BUILD_CONTAINER: [[["src", "target", "opts"], None, None, (None,)]],
-    BUILD_SOURCE_CONTAINER: [[["target", "opts"], None, None, (None,)]],
-}
-
 
 def hub_config(path: str | None = None) -> HubConfig:
     """Read the plugin config on each call; a broken file fails only these calls."""

@@ -14,7 +14,6 @@ pytest_plugins = [
     "tests.image_fixture",
     "tests.osbs_harness",
     "tests.promote_fixture",
-    "tests.standins.osbs_fixture",
 ]
 
 

@@ -11,8 +11,7 @@ def make_sandbox_hub(topdir: str):
     """alice (user), admin, builder (host in channel container), target demo."""
     from koji_containerbuild.sandbox.kojihub.hub import SandboxHub
 
-    plugins = [str(HUB_PLUGIN)] if HUB_PLUGIN.exists() else []
-    hub = SandboxHub(topdir, hub_plugins=plugins)
+    hub = SandboxHub(topdir, hub_plugins=[str(HUB_PLUGIN)])
     hub.add_user("alice", "alice")
     hub.add_user("admin", "admin", perms=["admin"])
     hub.add_user("builder", "builder", host=True)

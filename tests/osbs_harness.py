@@ -1,38 +1,22 @@
-"""OSBS backend test helpers: a fake clock, an osbs.conf, the backend, sources, requests.
+"""pytest fixtures for the OSBS backend on the osbs-client stand-in.
 
-Fixtures here are loaded for every test module by the root conftest; they
-build on ``fake_osbs`` (tests/standins/osbs_fixture.py). The osbs-client
-stand-in clones a binary build's source as osbs-client does, so requests
-point at real git repositories (:func:`make_source`).
+The root conftest loads them for every test module. The stand-in and its
+helpers live in koji_containerbuild.sandbox.osbs (bench/ uses them too).
 """
 
 from __future__ import annotations
 
-import atexit
-import os
-import shutil
-import subprocess
-import tempfile
-
 import pytest
 
-from koji_containerbuild.backends.base import BuildRequest
-from koji_containerbuild.config import OsbsSettings
+from koji_containerbuild.sandbox.osbs import fake_osbs_installed
+from koji_containerbuild.sandbox.osbs.harness import FakeClock, make_backend, write_osbs_conf
 
 
-class FakeClock:
-    """Injectable clock: sleeping advances time instantly."""
-
-    def __init__(self):
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+@pytest.fixture
+def fake_osbs():
+    """A fresh FakeOpenShift behind ``import osbs`` for one test."""
+    with fake_osbs_installed() as cluster:
+        yield cluster
 
 
 @pytest.fixture
@@ -42,104 +26,9 @@ def clock():
 
 @pytest.fixture
 def osbs_conf(tmp_path):
-    path = tmp_path / "osbs.conf"
-    path.write_text(
-        "[general]\nverbose = 0\n"
-        "[default_binary]\nopenshift_url = https://osbs.example.com/\n"
-        "default_buildtime_limit = 3600\nmax_buildtime_limit = 7200\n"
-        "[default_source]\nopenshift_url = https://osbs.example.com/\n"
-    )
-    return str(path)
-
-
-def make_backend(osbs_conf, clock, **settings):
-    """The backend on ``clock``; the osbs-client stand-in's own waits move the same clock."""
-    import fake_openshift
-
-    from koji_containerbuild.backends.osbs.backend import create
-
-    fake_openshift.current().share_clock(clock)
-    settings = OsbsSettings(conf_file=osbs_conf, **{"retry_seconds": 60.0, **settings})
-    return create(settings, clock=clock, sleep=clock.sleep)
+    return write_osbs_conf(str(tmp_path / "osbs.conf"))
 
 
 @pytest.fixture
 def backend(fake_osbs, osbs_conf, clock):
     return make_backend(osbs_conf, clock)
-
-
-DEMO_DOCKERFILE = (
-    "FROM registry.example.com/base:1\n"
-    "LABEL com.redhat.component=demo-image name=demo/image version=1.0 release=1\n"
-)
-
-
-def make_source(directory: str, files: dict[str, str], branch: str = "main") -> tuple[str, str]:
-    """A git repository at ``directory`` holding ``files`` on ``branch``: (its URI, the commit)."""
-    os.makedirs(directory)
-    for path, text in files.items():
-        with open(os.path.join(directory, path), "w", encoding="utf-8") as handle:
-            handle.write(text)
-
-    def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-            cwd=directory,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-
-    git("init", "-q", "-b", branch)
-    git("add", "-A")
-    git("commit", "-q", "-m", "source")
-    return directory, git("rev-parse", "HEAD")
-
-
-_demo_source: tuple[str, str] | None = None
-
-
-def demo_source() -> tuple[str, str]:
-    """The demo image's repository (made once per process): (URI, commit)."""
-    global _demo_source
-    if _demo_source is None:
-        base = tempfile.mkdtemp(prefix="osbs-harness-")
-        atexit.register(shutil.rmtree, base, True)
-        _demo_source = make_source(
-            os.path.join(base, "demo-image"), {"Dockerfile": DEMO_DOCKERFILE}
-        )
-    return _demo_source
-
-
-def binary_request(**changes) -> BuildRequest:
-    git_uri, git_ref = demo_source()
-    fields = dict(
-        kind="binary",
-        task_id=4321,
-        owner="alice",
-        target="demo",
-        component="demo-image",
-        platforms=["x86_64", "aarch64"],
-        git_uri=git_uri,
-        git_ref=git_ref,
-        git_branch="main",
-        opts={"git_branch": "main"},
-    )
-    fields.update(changes)
-    return BuildRequest(**fields)
-
-
-def source_request(**changes) -> BuildRequest:
-    fields = dict(
-        kind="source",
-        task_id=4322,
-        owner="alice",
-        target="demo",
-        component="demo-image-source",
-        platforms=[],
-        source_build_id=77,
-        source_build_nvr="demo-image-1.0-1",
-        opts={"signing_intent": "release", "userdata": {"a": 1}},
-    )
-    fields.update(changes)
-    return BuildRequest(**fields)

@@ -19,8 +19,9 @@ from koji_containerbuild.backends.local import build as local_build
 from koji_containerbuild.backends.local import buildah as bh
 from koji_containerbuild.backends.local.backend import LocalBackend, _tree
 from koji_containerbuild.config import LocalSettings
+from koji_containerbuild.hostarch import host_arch
 
-HOST = bh.host_arch()
+HOST = host_arch()
 
 
 @pytest.fixture
@@ -278,6 +279,7 @@ import sys, time
 from koji_containerbuild.backends.local.backend import create
 from koji_containerbuild.backends.base import BuildRequest
 from koji_containerbuild.config import LocalSettings
+from koji_containerbuild.hostarch import host_arch
 import json
 settings, request = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 print(create(LocalSettings(**settings)).start(BuildRequest(**request)), flush=True)

@@ -21,8 +21,9 @@ from koji_containerbuild.backends.base import BuildRequest, Outcome
 from koji_containerbuild.backends.local import buildah as bh
 from koji_containerbuild.backends.local.backend import _tree
 from koji_containerbuild.config import LocalSettings
+from koji_containerbuild.hostarch import host_arch
 
-HOST = bh.host_arch()
+HOST = host_arch()
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The OSBS backend against the osbs-client 2.8 stand-in (tests/standins/osbs)."""
+"""The OSBS backend against the osbs-client 2.8 stand-in (koji_containerbuild.sandbox.osbs)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,12 @@ import requests
 
 from koji_containerbuild.backends.base import BackendError, Outcome, TransientBackendError
 from koji_containerbuild.config import OsbsSettings
-from tests.osbs_harness import binary_request, make_backend, make_source, source_request
+from koji_containerbuild.sandbox.osbs.harness import (
+    binary_request,
+    make_backend,
+    make_source,
+    source_request,
+)
 
 # -- creating builds ---------------------------------------------------------
 

@@ -1,6 +1,7 @@
 """OSBS build logs: platforms, resumed streams and lines that are not UTF-8.
 
 Against the osbs-client 2.8 stand-in; mirrors koji_containerbuild/backends/osbs/logs.py.
+The logs are read the way the builder reads them, by logs.stream.stream_build_logs.
 """
 
 from __future__ import annotations
@@ -14,8 +15,45 @@ from koji_containerbuild.backends.base import (
     Outcome,
     TransientBackendError,
 )
+from koji_containerbuild.logs.stream import stream_build_logs
+from koji_containerbuild.sandbox.osbs.harness import binary_request
 from tests.conftest import open_task
-from tests.osbs_harness import binary_request
+
+
+class RecordedLogs:
+    """Stands in for logs.TaskLogs: keeps each ``(platform, line)`` in the order taken.
+
+    Like TaskLogs.drain, it counts the lines taken per key, also when the
+    iterator raises, and returns the exception that ended it. ``on_line``
+    runs after each line (a test's move while the build goes on).
+    """
+
+    def __init__(self, on_line=None):
+        self.lines: list = []
+        self.notes: list = []
+        self.on_line = on_line
+
+    def write(self, platform, line):
+        self.notes.append((platform, line))
+
+    def drain(self, items, platform_of, counts, cancelled=None, marks_of=None):
+        try:
+            for key, line in items:
+                counts[key] += 1
+                self.lines.append((platform_of(key), line))
+                if self.on_line is not None:
+                    self.on_line()
+        except Exception as exc:
+            return exc
+        return None
+
+
+def follow(backend, handle, on_line=None) -> list:
+    """The build's ``(platform, line)`` as stream_build_logs hands them to the task logs."""
+    logs = RecordedLogs(on_line)
+    stream_build_logs(backend, handle, logs)
+    return logs.lines
+
 
 # -- logs ---------------------------------------------------------------------------
 
@@ -57,7 +95,7 @@ def per_task(lines):
 def test_logs_deliver_every_line_with_its_platform(backend, fake_osbs):
     fake_osbs.script(tasks=two_arch_script())
     handle = backend.start(binary_request())
-    assert per_task(backend.logs(handle)) == {
+    assert per_task(follow(backend, handle)) == {
         None: ["pre 1", "pre 2"],
         "x86_64": [f"amd {n}" for n in range(5)],
         "s390x": [f"s390 {n}" for n in range(3)],
@@ -84,11 +122,12 @@ def test_broken_stream_is_resumed_without_repeats(
         stream_breaks=[(4, error if break_with == "network" else None), (7, error)],
     )
     handle = backend.start(binary_request())
-    lines = {}
-    for platform, line in backend.logs(handle):
-        lines.setdefault(platform, []).append(line)
+
+    def release_once_opened_three_times():
         if fake_osbs.runs[handle].log_opens == 3:
             still_running.event.set()
+
+    lines = per_task(follow(backend, handle, release_once_opened_three_times))
     assert lines["x86_64"] == [f"amd {n}" for n in range(5)]
     assert lines["s390x"] == [f"s390 {n}" for n in range(3)]
     assert lines[None] == ["pre 1", "pre 2"]
@@ -101,11 +140,13 @@ def test_stream_that_stays_broken_ends_in_a_clear_error(backend, fake_osbs, cloc
     error = exceptions.OsbsNetworkException("https://osbs", "reset", 0)
     fake_osbs.script(tasks=two_arch_script(), stream_breaks=[(1, error)] + [(0, error)] * 100)
     handle = backend.start(binary_request())
-    delivered = []
-    with pytest.raises(TransientBackendError, match="task log is incomplete"):
-        for item in backend.logs(handle):
-            delivered.append(item)
-    assert len(delivered) == 1
+    logs = RecordedLogs()
+    with pytest.raises(TransientBackendError, match="task log is incomplete") as broken:
+        stream_build_logs(backend, handle, logs)
+    assert logs.lines == [(None, "pre 1")]
+    assert logs.notes == [
+        (None, f"koji-containerbuild: the build log is incomplete: {broken.value}")
+    ]
     assert sum(clock.sleeps) == pytest.approx(60.0)
 
 
@@ -118,7 +159,7 @@ def test_permanent_stream_error_is_reported(backend, fake_osbs):
     )
     handle = backend.start(binary_request())
     with pytest.raises(BackendError, match="token expired"):
-        list(backend.logs(handle))
+        follow(backend, handle)
 
 
 def bad_byte_script():
@@ -143,7 +184,7 @@ def test_non_utf8_line_and_the_rest_of_every_task_are_delivered(backend, fake_os
     script = bad_byte_script()
     fake_osbs.script(tasks=script)
     handle = backend.start(binary_request())
-    delivered = list(backend.logs(handle))
+    delivered = follow(backend, handle)
     lines = per_task(without_notes(delivered))
     assert lines["x86_64"] == ["amd 0", "amd 1", b"amd \xff bad", "amd 3", "amd 4"]
     assert lines["s390x"] == [f"s390 {n}" for n in range(6)]
@@ -167,7 +208,7 @@ def test_non_utf8_first_line_then_tasks_never_streamed(backend, fake_osbs):
         }
     )
     handle = backend.start(binary_request())
-    assert without_notes(backend.logs(handle)) == [
+    assert without_notes(follow(backend, handle)) == [
         ("x86_64", b"\xfe\xff"),
         ("x86_64", "amd 1"),
         ("aarch64", "arm 0"),
@@ -176,7 +217,7 @@ def test_non_utf8_first_line_then_tasks_never_streamed(backend, fake_osbs):
 
 
 def test_rest_of_the_log_reaches_the_task_logs(backend, fake_osbs, sandbox_hub, tmp_path):
-    from koji_containerbuild.logs.stream import TaskLogs, stream_build_logs
+    from koji_containerbuild.logs.stream import TaskLogs
 
     fake_osbs.script(tasks=bad_byte_script())
     handle = backend.start(binary_request())
@@ -202,7 +243,7 @@ def test_transient_fault_while_reading_the_rest_is_retried(backend, fake_osbs, c
     fake_osbs.script(tasks=bad_byte_script())
     fake_osbs.fail("openshift_get", exceptions.OsbsNetworkException("https://osbs", "reset", 0))
     handle = backend.start(binary_request())
-    lines = per_task(without_notes(backend.logs(handle)))
+    lines = per_task(without_notes(follow(backend, handle)))
     assert lines["x86_64"] == ["amd 0", "amd 1", b"amd \xff bad", "amd 3", "amd 4"]
     assert clock.sleeps
 
@@ -210,7 +251,7 @@ def test_transient_fault_while_reading_the_rest_is_retried(backend, fake_osbs, c
 def test_rest_that_cannot_be_read_is_noted_and_marked_incomplete(backend, fake_osbs):
     fake_osbs.script(tasks=bad_byte_script(), pod_log_status=403)
     handle = backend.start(binary_request())
-    delivered = list(backend.logs(handle))
+    delivered = follow(backend, handle)
     assert ("x86_64", b"amd \xff bad") in delivered
     platform, note = delivered[-1]
     assert platform == "x86_64"
@@ -227,7 +268,7 @@ def test_refused_connections_when_opening_the_stream_are_retried(backend, fake_o
     fake_osbs.script(tasks=two_arch_script())
     handle = backend.start(binary_request())
     fake_osbs.fail_http(REFUSED, times=2)
-    lines = per_task(backend.logs(handle))
+    lines = per_task(follow(backend, handle))
     assert lines["x86_64"] == [f"amd {n}" for n in range(5)]
     assert clock.sleeps == [1.0, 2.0]
     assert fake_osbs.sleeps == []  # osbs-client itself did not retry
@@ -238,10 +279,7 @@ def test_log_stream_of_a_cancelled_build_ends_once_it_has_finished(backend, fake
 
     fake_osbs.script(tasks={"binary-container-build-x86-64": ["step 1", Pause(), "never"]})
     handle = backend.start(binary_request())
-    delivered = []
-    for item in backend.logs(handle):
-        delivered.append(item)
-        backend.cancel(handle)
+    delivered = follow(backend, handle, lambda: backend.cancel(handle))
     assert delivered == [("x86_64", "step 1")]
     assert fake_osbs.runs[handle].reason == "Cancelled"
     assert fake_osbs.runs[handle].log_opens == 1

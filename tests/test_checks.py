@@ -47,11 +47,6 @@ def test_arch_override_is_canonicalised(sandbox_hub, session):
     assert checks.select_arches(target, opts) == ["i386"]
 
 
-def test_arch_override_refused_for_normal_builds(target):
-    with pytest.raises(koji.BuildError, match="only allowed for scratch or isolated"):
-        checks.select_arches(target, {"arch_override": "x86_64"})
-
-
 def test_arch_override_refused_for_arch_the_tag_lacks(target):
     with pytest.raises(koji.BuildError, match="s390x, which build tag 'demo-build'"):
         checks.select_arches(target, {"isolated": True, "arch_override": "s390x"})
@@ -157,14 +152,4 @@ def test_taken_nvr_advice_names_the_release_option_for_both_clients(
     assert str(refused.value).endswith(
         "bump the release label or set option 'release' (koji: --release, fedpkg: "
         "--build-release) to build a new NVR."
-    )
-
-
-def test_arch_override_advice_names_both_spellings(target):
-    with pytest.raises(koji.BuildError) as refused:
-        checks.select_arches(target, {"arch_override": "x86_64"})
-    assert str(refused.value) == (
-        "Option 'arch_override' (koji: --arch-override, fedpkg: --arches) is only allowed for "
-        "scratch or isolated builds; drop it or add option 'scratch' (--scratch) or "
-        "'isolated' (--isolated)."
     )

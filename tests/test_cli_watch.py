@@ -190,11 +190,22 @@ def test_json_with_nowait_prints_the_task(koji_cli, sandbox_hub):
     }
 
 
-def test_follow_logs_prints_uploaded_task_output(koji_cli, sandbox_hub):
+def test_follow_logs_prints_uploaded_task_output(koji_cli, sandbox_hub, monkeypatch):
+    first_part_read = threading.Event()
+    dispatch = sandbox_hub.dispatch
+
+    def noting_log_reads(method, args, kwargs, session):
+        answer = dispatch(method, args, kwargs, session)
+        if method == "downloadTaskOutput" and "x86_64.log" in list(args) and answer:
+            first_part_read.set()
+        return answer
+
+    monkeypatch.setattr(sandbox_hub, "dispatch", noting_log_reads)
+
     def act(builder, task_id):
         builder.open(task_id)
         builder.upload(task_id, "x86_64.log", b"STEP 1/2: FROM base\n")
-        time.sleep(1.5)  # at least one poll sees the first part only
+        assert first_part_read.wait(30), "the CLI never read the first part of the log"
         builder.upload(task_id, "x86_64.log", b"STEP 2/2: RUN make\n", offset=20)
         builder.close(task_id, SUCCESS)
 

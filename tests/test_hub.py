@@ -254,16 +254,6 @@ def test_source_container_refusal_creates_no_task(rules):
     assert rules.tasks() == []
 
 
-def test_task_signatures_let_policies_parse_the_task_params():
-    signatures = hub.TASK_SIGNATURES
-    params = koji.util.apply_argspec(
-        signatures["buildContainer"][0], [SRC, "demo", {"scratch": True}], {}
-    )
-    assert params == {"src": SRC, "target": "demo", "opts": {"scratch": True}}
-    params = koji.util.apply_argspec(signatures["buildSourceContainer"][0], ["demo"], {})
-    assert params == {"target": "demo", "opts": None}
-
-
 def test_broken_config_is_a_generic_fault_naming_the_file(tmp_path):
     path = tmp_path / "hub.conf"
     path.write_text("[hub]\nbuild_perm = x\n")

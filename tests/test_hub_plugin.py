@@ -113,19 +113,15 @@ def test_source_container_build_task(alice):
 
 
 def test_task_params_are_visible_to_hub_policies(sandbox_hub, alice):
-    seen = []
-
-    def channel_policy(data):
-        seen.append(data)
-        return "req"
-
-    sandbox_hub.set_policy("channel", channel_policy)
-    alice.buildContainer(SRC, "demo", {"git_branch": "main", "scratch": True})
-    [data] = seen
-    assert data["source"] == SRC
-    assert data["target"] == "demo"
-    assert data["scratch"] is True
-    assert data["req_channel"] == "container"
+    # the task runs in channel 'container' only if every test of the first rule matched
+    sandbox_hub.set_policy(
+        "channel",
+        f"match source {SRC.split('#')[0]}?* && match target demo && bool scratch"
+        " && match req_channel container :: req\nall :: use default",
+    )
+    task_id = alice.buildContainer(SRC, "demo", {"git_branch": "main", "scratch": True})
+    channel_id = alice.getTaskInfo(task_id)["channel_id"]
+    assert alice.getChannel(channel_id)["name"] == "container"
     params = koji.tasks.parse_task_params("buildSourceContainer", ["demo", {"scratch": True}])
     assert params == {"target": "demo", "opts": {"scratch": True}}
 
@@ -304,10 +300,3 @@ def test_fedpkg_call_over_xmlrpc_with_a_real_client_session(hub_server, admin):
     ):
         client.buildContainer(SRC, "demo", fedpkg_opts(skip_build=True), priority=None)
     assert all_task_ids(admin) == [task_id]
-
-
-def test_plugin_registers_the_task_signatures_of_the_library(sandbox_hub):
-    from koji_containerbuild.hub import TASK_SIGNATURES
-
-    for method, signature in TASK_SIGNATURES.items():
-        assert koji.tasks.LEGACY_SIGNATURES[method] == signature

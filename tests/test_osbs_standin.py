@@ -1,4 +1,4 @@
-"""Contract of the osbs-client 2.8 stand-in (tests/standins/osbs): one test per behaviour.
+"""Contract of the osbs-client 2.8 stand-in (sandbox/osbs/standins/osbs): one test per behaviour.
 
 Each test names the osbs-client 2.8.0 function whose behaviour it pins
 (osbs/api.py, osbs/tekton.py, osbs/osbs_http.py, osbs/utils, osbs/build/user_params.py),
@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from tests.osbs_harness import DEMO_DOCKERFILE, demo_source, make_source
+from koji_containerbuild.sandbox.osbs.harness import DEMO_DOCKERFILE, demo_source, make_source
 
 
 @pytest.fixture

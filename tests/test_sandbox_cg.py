@@ -10,6 +10,8 @@ import re
 import koji
 import pytest
 
+from tests.conftest import open_task
+
 CG = "koji-containerbuild"
 IMAGE = b"not really a tarball, but bytes with a checksum"
 LOG = b"STEP 1/2: FROM scratch\n"
@@ -25,7 +27,8 @@ def upload(session, directory, name, data):
     session.rawUpload(data, 0, directory, name)
 
 
-def metadata(build_id=None, **build_overrides):
+def metadata(build_id=None, task_id=None, **build_overrides):
+    """CG metadata of demo-image-1.0-1; ``task_id`` (a real task) goes into extra, as OSBS's."""
     build = {
         "name": "demo-image",
         "version": "1.0",
@@ -34,10 +37,12 @@ def metadata(build_id=None, **build_overrides):
         "start_time": 1000,
         "end_time": 2000,
         "owner": "alice",
-        "extra": {"image": {"index": {"pull": ["r/demo@sha256:1"]}}, "container_koji_task_id": 7},
+        "extra": {"image": {"index": {"pull": ["r/demo@sha256:1"]}}},
     }
     if build_id is not None:
         build["build_id"] = build_id
+    if task_id is not None:
+        build["extra"]["container_koji_task_id"] = task_id
     build.update(build_overrides)
     return {
         "metadata_version": 0,
@@ -87,13 +92,16 @@ def reserve_and_upload(hub, directory="cg/import-1"):
 def test_reserved_import_completes_the_build(cg_hub):
     builder, res = reserve_and_upload(cg_hub)
     assert cg_hub.session().getBuild(res["build_id"])["state"] == koji.BUILD_STATES["BUILDING"]
-    build = builder.CGImport(metadata(res["build_id"]), "cg/import-1", token=res["token"])
+    task_id = open_task(cg_hub)
+    build = builder.CGImport(
+        metadata(res["build_id"], task_id=task_id), "cg/import-1", token=res["token"]
+    )
     assert (build["nvr"], build["state"], build["cg_name"]) == (
         "demo-image-1.0-1",
         koji.BUILD_STATES["COMPLETE"],
         CG,
     )
-    assert (build["owner_name"], build["task_id"]) == ("alice", 7)
+    assert (build["owner_name"], build["task_id"]) == ("alice", task_id)
     assert build["extra"]["typeinfo"]["image"]["index"]["pull"] == ["r/demo@sha256:1"]
     archives = builder.listArchives(buildID=build["id"])
     assert [(a["filename"], a["btype"], a["arch"]) for a in archives] == [
@@ -261,3 +269,13 @@ def test_import_of_an_nvr_kojihub_or_the_filesystem_refuses_writes_nothing(cg_hu
         builder.CGImport(metadata(**change), "cg/bad")
     assert cg_hub.session().listBuilds() == []
     assert not os.path.exists(cg_hub.packagesdir) or os.listdir(cg_hub.packagesdir) == []
+
+
+def test_import_naming_a_task_that_does_not_exist_is_refused(cg_hub):
+    # kojihub's build.task_id references the task table
+    builder, res = reserve_and_upload(cg_hub)
+    with pytest.raises(koji.GenericError, match="No such task: 999999"):
+        builder.CGImport(
+            metadata(res["build_id"], task_id=999999), "cg/import-1", token=res["token"]
+        )
+    assert cg_hub.session().getBuild(res["build_id"])["state"] == koji.BUILD_STATES["BUILDING"]

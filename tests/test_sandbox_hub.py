@@ -13,6 +13,7 @@ import koji.util
 import koji.xmlrpcplus
 import pytest
 
+from koji_containerbuild.sandbox.kojihub import api_tasks
 from koji_containerbuild.sandbox.kojihub.hub import SandboxHub
 
 PLUGIN = textwrap.dedent(
@@ -208,15 +209,6 @@ def test_host_not_running_the_task_may_not_cancel_it(sandbox_hub):
         sandbox_hub.session("builder").cancelTask(task_id)
 
 
-def test_close_after_cancel_keeps_canceled(sandbox_hub):
-    task_id = _make(sandbox_hub, "thing", ["demo"], channel="container")
-    builder = sandbox_hub.session("builder")
-    builder.host.openTask(task_id)
-    sandbox_hub.session("alice").cancelTask(task_id)
-    builder.host.closeTask(task_id, koji.xmlrpcplus.dumps((1,), methodresponse=1))
-    assert sandbox_hub.session().getTaskInfo(task_id)["state"] == koji.TASK_STATES["CANCELED"]
-
-
 def test_free_tasks_makes_task_available_again(sandbox_hub):
     task_id = _make(sandbox_hub, "thing", ["demo"], channel="container")
     builder = sandbox_hub.session("builder")
@@ -234,7 +226,7 @@ def test_host_api_needs_a_host(sandbox_hub):
 def test_assert_policy_default_allows_build_from_scm(sandbox_hub):
     builder = sandbox_hub.session("builder")
     builder.host.assertPolicy("build_from_scm", {"scm_host": "example.com"})
-    sandbox_hub.set_policy("build_from_scm", "deny not from here")
+    sandbox_hub.set_policy("build_from_scm", "all :: deny not from here")
     with pytest.raises(koji.ActionNotAllowed, match="not from here"):
         builder.host.assertPolicy("build_from_scm", {})
     assert builder.evalPolicy("build_from_scm", {}) == "deny not from here"
@@ -438,3 +430,22 @@ def test_raw_upload_without_overwrite_must_end_at_the_end_of_the_file(sandbox_hu
     alice.rawUpload(b"0123456789", 0, "cli-build/a", "x.bin")
     with pytest.raises(koji.GenericError, match="Incorrect upload length"):
         alice.rawUpload(b"ab", 2, "cli-build/a", "x.bin")
+
+
+def test_a_hub_plugin_that_is_missing_takes_the_hub_offline(tmp_path):
+    hub = SandboxHub(str(tmp_path / "koji"), hub_plugins=[str(tmp_path / "hub_missing.py")])
+    with pytest.raises(koji.ServerOffline, match="server startup error"):
+        hub.session().getAPIVersion()
+
+
+def test_a_policy_that_is_not_rule_text_is_refused(sandbox_hub):
+    with pytest.raises(ValueError, match="must be koji"):
+        sandbox_hub.set_policy("tag", "allow")
+
+
+def test_channel_policy_sends_a_child_task_to_its_parents_channel(sandbox_hub):
+    admin = sandbox_hub.session("admin")
+    parent = admin.makeTask("thing", ["demo"], channel="container")
+    sandbox_hub.session("builder").host.openTask(parent)
+    child = sandbox_hub.run_as("admin", api_tasks.make_task, "thing", ["demo"], parent=parent)
+    assert admin.getTaskInfo(child)["channel_id"] == admin.getChannel("container")["id"]

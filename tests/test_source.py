@@ -151,22 +151,17 @@ def test_checkout_refused_by_a_block_entry(app, tmp_path, builder):
 
 
 def test_checkout_refused_by_the_build_from_scm_policy(app, tmp_path, builder, sandbox_hub):
-    seen = []
-
-    def policy(data):
-        seen.append(data)
-        return "deny containers from elsewhere"
-
-    sandbox_hub.set_policy("build_from_scm", policy)
+    # refused only if the policy saw the task's data and the SCM host
+    sandbox_hub.set_policy(
+        "build_from_scm",
+        "bool scratch && compare user_id = 7 && match scm_host 127.0.0.1:* "
+        ":: deny containers from elsewhere\nall :: allow",
+    )
     data = {"scratch": True, "channel": "container", "user_id": 7}
     with pytest.raises(SourceError) as caught:
         _checkout(app, tmp_path, app.second, kojid_options(use_policy=True), builder, data)
     assert "build_from_scm policy" in str(caught.value)
     assert "containers from elsewhere" in str(caught.value)
-    [sent] = seen
-    assert sent["scratch"] is True
-    assert sent["user_id"] == 7
-    assert sent["scm_host"].startswith("127.0.0.1:")
     assert os.listdir(tmp_path / "scm") == []
 
 
@@ -175,7 +170,7 @@ def test_checkout_allowed_by_policy_never_fetches_a_common_repo(
 ):
     # "allow use_common" would make koji.daemon.SCM clone <repo>/../common, which
     # does not exist here: the checkout only succeeds if that step is skipped.
-    sandbox_hub.set_policy("build_from_scm", "allow use_common")
+    sandbox_hub.set_policy("build_from_scm", "all :: allow use_common")
     options = kojid_options(use_policy=True)
     sourcedir = _checkout(app, tmp_path, app.second, options, builder, None, task.upload_path)
     assert _head(sourcedir) == app.second

@@ -73,6 +73,7 @@ FAKE_PLUGIN = textwrap.dedent(
                 child = subprocess.Popen([sys.executable, "-c", CHILD])
                 record(f"pids {os.getpid()} {child.pid}")
                 stubborn("parent")
+                record("parent ready")
                 while True:
                     time.sleep(0.05)
             raise koji.GenericError(f"unknown fake {what}")
@@ -86,6 +87,8 @@ FAKE_PLUGIN = textwrap.dedent(
         "        h.write('child ' + signal.Signals(num).name + '\\\\n')\\n"
         "signal.signal(signal.SIGINT, rec)\\n"
         "signal.signal(signal.SIGTERM, rec)\\n"
+        "with open(os.path.join(markers, 'events'), 'a') as h:\\n"
+        "    h.write('child ready\\\\n')\\n"
         "while True:\\n"
         "    time.sleep(0.05)\\n"
     )
@@ -252,7 +255,8 @@ def test_cancel_signals_the_process_tree_deepest_first(make_worker, alice, marke
         worker, lambda: next((e for e in events(markers) if e.startswith("pids")), None)
     )
     parent, child = (int(p) for p in pids_line.split()[1:])
-    time.sleep(0.3)  # let both install their signal handlers
+    # both have installed their signal handlers
+    poll_until(worker, lambda: {"parent ready", "child ready"} <= set(events(markers)))
     tree = proctree.process_tree(parent)
     alice.cancelTask(task_id)
     poll_until(worker, lambda: not worker.running)
@@ -261,7 +265,9 @@ def test_cancel_signals_the_process_tree_deepest_first(make_worker, alice, marke
         (child, signal.SIGTERM), (parent, signal.SIGTERM),
         (child, signal.SIGKILL), (parent, signal.SIGKILL),
     ]  # fmt: skip
-    received = {e for e in events(markers) if e.split()[0] in ("parent", "child")}
+    received = {
+        e for e in events(markers) if e.split()[0] in ("parent", "child") and "ready" not in e
+    }
     assert received == {"child SIGINT", "parent SIGINT", "child SIGTERM", "parent SIGTERM"}
     assert not any(proctree.is_alive(proc) for proc in tree)
     assert state_of(alice, task_id) == "CANCELED"

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import abc
 import enum
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Optional, Union
+from typing import Any, Optional, Protocol, Union
 
 #: Log "platform" for lines of the remote-sources (cachito/hermeto) step.
 REMOTE_SOURCES = "remote-sources"
@@ -140,6 +141,24 @@ class BuildResult:
 LogLine = tuple[Optional[str], Union[str, bytes]]
 
 
+class LogFeed(Protocol):
+    """A build's logs handed over as whole line iterators (see BuildBackend.log_feed).
+
+    :func:`koji_containerbuild.logs.stream.stream_build_logs` drives it: it drains
+    each iterator ``streams()`` yields, of ``(key, line)`` items, and sends
+    back the exception that ended it (None if it just ended), so the feed
+    decides whether to resume, fall back or give up. It counts the lines
+    taken per key in ``delivered``. An optional ``marks_of(key)`` names the
+    build-system markers (loglines.Marks) the lines of a key may carry.
+    """
+
+    delivered: Counter
+
+    def streams(self) -> Generator[Iterator[tuple[Any, str | bytes]], Any, None]: ...
+
+    def platform_of(self, key: Any) -> str | None: ...
+
+
 class BuildBackend(abc.ABC):
     """A place that builds container images.
 
@@ -147,13 +166,14 @@ class BuildBackend(abc.ABC):
     output right after :meth:`start` so that a re-run of the same task can
     :meth:`lookup` the build and follow it instead of starting another one.
 
-    A backend whose logs arrive in large bursts may also offer
-    ``log_feed(handle)`` (see :class:`koji_containerbuild.backends.osbs.logs.OsbsLogFeed`):
-    :func:`koji_containerbuild.logs.stream.stream_build_logs` then takes whole line
-    iterators instead of one :meth:`logs` item at a time. Only such a feed
-    can declare (``marks_of``) which of its log sources are the build
-    system's own and may carry USER_WARNING and ``_metadata_`` lines; lines
-    from :meth:`logs` are the build's output and never carry them.
+    A backend hands out its logs in one of two ways: :meth:`logs`, one
+    ``(platform, line)`` at a time (the local backend), or :meth:`log_feed`,
+    whole line iterators (the OSBS one, whose logs arrive in large bursts);
+    :func:`koji_containerbuild.logs.stream.stream_build_logs` reads the feed when
+    there is one. Only a feed can declare (``marks_of``) which of its log
+    sources are the build system's own and may carry USER_WARNING and
+    ``_metadata_`` lines; lines from :meth:`logs` are the build's output
+    and never carry them.
     """
 
     #: Configuration name of the backend (``osbs``, ``local``).
@@ -172,14 +192,18 @@ class BuildBackend(abc.ABC):
     def start(self, request: BuildRequest) -> str:
         """Start a build and return its handle without waiting for it."""
 
-    @abc.abstractmethod
+    def log_feed(self, handle: str) -> LogFeed | None:
+        """The build's logs as a :class:`LogFeed`, or None: read :meth:`logs` instead."""
+        return None
+
     def logs(self, handle: str) -> Iterator[LogLine]:
-        """Yield ``(platform, line)`` until the build's logs end.
+        """Yield ``(platform, line)`` until the build's logs end (backends without a feed).
 
         ``platform`` is an arch (``x86_64``), :data:`REMOTE_SOURCES`, or None
         for lines that belong to no platform. Lines carry no newline; a line
         that is not valid UTF-8 comes as ``bytes``.
         """
+        raise NotImplementedError(f"The {self.name} backend hands out its logs by log_feed().")
 
     @abc.abstractmethod
     def wait(self, handle: str) -> BuildResult:

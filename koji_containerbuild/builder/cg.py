@@ -23,6 +23,7 @@ import koji
 
 from koji_containerbuild import LOGGER_NAME, __version__
 from koji_containerbuild.backends.base import BuildResult, ImageOutput
+from koji_containerbuild.hostarch import host_arch
 from koji_containerbuild.xmlsafe import xml_safe
 
 log = logging.getLogger(f"{LOGGER_NAME}.cg")
@@ -180,7 +181,7 @@ def build_metadata(
     if record.task_id is not None:
         build["task_id"] = int(record.task_id)
         extra["container_koji_task_id"] = int(record.task_id)
-    host = {"os": _host_os(), "arch": koji.canonArch(os.uname().machine)}
+    host = {"os": _host_os(), "arch": host_arch()}
     buildroots, outputs, files = [], [], []
     arch_buildroot: dict[str, int] = {}
     for number, image in enumerate(result.images, start=1):

@@ -16,6 +16,7 @@ import koji
 from koji_containerbuild import LOGGER_NAME
 from koji_containerbuild.bounds import name_problem
 from koji_containerbuild.optnames import option_name
+from koji_containerbuild.targets import TargetError, dest_tag_of
 
 logger = logging.getLogger(LOGGER_NAME + ".checks")
 
@@ -61,12 +62,10 @@ def resolve_target(session: Any, target: str) -> TargetInfo:
             f"The build tag {info['build_tag_name']!r} of target {target!r} does not exist; "
             "ask a Koji admin to fix the target."
         )
-    dest_tag = session.getTag(info["dest_tag"], event=event_id)
-    if not dest_tag:
-        raise koji.BuildError(
-            f"The destination tag {info['dest_tag_name']!r} of target {target!r} does not "
-            "exist; ask a Koji admin to fix the target."
-        )
+    try:
+        dest_tag = dest_tag_of(session, target, info, event=event_id)
+    except TargetError as error:
+        raise koji.BuildError(str(error)) from None
     arches = _canon_arches(build_config.get("arches"))
     if not arches:
         raise koji.BuildError(
@@ -85,16 +84,14 @@ def resolve_target(session: Any, target: str) -> TargetInfo:
 
 
 def select_arches(target_info: TargetInfo, opts: dict) -> list[str]:
-    """The platforms to build: arch_override (scratch/isolated only) or the tag's arches."""
+    """The platforms to build: arch_override or the tag's arches.
+
+    ``opts`` are normalized (options.normalize_build_opts), which already
+    refuses arch_override outside scratch and isolated builds.
+    """
     override = opts.get("arch_override")
     if not override:
         return list(target_info.arches)
-    if not (opts.get("scratch") or opts.get("isolated")):
-        raise koji.BuildError(
-            f"Option {option_name('arch_override')} is only allowed for scratch or isolated "
-            f"builds; drop it or add option {option_name('scratch')} or "
-            f"{option_name('isolated')}."
-        )
     selected: list[str] = []
     unknown: list[str] = []
     for arch in override.split():

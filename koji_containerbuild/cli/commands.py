@@ -29,6 +29,7 @@ from koji_containerbuild.cli import watch as cli_watch
 from koji_containerbuild.options import OptionsError, normalize_build_opts, normalize_source_opts
 from koji_containerbuild.optnames import koji_cli_spelling
 from koji_containerbuild.source import SourceError, check_scm_url
+from koji_containerbuild.targets import TargetError, dest_tag_of
 
 #: Priority koji's own `build --background` uses (relative to koji.PRIO_DEFAULT).
 BACKGROUND_PRIORITY = 5
@@ -277,12 +278,10 @@ def check_target(session: Any, target: str, scratch: bool) -> None:
         raise UsageError(
             f"Unknown build target {quote(target)}; run 'koji list-targets' to see the targets."
         )
-    dest_tag = session.getTag(build_target["dest_tag"])
-    if not dest_tag:
-        raise UsageError(
-            f"The destination tag {build_target['dest_tag_name']!r} of target {target!r} "
-            "does not exist; ask a Koji admin to fix the target."
-        )
+    try:
+        dest_tag = dest_tag_of(session, target, build_target)
+    except TargetError as error:
+        raise UsageError(str(error)) from None
     if dest_tag.get("locked") and not scratch:
         raise UsageError(
             f"The destination tag {dest_tag['name']!r} is locked; "

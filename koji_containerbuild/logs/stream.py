@@ -309,16 +309,18 @@ def stream_build_logs(
 ) -> None:
     """Follow the build's logs into ``task_logs`` until the logs end.
 
-    A backend with ``log_feed(handle)`` (the OSBS one) hands over whole line
-    iterators that :meth:`TaskLogs.drain` consumes from C; any other backend
-    is read line by line through ``backend.logs(handle)``. Stops early when
+    A backend whose ``log_feed(handle)`` gives a feed (the OSBS one) hands
+    over whole line iterators that :meth:`TaskLogs.drain` consumes from C;
+    any other backend is read line by line through ``backend.logs(handle)``. Stops early when
     ``cancelled`` is set. When the backend reports that the stream broke for
     good, a note goes into the build log (so nobody mistakes the cut log for
     a whole one) and the BackendError propagates.
     """
     try:
-        if hasattr(backend, "log_feed"):
-            _follow_feed(backend.log_feed(handle), task_logs, cancelled)
+        log_feed = getattr(backend, "log_feed", None)
+        feed = log_feed(handle) if log_feed is not None else None
+        if feed is not None:
+            _follow_feed(feed, task_logs, cancelled)
         else:
             _follow_lines(backend.logs(handle), task_logs, cancelled)
     except BackendError as exc:
@@ -344,7 +346,7 @@ def _follow_lines(lines: Any, task_logs: TaskLogs, cancelled: threading.Event | 
 
 
 def _follow_feed(feed: Any, task_logs: TaskLogs, cancelled: threading.Event | None) -> None:
-    """Drive a backend's log feed.
+    """Drive a backend's log feed (the one driver of backends.base.LogFeed).
 
     ``feed.streams()`` is a generator of ``(key, line)`` iterators: each one
     is drained and the exception that ended it (None if it just ended) is

@@ -15,8 +15,8 @@ import koji.tasks
 
 log = logging.getLogger("koji.plugin.containerbuild.hub_plugin")
 
-# Same as koji_containerbuild.hub.TASK_SIGNATURES, repeated here so that hub
-# policies understand these tasks even when the library cannot be imported.
+# The one home of the task signatures (kept here, not in the library, so that
+# hub policies understand these tasks even when the library cannot be imported).
 koji.tasks.LEGACY_SIGNATURES.setdefault(
     "buildContainer", [[["src", "target", "opts"], None, None, (None,)]]
 )

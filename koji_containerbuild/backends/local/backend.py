@@ -34,6 +34,7 @@ from koji_containerbuild.backends.base import (
 )
 from koji_containerbuild.backends.local import buildah as bh
 from koji_containerbuild.backends.local import runner as local_runner
+from koji_containerbuild.hostarch import host_arch
 from koji_containerbuild.image.imagetags import tags_for_build
 from koji_containerbuild.image.labels import repository_problem
 from koji_containerbuild.image.sourcefiles import SourceFileError, check_source_files
@@ -96,7 +97,7 @@ class LocalBackend(BuildBackend):
 
     # -- the interface -----------------------------------------------------
     def start(self, request: BuildRequest) -> str:
-        platforms = list(request.platforms) or [bh.host_arch()]
+        platforms = list(request.platforms) or [host_arch()]
         self._check_request(request, platforms)
         now = datetime.datetime.now(datetime.timezone.utc)
         stamp = now.strftime("%Y%m%d%H%M%S")
@@ -131,7 +132,7 @@ class LocalBackend(BuildBackend):
         return handle
 
     def _check_request(self, request: BuildRequest, platforms: list[str]) -> None:
-        host = bh.host_arch()
+        host = host_arch()
         for arch in platforms:
             if not bh.can_run_arch(arch):
                 raise BackendError(

@@ -18,6 +18,8 @@ from typing import IO, Any
 
 import koji
 
+from koji_containerbuild.hostarch import host_arch
+
 #: Koji arch -> (Go/OCI arch, qemu binfmt_misc entry name).
 ARCHES: dict[str, tuple[str, str]] = {
     "x86_64": ("amd64", "qemu-x86_64"),
@@ -56,10 +58,6 @@ NO_PLATFORM = "-"
 MAX_LINE_BYTES = 1024 * 1024
 
 _HANDLE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-
-
-def host_arch() -> str:
-    return koji.canonArch(os.uname().machine)
 
 
 def can_run_arch(arch: str, binfmt_dir: str | None = None) -> bool:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
 from typing import Any, Callable
 
 from koji_containerbuild import LOGGER_NAME
@@ -34,7 +33,6 @@ from koji_containerbuild.backends.base import (
     BuildBackend,
     BuildRequest,
     BuildResult,
-    LogLine,
     Outcome,
     TransientBackendError,
 )
@@ -254,10 +252,6 @@ class OsbsBackend(BuildBackend):
             "userdata": opts.get("userdata"),
         }
         return {key: value for key, value in arguments.items() if value is not None}
-
-    def logs(self, handle: str) -> Iterator[LogLine]:
-        """Follow the build's logs line by line (see :meth:`log_feed` for the fast way)."""
-        return self.log_feed(handle).lines()
 
     def log_feed(self, handle: str) -> OsbsLogFeed:
         """The build's logs as whole line iterators (for logs.stream_build_logs)."""

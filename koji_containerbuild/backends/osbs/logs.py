@@ -136,26 +136,6 @@ class OsbsLogFeed:
             platform = self._platforms[key] = platform_of(task)
             return platform
 
-    def lines(self) -> Iterator[tuple[str | None, Any]]:
-        """``(platform, line)`` one at a time, for consumers without a batch path."""
-        streams = self.streams()
-        error: BaseException | None = None
-        try:
-            while True:
-                try:
-                    source = streams.send(error)
-                except StopIteration:
-                    return
-                error = None
-                try:
-                    for key, line in source:
-                        self.delivered[key] += 1
-                        yield self.platform_of(key), line
-                except Exception as exc:  # sent back: the feed resumes, falls back or gives up
-                    error = exc
-        finally:
-            streams.close()
-
     def _note(self, task: str | None, text: str) -> Iterator[Any]:
         logger.warning("%s", text)
         return iter([((NOTE, task), text)])

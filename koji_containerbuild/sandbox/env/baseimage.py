@@ -15,6 +15,7 @@ import shutil
 import subprocess
 
 from koji_containerbuild.backends.local import buildah as bh
+from koji_containerbuild.hostarch import host_arch
 from koji_containerbuild.sandbox.env.layout import (
     BASE_IMAGE,
     BUSYBOX,
@@ -23,7 +24,6 @@ from koji_containerbuild.sandbox.env.layout import (
     Paths,
     SandboxError,
     buildah_base_args,
-    host_arch,
 )
 
 BASE_REPOSITORY = BASE_IMAGE.rsplit(":", 1)[0]

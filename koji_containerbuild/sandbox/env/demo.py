@@ -19,40 +19,31 @@ import tempfile
 
 import koji
 
+from koji_containerbuild.builder import checks
 from koji_containerbuild.cli import watch as cli_watch
+from koji_containerbuild.image.labels import ImageLabels, read_image_labels
 from koji_containerbuild.sandbox.env import layout, runtime
 from koji_containerbuild.sandbox.env.gitserve import GitServer
 
 DEMO_REPO = "demo-image"
 DEMO_DIR = os.path.join(runtime.EXAMPLES_DIR, "demo-image")
-_LABEL = r'(\b{}=)"?([^"\s\\]+)"?'
-REUSABLE_STATES = (koji.BUILD_STATES["FAILED"], koji.BUILD_STATES["CANCELED"])
+_RELEASE_LABEL = re.compile(r'(\brelease=)"?([^"\s\\]+)"?')
 
 
-def read_label(dockerfile_text: str, name: str) -> str | None:
-    match = re.search(_LABEL.format(re.escape(name)), dockerfile_text)
-    return match.group(2) if match else None
-
-
-def set_release(dockerfile_text: str, release: int) -> str:
+def set_release(dockerfile_text: str, release: str) -> str:
     """Return the Dockerfile text with its ``release`` label set to ``release``."""
-    pattern = re.compile(_LABEL.format("release"))
-    if pattern.search(dockerfile_text) is None:
+    if _RELEASE_LABEL.search(dockerfile_text) is None:
         raise ValueError("The demo Dockerfile has no release label to bump.")
-    return pattern.sub(lambda m: f'{m.group(1)}"{release}"', dockerfile_text, count=1)
+    return _RELEASE_LABEL.sub(lambda m: f'{m.group(1)}"{release}"', dockerfile_text, count=1)
 
 
-def next_release(session: koji.ClientSession, name: str, version: str, first: int = 1) -> int:
-    """The lowest release from ``first`` whose NVR is free to build."""
-    release = first
-    while True:
-        build = session.getBuild(f"{name}-{version}-{release}")
-        if build is None or build["state"] in REUSABLE_STATES:
-            return release
-        release += 1
+def demo_release(session: koji.ClientSession, image: ImageLabels) -> str:
+    """The first release from the example's release label on whose NVR is free to build."""
+    first = int(image.release or 1)
+    return checks.next_free_release(session, image.component, image.version, after=str(first - 1))
 
 
-def publish_demo(git_dir: str, git_url: str, release: int) -> str:
+def publish_demo(git_dir: str, git_url: str, release: str) -> str:
     """Commit the example with ``release`` into the sandbox repo; return the SCM URL."""
     git = GitServer(git_dir)
     host_port = git_url.split("://", 1)[1]
@@ -116,11 +107,9 @@ def web_links(session: koji.ClientSession, hub_url: str, task_id: int) -> list[s
 def run_demo(info: dict) -> int:
     """Build the next release of the demo image; return the exit status."""
     session = koji.ClientSession(info["hub_url"])
-    with open(os.path.join(DEMO_DIR, "Dockerfile"), encoding="utf-8") as handle:
-        text = handle.read()
-    name = read_label(text, "com.redhat.component") or DEMO_REPO
-    version = read_label(text, "version") or "1.0"
-    release = next_release(session, name, version, int(read_label(text, "release") or 1))
+    image = read_image_labels(os.path.join(DEMO_DIR, "Dockerfile"))
+    name, version = image.component, image.version
+    release = demo_release(session, image)
     print(f"\nBuilding {name}-{version}-{release} from examples/demo-image.", flush=True)
     scm_url = publish_demo(os.path.join(info["state_dir"], "git"), info["git_url"], release)
     build_args = ["container-build", runtime.TARGET, scm_url,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import secrets
 import shlex
 import shutil
@@ -18,7 +17,7 @@ import socket
 import sys
 from typing import Any
 
-import koji
+from koji_containerbuild.hostarch import host_arch
 
 REPO_ROOT = os.path.dirname(
     os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -66,10 +65,6 @@ def exact_allowed_scms(host: str, port: int) -> str:
 
 def default_state_dir() -> str:
     return os.environ.get(STATE_ENV) or os.path.join(REPO_ROOT, ".sandbox")
-
-
-def host_arch() -> str:
-    return koji.canonArch(platform.machine())
 
 
 class Paths:

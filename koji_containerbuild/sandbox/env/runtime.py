@@ -22,6 +22,7 @@ import koji
 
 from koji_containerbuild import LOGGER_NAME
 from koji_containerbuild.backends.local import buildah as bh
+from koji_containerbuild.hostarch import host_arch
 from koji_containerbuild.sandbox.env import hosts as sandbox_hosts
 from koji_containerbuild.sandbox.env.baseimage import build_base_image, busybox_problem
 from koji_containerbuild.sandbox.env.gitserve import GitServer
@@ -56,7 +57,6 @@ from koji_containerbuild.sandbox.env.layout import (
     ensure_passwords,
     ensure_release_tag,
     exact_allowed_scms,
-    host_arch,
     koji_command,
     koji_command_text,
     load_ports,
@@ -107,7 +107,6 @@ __all__ = [
     "build_base_image",
     "buildah_base_args",
     "default_state_dir",
-    "host_arch",
     "koji_command",
     "koji_command_text",
     "load_ports",

@@ -45,21 +45,33 @@ def subsession():
 
 @export()
 def logout(session_id=None):
+    """As Session.logout: the caller's session (or, for its owner or an admin, another one)
+    and its subsessions end."""
     session = context.session
     if not session.logged_in:
-        return None
-    target = session_id or session.id
-    with current().db.write() as cnx:
-        cnx.execute(
-            "DELETE FROM sessions WHERE user_id = ? AND (id = ? OR master = ?)",
-            (session.user_id, target, target),
+        raise koji.AuthError("Not logged in")
+    db = current().db
+    if session_id:
+        owned = db.one(
+            "SELECT id FROM sessions WHERE user_id = ? AND id = ?", (session.user_id, session_id)
         )
+        if owned is None and not session.hasPerm("admin"):
+            raise koji.ActionNotAllowed("only admins or owner may logout other session")
+    target = session_id or session.id
+    with db.write() as cnx:
+        cnx.execute("DELETE FROM sessions WHERE id = ? OR master = ?", (target, target))
     return None
 
 
 @export()
 def logoutChild(session_id):
-    return logout(session_id)
+    """As Session.logoutChild: only a subsession of the caller's session ends."""
+    session = context.session
+    if not session.logged_in:
+        raise koji.AuthError("Not logged in")
+    with current().db.write() as cnx:
+        cnx.execute("DELETE FROM sessions WHERE id = ? AND master = ?", (session_id, session.id))
+    return None
 
 
 @export()

@@ -126,8 +126,8 @@ def host_open_task(task_id):
     refused here (None), as a task assigned to another host is.
     """
     host = this_host()
+    row = task_row(task_id)  # kojihub: "No such task"
     hub = current()
-    row = task_row(task_id)
     if row["state"] == STATES["FREE"] and not host_takes(host, row):
         return None
     with hub.db.write() as cnx:
@@ -155,8 +155,9 @@ def _finish(task_id, response, state: int) -> None:
     host = this_host()
     row = _assert_task_host(task_id, host)
     if row["state"] != STATES["OPEN"]:
-        # cancelled (or freed) while the handler ran: keep that outcome
-        return
+        # Task.assertHost: only the host that has the task OPEN may close or fail it;
+        # a task cancelled (or freed) while its handler ran keeps that outcome
+        raise koji.ActionNotAllowed(f"host {host['id']} does not own task {task_id}")
     hub = current()
     with hub.db.write() as cnx:
         cnx.execute(
@@ -176,23 +177,48 @@ def host_fail_task(task_id, response):
     _finish(task_id, response, STATES["FAILED"])
 
 
+def _free(cnx, task_id: int) -> None:
+    cnx.execute(
+        "UPDATE tasks SET state = ?, host_id = NULL, start_ts = NULL WHERE id = ?",
+        (STATES["FREE"], task_id),
+    )
+
+
 @export("host.freeTasks")
 def host_free_tasks(tasks):
+    """As Host.freeTasks: the tasks this host has OPEN are freed, the others left alone."""
     host = this_host()
+    owned = [
+        task_id
+        for task_id, row in ((task_id, task_row(task_id)) for task_id in tasks)
+        if row["state"] == STATES["OPEN"] and row["host_id"] == host["id"]
+    ]
     hub = current()
     with hub.db.write() as cnx:
-        for task_id in tasks:
+        for task_id in owned:
             cnx.execute(
-                "UPDATE tasks SET state = ?, host_id = NULL, start_ts = NULL WHERE id = ? "
-                "AND host_id = ? AND state IN (?, ?)",
-                (STATES["FREE"], task_id, host["id"], STATES["OPEN"], STATES["ASSIGNED"]),
+                "UPDATE tasks SET state = ?, host_id = NULL, start_ts = NULL "
+                "WHERE id = ? AND host_id = ? AND state = ?",
+                (STATES["FREE"], task_id, host["id"], STATES["OPEN"]),
             )
         hub.db.new_event(cnx)
 
 
 @export("host.refuseTask")
 def host_refuse_task(task_id, soft=True, msg=""):
-    host_free_tasks([task_id])
+    """As Host.refuseTask: a task of another host is ignored; one that is over cannot be freed."""
+    host = this_host()
+    row = task_row(task_id)
+    if row["host_id"] != host["id"]:
+        return
+    if koji.TASK_STATES[row["state"]] in ("CLOSED", "CANCELED", "FAILED"):
+        raise koji.GenericError(
+            f"Cannot free task {task_id}, state is {koji.TASK_STATES[row['state']]}"
+        )
+    hub = current()
+    with hub.db.write() as cnx:
+        _free(cnx, task_id)
+        hub.db.new_event(cnx)
 
 
 @export("host.setTaskWeight")

@@ -247,12 +247,13 @@ def listPackages(
 
 @export()
 def getPackageConfig(tag, pkg, event=None):
-    tag_id = tag_row(tag, strict=True)["id"]
+    """As RootExports.getPackageConfig: None when the tag or the package is unknown."""
+    tag = tag_row(tag)
     package = package_row(pkg)
-    if package is None:
+    if tag is None or package is None:
         return None
     rows = current().db.all(
-        _PACKAGE_LISTING + " WHERE tp.tag_id = ? AND tp.package_id = ?", (tag_id, package["id"])
+        _PACKAGE_LISTING + " WHERE tp.tag_id = ? AND tp.package_id = ?", (tag["id"], package["id"])
     )
     return _listing(rows)[0] if rows else None
 

@@ -327,7 +327,7 @@ def cancel_task(task_id: int, recurse: bool = True) -> bool:
                 (koji.BUILD_STATES["CANCELED"], time.time(), task_id,
                  koji.BUILD_STATES["BUILDING"]),
             )  # fmt: skip
-    if recurse:
+    if recurse and changed:  # as Task.cancel: a task already over keeps its children
         for child in hub.db.all("SELECT id FROM tasks WHERE parent = ?", (task_id,)):
             cancel_task(child["id"], recurse=True)
     return bool(changed)

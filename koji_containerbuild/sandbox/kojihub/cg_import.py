@@ -157,6 +157,10 @@ class _Importer:
         build["start_time"] = float(meta["start_time"])
         build["completion_time"] = float(meta["end_time"])
         build["task_id"] = task_id_from(meta)
+        if build["task_id"] is not None and not current().db.one(
+            "SELECT 1 FROM tasks WHERE id = ?", (build["task_id"],)
+        ):  # the real build table's task_id references the task table
+            raise koji.GenericError(f"No such task: {build['task_id']}")
         owner = meta.get("owner")
         if owner:
             if not isinstance(owner, str):
@@ -286,16 +290,16 @@ class _Importer:
         with hub.db.write() as cnx:
             if token:
                 build_id = build["build_id"]
+                # as CG_Importer.update_build: the start time stays the reservation's
                 cnx.execute(
                     "UPDATE builds SET state = ?, extra = ?, owner_id = ?, source = ?, "
-                    "task_id = ?, start_ts = ?, completion_ts = ?, token = NULL WHERE id = ?",
+                    "task_id = ?, completion_ts = ?, token = NULL WHERE id = ?",
                     (
                         BUILD_STATES["COMPLETE"],
                         dump_json(build["extra"]),
                         owner,
                         build.get("source"),
                         build["task_id"],
-                        build["start_time"],
                         time.time(),
                         build_id,
                     ),

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import platform
 import sys
 import threading
 import traceback
@@ -21,6 +20,8 @@ import koji.plugin
 import koji.policy
 import koji.util
 from koji.context import context
+
+from koji_containerbuild.hostarch import host_arch
 
 # the API modules register their RPCs in api_base.EXPORTS when imported
 from koji_containerbuild.sandbox.kojihub import (
@@ -56,13 +57,13 @@ HUB_OPTIONS = {
 }
 
 
-def _default_channel_policy(data: dict) -> str:
-    # koji's default: has req_channel :: req; all :: use default
-    return "req" if "req_channel" in data else "use default"
-
-
-def _host_arch() -> str:
-    return koji.canonArch(platform.machine() or "x86_64")
+#: The policies of the sandbox's hub.conf, written as an admin writes them:
+#: kojihub's default channel policy, and build_from_scm open to every user
+#: (kojihub's default lets only admins build from SCM).
+DEFAULT_POLICIES = {
+    "channel": "has req_channel :: req\nis_child_task :: parent\nall :: use default",
+    "build_from_scm": "all :: allow",
+}
 
 
 class SandboxHub:
@@ -77,10 +78,9 @@ class SandboxHub:
         self.exports: dict[str, Callable] = dict(api_base.EXPORTS)
         self.exports["multiCall"] = self._multi_call
         self.callbacks: dict[str, list[Callable]] = {}
-        self.policies: dict[str, Any] = {
-            "channel": _default_channel_policy,
-            "build_from_scm": "allow",
-        }
+        self.policies: dict[str, koji.policy.SimpleRuleSet] = {}
+        for name, rules in DEFAULT_POLICIES.items():
+            self.set_policy(name, rules)
         self.opts = dict(HUB_OPTIONS)
         self.offline_reason: str | None = None
         self.plugins: dict[str, Any] = {}
@@ -240,19 +240,25 @@ class SandboxHub:
     # ------------------------------------------------------------ policies
 
     def evaluate_policy(self, name: str, data: dict) -> str | None:
+        """The policy's result for ``data``; None when no rule matches or there is no policy."""
         policy = self.policies.get(name)
-        if isinstance(policy, koji.policy.SimpleRuleSet):
-            return policy.apply(dict(data))
-        if callable(policy):
-            return policy(dict(data))
-        return policy
+        return policy.apply(dict(data)) if policy is not None else None
 
-    def set_policy(self, name: str, policy: str | Callable[[dict], str] | None) -> None:
-        """Rule text as in hub.conf ("has_perm admin :: allow"), a fixed result
-        ("allow", "deny reason", "use chan") or a function of the data."""
-        if isinstance(policy, str) and sandbox_policy.looks_like_rules(policy):
-            policy = sandbox_policy.compile_rules(policy)
-        self.policies[name] = policy
+    def set_policy(self, name: str, rules: str | None) -> None:
+        """Set a policy as koji.policy rule text, as in hub.conf ("has_perm admin :: allow").
+
+        None removes it (kojihub then treats it as missing). As at hub start,
+        text that is not rules fails here.
+        """
+        if rules is None:
+            self.policies.pop(name, None)
+            return
+        if not sandbox_policy.looks_like_rules(rules):
+            raise ValueError(
+                f"Policy {name!r} must be koji.policy rule text such as 'all :: allow', "
+                f"not {rules!r}."
+            )
+        self.policies[name] = sandbox_policy.compile_rules(rules)
 
     # ------------------------------------------------------------ admin setup
 
@@ -281,7 +287,7 @@ class SandboxHub:
             ):
                 host_id = cnx.execute(
                     "INSERT INTO hosts (user_id, name, arches) VALUES (?, ?, ?)",
-                    (user_id, name, arches or _host_arch()),
+                    (user_id, name, arches or host_arch()),
                 ).lastrowid
                 default = cnx.execute("SELECT id FROM channels WHERE name = 'default'").fetchone()
                 cnx.execute("INSERT INTO host_channels VALUES (?, ?)", (host_id, default["id"]))

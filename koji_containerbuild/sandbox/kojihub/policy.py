@@ -122,6 +122,13 @@ class PackageTest(koji.policy.MatchTest):
         return super().run(data)
 
 
+class ChildTaskTest(koji.policy.BoolTest):
+    """The task has a parent task."""
+
+    name = "is_child_task"
+    field = "parent"
+
+
 class IsBuildOwnerTest(koji.policy.BaseSimpleTest):
     name = "is_build_owner"
 

@@ -1,5 +1,5 @@
 """Stand-ins for services that cannot be installed here (osbs-client/OpenShift).
 
-``tests/standins`` goes on ``sys.path`` (see :mod:`tests.standins.osbs_fixture`)
+This directory goes on ``sys.path`` (see :mod:`koji_containerbuild.sandbox.osbs`)
 so that ``import osbs`` finds the fake package instead of osbs-client.
 """
