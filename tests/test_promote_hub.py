@@ -145,8 +145,12 @@ def test_plugin_registers_the_promote_task_signature_of_the_library(hub):
 
 
 def test_channel_policy_sees_the_release_tag_of_a_promote_task(hub, build):
-    seen = []
-    hub.set_policy("channel", lambda data: seen.append(data) or "use container")
+    hub.add_channel("releases")
+    hub.set_policy(
+        "channel",
+        "method promoteContainer && tag demo-stable :: use releases\nall :: use default",
+    )
     hub.tag_build("demo-stable", build["id"])
-    (data,) = [d for d in seen if d.get("method") == "promoteContainer"]
-    assert data["tag"] == "demo-stable"
+    (task,) = promote_tasks(hub)
+    channel = hub.db.one("SELECT name FROM channels WHERE id = ?", (task["channel_id"],))
+    assert channel["name"] == "releases"

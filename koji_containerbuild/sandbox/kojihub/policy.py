@@ -80,6 +80,13 @@ class OperationTest(koji.policy.MatchTest):
     field = "operation"
 
 
+class MethodTest(koji.policy.MatchTest):
+    """The task's method (kojihub's MethodTest, used by channel policies)."""
+
+    name = "method"
+    field = "method"
+
+
 class TagTest(koji.policy.MatchTest):
     name = "tag"
     field = "_tagname"
