@@ -56,8 +56,10 @@ HUB_OPTIONS = {
 
 
 def _default_channel_policy(data: dict) -> str:
-    # koji's default: has req_channel :: req; all :: use default
-    return "req" if "req_channel" in data else "use default"
+    # koji's default: has req_channel :: req; is_child_task :: parent; all :: use default
+    if "req_channel" in data:
+        return "req"
+    return "parent" if data.get("parent") else "use default"
 
 
 def _host_arch() -> str:
