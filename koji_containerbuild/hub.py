@@ -23,12 +23,15 @@ log = logging.getLogger(LOGGER_NAME + ".hub")
 
 BUILD_CONTAINER = "buildContainer"
 BUILD_SOURCE_CONTAINER = "buildSourceContainer"
+#: The per-arch subtask of a multi-arch buildContainer (made by the builder, not by users).
+BUILD_CONTAINER_ARCH = "buildContainerArch"
 
 #: Signatures of the task handlers as the hub plugin registers them in
 #: koji.tasks.LEGACY_SIGNATURES, so that hub policies see source, target and scratch.
 TASK_SIGNATURES = {
     BUILD_CONTAINER: [[["src", "target", "opts"], None, None, (None,)]],
     BUILD_SOURCE_CONTAINER: [[["target", "opts"], None, None, (None,)]],
+    BUILD_CONTAINER_ARCH: [[["src", "target", "arch", "opts"], None, None, (None,)]],
 }
 
 

@@ -23,6 +23,9 @@ koji.tasks.LEGACY_SIGNATURES.setdefault(
 koji.tasks.LEGACY_SIGNATURES.setdefault(
     "buildSourceContainer", [[["target", "opts"], None, None, (None,)]]
 )
+koji.tasks.LEGACY_SIGNATURES.setdefault(
+    "buildContainerArch", [[["src", "target", "arch", "opts"], None, None, (None,)]]
+)
 
 
 def _runtime():

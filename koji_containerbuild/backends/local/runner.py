@@ -20,15 +20,16 @@ import traceback
 
 from koji_containerbuild.backends.local import buildah as bh
 from koji_containerbuild.backends.local.build import BuildCancelled, BuildFailed, Runner
+from koji_containerbuild.backends.local.image_list import ListRunner
 from koji_containerbuild.backends.local.lease import LeaseWatch
 
 
 def execute(build_dir: str) -> None:
     """Run the build and always leave a status file behind."""
-    runner = Runner(build_dir)
+    spec = bh.read_json(os.path.join(build_dir, bh.BUILD_FILE))
+    runner = ListRunner(build_dir) if spec.get("images") else Runner(build_dir)
     status_path = os.path.join(build_dir, bh.STATUS_FILE)
     started = datetime.datetime.now(datetime.timezone.utc).isoformat()
-    spec = bh.read_json(os.path.join(build_dir, bh.BUILD_FILE))
     watch = LeaseWatch(build_dir, spec.get("lease"), lambda text: runner.log.write(None, text))
     watch.start()
     try:
