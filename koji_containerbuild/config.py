@@ -11,8 +11,11 @@ from __future__ import annotations
 import configparser
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
+
+import koji
 
 BUILDER_CONFIG_ENV = "KOJI_CONTAINERBUILD_BUILDER_CONFIG"
 BUILDER_CONFIG_PATH = "/etc/kojid/plugins/builder_containerbuild.conf"
@@ -50,11 +53,19 @@ class LocalSettings:
     isolation: str = "chroot"
 
 
+def machine_arch() -> str:
+    """This machine's arch in Koji's words (x86_64, aarch64, ...)."""
+    return koji.canonArch(os.uname().machine)
+
+
 @dataclass
 class BuilderConfig:
     backend: str = "osbs"
     log_flush_interval: float = 0.2
     cg_name: str = "koji-containerbuild"
+    #: The arch this builder builds for: the arch it has in Koji (koji add-host NAME ARCH).
+    #: Another than the machine's builds through qemu (binfmt_misc).
+    arch: str = field(default_factory=machine_arch)
     osbs: OsbsSettings = field(default_factory=OsbsSettings)
     local: LocalSettings = field(default_factory=LocalSettings)
 
@@ -115,6 +126,16 @@ def _number(minimum: float, strict: bool) -> _Converter:
     return convert
 
 
+#: OCI and Debian names of arches, which Koji spells otherwise (x86_64, aarch64, ...).
+_NOT_KOJI_ARCHES = ("amd64", "arm64", "armhf", "ppc64el", "386", "noarch", "src")
+
+
+def _arch(raw: str) -> str:
+    if not re.fullmatch(r"[a-z0-9_]+", raw) or raw in _NOT_KOJI_ARCHES:
+        raise _Invalid("a Koji arch name such as x86_64 or aarch64 (not amd64 or arm64)")
+    return raw
+
+
 def _choice(*choices: str) -> _Converter:
     def convert(raw: str) -> str:
         if raw not in choices:
@@ -129,6 +150,7 @@ _BUILDER_KEYS: dict[str, dict[str, _Converter]] = {
         "backend": _choice(*BACKENDS),
         "log_flush_interval": _number(0, strict=True),
         "cg_name": _text,
+        "arch": _arch,
     },
     "osbs": {
         "conf_file": _text,

@@ -7,6 +7,11 @@
 #   busybox, git, chromium for the web view's browser tests): installed with
 #   apt-get (Debian/Ubuntu) or dnf (Fedora) when run as root; otherwise the
 #   exact install command is printed and it fails;
+# - a second arch for multi-arch builds (Debian, root; on x86_64: aarch64):
+#   qemu-user-static + binfmt-support, the qemu binfmt_misc entry registered
+#   with the F flag (binfmt_misc mounted first if need be), and Debian's
+#   busybox-static of that arch unpacked for the sandbox's base image;
+#   where that cannot be done it says so in one line and goes on;
 # - .venv in the repository with koji installed WITHOUT its Kerberos
 #   dependency (pip install --no-deps koji + its other requirements), so no
 #   krb5 headers are needed, plus dockerfile-parse, jsonschema, pytest, ruff;
@@ -100,6 +105,85 @@ kcb_system_packages() {
     fi
 }
 
+# The other arch this machine builds for through qemu: "<koji arch> <debian arch> <qemu entry>".
+kcb_foreign_arch() {
+    case "${KCB_MACHINE:-$(uname -m)}" in
+        x86_64) echo "aarch64 arm64 qemu-aarch64" ;;
+        aarch64) echo "x86_64 amd64 qemu-x86_64" ;;
+    esac
+}
+
+# Register the qemu binfmt_misc entry $1 (F flag: qemu is opened at registration,
+# so it also runs inside buildah's chroot). Prints why not when it cannot.
+kcb_binfmt_register() {
+    local entry="$1" dir="${KCB_BINFMT_DIR:-/proc/sys/fs/binfmt_misc}"
+    local conf="${KCB_BINFMT_CONF_DIR:-/usr/lib/binfmt.d}/$entry.conf"
+    if [[ ! -e "$dir/status" ]] && ! mount -t binfmt_misc binfmt_misc "$dir" 2>/dev/null; then
+        echo "binfmt_misc cannot be mounted at $dir (a container without privileges?)"
+        return 1
+    fi
+    if [[ -e "$dir/$entry" ]]; then
+        if grep -q '^flags:.*F' "$dir/$entry"; then
+            grep -qx enabled "$dir/$entry" || echo 1 >"$dir/$entry" 2>/dev/null \
+                || { echo "the binfmt_misc entry $entry cannot be enabled"; return 1; }
+            return 0
+        fi
+        echo -1 >"$dir/$entry" 2>/dev/null # registered without F: register it again
+    fi
+    if [[ ! -r "$conf" ]]; then
+        echo "$conf is missing (qemu-user-static is not installed)"
+        return 1
+    fi
+    if ! cat "$conf" >"$dir/register" 2>/dev/null; then
+        echo "$dir/register refuses the entry $entry (a container without privileges?)"
+        return 1
+    fi
+}
+
+# qemu, its binfmt entry and busybox-static of the other arch (see the top).
+kcb_foreign_arch_setup() {
+    local foreign koji_arch deb_arch entry
+    foreign="$(kcb_foreign_arch)"
+    [[ -n "$foreign" && "$(kcb_os_family)" == debian ]] || return 0
+    read -r koji_arch deb_arch entry <<<"$foreign"
+    local busybox_dir="${KCB_FOREIGN_BUSYBOX_DIR:-/var/cache/koji-containerbuild/busybox}/$koji_arch"
+    local ok_entry=false
+    grep -qx enabled "/proc/sys/fs/binfmt_misc/$entry" 2>/dev/null \
+        && grep -q '^flags:.*F' "/proc/sys/fs/binfmt_misc/$entry" && ok_entry=true
+    if $ok_entry && [[ -x "$busybox_dir/bin/busybox" ]]; then
+        return 0
+    fi
+    if [[ "$(id -u)" != 0 ]]; then
+        kcb_say "builds for $koji_arch need qemu-user-static and busybox-static:$deb_arch; run this as root once to set them up"
+        return 0
+    fi
+    local why
+    if ! command -v "qemu-$koji_arch-static" >/dev/null 2>&1; then
+        kcb_say "installing qemu-user-static binfmt-support (builds for $koji_arch)"
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq || return 1
+        TMPDIR=/var/tmp DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+            qemu-user-static binfmt-support >/dev/null || return 1
+    fi
+    if ! why="$(kcb_binfmt_register "$entry")"; then
+        kcb_say "builds for $koji_arch cannot run on this machine: $why"
+    fi
+    if [[ ! -x "$busybox_dir/bin/busybox" ]]; then
+        kcb_say "unpacking busybox-static:$deb_arch into $busybox_dir"
+        if ! dpkg --print-foreign-architectures | grep -qx "$deb_arch"; then
+            dpkg --add-architecture "$deb_arch" || return 1
+            DEBIAN_FRONTEND=noninteractive apt-get update -qq || return 1
+        fi
+        local download
+        download="$(mktemp -d /var/tmp/kcb-busybox-XXXXXX)" || return 1
+        chown _apt "$download" 2>/dev/null # apt downloads as _apt where it can
+        (cd "$download" && TMPDIR=/var/tmp apt-get download -qq "busybox-static:$deb_arch") \
+            && mkdir -p "$busybox_dir" && dpkg-deb -x "$download"/busybox-static_*.deb "$busybox_dir"
+        local status=$?
+        rm -rf "$download"
+        return $status
+    fi
+}
+
 # Hash of whatever a `pip install .` copies, to skip reinstalling unchanged code.
 kcb_source_hash() {
     (
@@ -140,6 +224,7 @@ kcb_venv_setup() {
 
 kcb_bootstrap() {
     kcb_system_packages || return 1
+    kcb_foreign_arch_setup || return 1
     kcb_venv_setup || return 1
     export VIRTUAL_ENV="$kcb_venv"
     case ":$PATH:" in
@@ -149,4 +234,7 @@ kcb_bootstrap() {
     export KCB_ROOT="$kcb_root"
 }
 
-kcb_bootstrap || { return 1 2>/dev/null || exit 1; }
+# KCB_BOOTSTRAP_FUNCTIONS_ONLY=1: define the functions only (the tests call them).
+if [[ -z "${KCB_BOOTSTRAP_FUNCTIONS_ONLY:-}" ]]; then
+    kcb_bootstrap || { return 1 2>/dev/null || exit 1; }
+fi

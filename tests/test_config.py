@@ -1,7 +1,9 @@
 """The plugins' own config files: defaults, values, and refusals that say where."""
 
+import os
 from pathlib import Path
 
+import koji
 import pytest
 
 from koji_containerbuild.config import (
@@ -70,6 +72,15 @@ isolation = oci
     )
 
 
+def test_builder_arch_defaults_to_the_machines_arch_in_kojis_words(tmp_path):
+    config = load_builder_config(str(tmp_path / "absent.conf"))
+    assert config.arch == koji.canonArch(os.uname().machine)
+
+
+def test_builder_arch_is_read(tmp_path):
+    assert load_builder_config(write(tmp_path, "[builder]\narch = aarch64\n")).arch == "aarch64"
+
+
 def test_builder_path_comes_from_the_environment(tmp_path, monkeypatch):
     path = write(tmp_path, "[builder]\nbackend = local\n")
     monkeypatch.setenv("KOJI_CONTAINERBUILD_BUILDER_CONFIG", path)
@@ -81,6 +92,8 @@ BAD_BUILDER = [
     ("[builder]\nlog_flush_interval = 0\n", "log_flush_interval = '0'", "greater than 0"),
     ("[builder]\nlog_flush_interval = soon\n", "log_flush_interval", "a number"),
     ("[builder]\ncg_name =\n", "[builder] cg_name = ''", "a non-empty value"),
+    ("[builder]\narch = arm64\n", "[builder] arch = 'arm64'", "a Koji arch name such as"),
+    ("[builder]\narch = x86 64\n", "[builder] arch = 'x86 64'", "a Koji arch name such as"),
     ("[osbs]\nretry_seconds = -1\n", "[osbs] retry_seconds", "a number at least 0"),
     ("[osbs]\nremove_finished_builds = maybe\n", "remove_finished_builds", "true, false"),
     ("[local]\nisolation = none\n", "[local] isolation", "one of chroot, oci, rootless"),

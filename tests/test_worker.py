@@ -113,13 +113,18 @@ def make_worker(tmp_path, hub_server, sandbox_hub, markers):
     env["PYTHONPATH"] = os.pathsep.join(p for p in (REPO_ROOT, env.get("PYTHONPATH")) if p)
     workers = []
 
-    def make() -> Worker:
+    def make(user: str = "builder", password: str = HOST_PASSWORD) -> Worker:
+        """A worker logged in as host ``user`` (each host its own work and log dirs)."""
+        suffix = "" if user == "builder" else f"-{user}"
         options = kojid_options(
-            workdir=str(tmp_path / "work"), topdir=sandbox_hub.topdir, allowed_scms="*:*"
+            workdir=str(tmp_path / f"work{suffix}"),
+            topdir=sandbox_hub.topdir,
+            allowed_scms="*:*",
         )
         worker = Worker(
-            hub_server.url, "builder", HOST_PASSWORD, str(plugin), options,
-            str(tmp_path / "logs"), poll_interval=0.05, kill_sequence=FAST_KILL, env=env,
+            hub_server.url, user, password, str(plugin), options,
+            str(tmp_path / f"logs{suffix}"), poll_interval=0.05, kill_sequence=FAST_KILL,
+            env=env,
         )  # fmt: skip
         worker.connect()
         workers.append(worker)
@@ -195,6 +200,23 @@ def test_each_task_runs_in_its_own_process(make_worker, alice, markers):
     pids = {line.split()[2] for line in events(markers) if line.startswith("run ok")}
     assert len(pids) == 2
     assert str(os.getpid()) not in pids
+
+
+def test_an_aarch64_task_is_run_by_the_aarch64_host_only(make_worker, sandbox_hub, alice):
+    sandbox_hub.add_user("builder-arm", "arm", host=True, arches="aarch64")
+    sandbox_hub.add_host_to_channel("builder-arm", "container")
+    native, arm = make_worker(), make_worker("builder-arm", "arm")
+    task_id = sandbox_hub.session("admin").makeTask(
+        "buildContainer", ["git://127.0.0.1/ok#0123abc", "demo", {}], channel="container",
+        arch="aarch64",
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not finished(alice, task_id)() and time.monotonic() < deadline:
+        native.poll_once()  # polled first: it would take the task if the hub offered it
+        arm.poll_once()
+        time.sleep(0.05)
+    info = alice.getTaskInfo(task_id)
+    assert (koji.TASK_STATES[info["state"]], info["host_id"]) == ("CLOSED", arm.host_id)
 
 
 def test_koji_error_fails_the_task_with_its_fault(make_worker, alice):

@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 
+from koji_containerbuild.sandbox.env import hosts as sandbox_hosts
 from koji_containerbuild.sandbox.env import layout, runtime
 from koji_containerbuild.sandbox.env.gitserve import GitServeError
 from koji_containerbuild.sandbox.env.registry import RegistryError
@@ -30,6 +31,10 @@ def _print_ready(info: dict) -> None:
     print(f"  web:      {layout.weburl_for(info['hub_url'])}/index")
     print(f"  registry: {info['registry']} (plain HTTP)")
     print(f"  git:      {info['git_url']}/<repo>")
+    hosts = info.get("hosts") or []
+    if hosts:
+        listed = ", ".join(f"{h['name']} ({' '.join(h['arches'])})" for h in hosts)
+        print(f"  hosts:    {listed}, in channel {runtime.CHANNEL}")
     print(f"  target {runtime.TARGET}: {runtime.BUILD_TAG} -> {runtime.DEST_TAG};"
           f" users {runtime.USER}, admin {runtime.ADMIN} (admin)")  # fmt: skip
     print(
@@ -47,7 +52,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    sandbox = runtime.Sandbox(args.state_dir)
+    sandbox = runtime.Sandbox(args.state_dir, hosts=args.host_specs)
     try:
         try:
             sandbox.start()
@@ -56,25 +61,45 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print(f"sandbox: {exc}", file=sys.stderr)
             return 1
         while not stop.wait(1.0):
-            if sandbox.worker is not None and sandbox.worker.poll() is not None:
-                logging.getLogger(runtime.LOGGER.name).warning("Worker exited; restarting it")
-                sandbox.start_worker()
+            for host in sandbox.exited_workers():
+                logging.getLogger(runtime.LOGGER.name).warning(
+                    "Worker of host %s exited; restarting it", host
+                )
+                sandbox.start_worker(host)
     finally:
         sandbox.stop()
     return 0
 
 
+def _running_with_other_hosts(info: dict, args: argparse.Namespace) -> bool:
+    """Say so (one sentence) when --hosts asks for other hosts than the running sandbox's."""
+    if args.hosts is None:
+        return False
+    running = [(h["name"], tuple(h["arches"])) for h in info.get("hosts") or []]
+    if running == [(h.name, h.arches) for h in args.host_specs]:
+        return False
+    print(
+        f"sandbox: the running sandbox has other hosts than --hosts {args.hosts};"
+        " stop it first (python3 -m koji_containerbuild.sandbox stop).",
+        file=sys.stderr,
+    )
+    return True
+
+
 def cmd_start(args: argparse.Namespace) -> int:
     info = runtime.read_info(args.state_dir)
+    if info is not None and _running_with_other_hosts(info, args):
+        return 1
     if info is None:
-        info = start_background(args.state_dir)
+        info = start_background(args.state_dir, hosts=args.hosts)
         if info is None:
             return 1
     _print_ready(info)
     return 0
 
 
-def start_background(state_dir: str, timeout: float = 120.0) -> dict | None:
+def start_background(state_dir: str, timeout: float = 120.0,
+                     hosts: str | None = None) -> dict | None:  # fmt: skip
     """Start the supervisor detached from this terminal and wait until it is ready."""
     paths = runtime.Paths(state_dir)
     paths.make()
@@ -88,6 +113,7 @@ def start_background(state_dir: str, timeout: float = 120.0) -> dict | None:
                 "koji_containerbuild.sandbox",
                 "--state-dir",
                 paths.state,
+                *(["--hosts", hosts] if hosts is not None else []),
                 "serve",
             ],
             stdin=subprocess.DEVNULL,
@@ -149,9 +175,12 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"No sandbox is running (state dir {args.state_dir}).")
         return 3
     _print_ready(info)
-    worker = info.get("worker_pid")
-    print(f"Processes: supervisor {info['pid']}, worker {worker}"
-          f" ({'running' if worker and runtime.alive(worker) else 'gone'})")  # fmt: skip
+    workers = [(h["name"], h["worker_pid"]) for h in info.get("hosts") or []]
+    shown = ", ".join(
+        f"worker of {name} {pid} ({'running' if pid and runtime.alive(pid) else 'gone'})"
+        for name, pid in workers
+    )
+    print(f"Processes: supervisor {info['pid']}, {shown}")
     import koji
 
     session = koji.ClientSession(info["hub_url"])
@@ -174,9 +203,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from koji_containerbuild.sandbox.env import demo
 
     info = runtime.read_info(args.state_dir)
+    if info is not None and _running_with_other_hosts(info, args):
+        return 1
     if info is None:
         print("Starting the sandbox...", flush=True)
-        info = start_background(args.state_dir)
+        info = start_background(args.state_dir, hosts=args.hosts)
         if info is None:
             return 1
     _print_ready(info)
@@ -192,6 +223,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--state-dir",
         default=runtime.default_state_dir(),
         help=f"sandbox directory (default: ${runtime.STATE_ENV} or <repo>/.sandbox)",
+    )
+    parser.add_argument(
+        sandbox_hosts.HOSTS_OPTION,
+        dest="hosts",
+        metavar="HOSTS",
+        help="builder hosts: a count (2: two of this machine's arch) or one entry per host,"
+        " [NAME=]ARCH[+ARCH], e.g. x86_64,aarch64 (default: one host of this machine's arch)",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     for name, func, text in (
@@ -209,6 +247,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.state_dir = os.path.abspath(args.state_dir)
+    args.host_specs = None
+    if args.hosts is not None:
+        try:
+            args.host_specs = sandbox_hosts.parse_hosts(args.hosts, runtime.host_arch())
+        except sandbox_hosts.HostsError as error:
+            print(f"sandbox: {error}", file=sys.stderr)
+            return 2
     return args.func(args)
 
 

@@ -49,6 +49,48 @@ def sandbox(tmp_path_factory):
         box.stop()
 
 
+def require(problem: str | None) -> None:
+    """Skip a test this machine cannot run (one sentence why); under CI, fail it."""
+    if problem is None:
+        return
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(problem + " (CI must provide it)", pytrace=False)
+    pytest.skip(problem)
+
+
+#: The second arch of the multi-arch tests, built through qemu on this machine.
+OTHER_ARCH = "aarch64" if runtime.host_arch() != "aarch64" else "x86_64"
+
+
+def other_arch_problem() -> str | None:
+    """Why this machine cannot build OTHER_ARCH images (qemu binfmt, busybox), or None."""
+    from koji_containerbuild.backends.local import buildah as bh
+    from koji_containerbuild.sandbox.env import baseimage
+
+    return bh.emulation_problem(OTHER_ARCH) or baseimage.busybox_problem(OTHER_ARCH)
+
+
+@pytest.fixture(scope="session")
+def two_arch_sandbox(tmp_path_factory):
+    """A sandbox with two hosts: builder (this machine's arch) and builder2 (OTHER_ARCH).
+
+    The demo build tag lists both arches; builder2 builds through qemu.
+    """
+    missing = missing_tools()
+    require("end-to-end tests need: " + ", ".join(missing) if missing else None)
+    require(other_arch_problem())
+    from koji_containerbuild.sandbox.env.hosts import parse_hosts
+
+    hosts = parse_hosts(f"{runtime.host_arch()},{OTHER_ARCH}", runtime.host_arch())
+    state_dir = tmp_path_factory.mktemp("sandbox-two-arch")
+    box = runtime.Sandbox(str(state_dir), worker_poll=0.2, hosts=hosts)
+    box.start()
+    try:
+        yield box
+    finally:
+        box.stop()
+
+
 @pytest.fixture(scope="session")
 def chromium() -> str:
     """The headless browser the web view tests open pages in (tests/browser.py)."""

@@ -62,18 +62,51 @@ def host_arch() -> str:
     return koji.canonArch(os.uname().machine)
 
 
-def can_run_arch(arch: str, binfmt_dir: str = BINFMT_DIR) -> bool:
+def can_run_arch(arch: str, binfmt_dir: str | None = None) -> bool:
     """Whether this machine can run binaries of ``arch`` (natively or via binfmt_misc)."""
+    return emulation_problem(arch, binfmt_dir) is None
+
+
+def emulation_problem(arch: str, binfmt_dir: str | None = None) -> str | None:
+    """Why buildah here cannot run ``arch`` binaries (one sentence), or None when it can.
+
+    A foreign arch runs through a qemu binfmt_misc entry. buildah's chroot
+    (and a container's mount namespace) hides the host's qemu, so the entry
+    needs the F (fix-binary) flag: the kernel then opens qemu when it is
+    registered, not when a binary inside the build runs.
+    """
     if koji.canonArch(arch) == host_arch():
-        return True
+        return None
+    binfmt_dir = binfmt_dir or BINFMT_DIR
     entry = ARCHES.get(arch, (None, None))[1]
     if entry is None:
-        return False
+        return f"No emulator is known for arch {arch}; a builder of that arch has to build it."
+    if not os.path.exists(os.path.join(binfmt_dir, "status")):
+        return (
+            f"binfmt_misc is not mounted at {binfmt_dir}, so this machine cannot run {arch} "
+            f"binaries; mount it (mount -t binfmt_misc binfmt_misc {binfmt_dir}) and "
+            f"install qemu-user-static."
+        )
     try:
         with open(os.path.join(binfmt_dir, entry), encoding="ascii") as handle:
-            return handle.readline().strip() == "enabled"
+            lines = handle.read().splitlines()
     except OSError:
-        return False
+        return (
+            f"No binfmt_misc entry {entry} is registered, so this machine cannot run {arch} "
+            f"binaries; install qemu-user-static (it registers {entry})."
+        )
+    if not lines or lines[0].strip() != "enabled":
+        return (
+            f"The binfmt_misc entry {entry} is disabled; enable it "
+            f"(echo 1 > {binfmt_dir}/{entry})."
+        )
+    flags = next((line.split(":", 1)[1] for line in lines if line.startswith("flags:")), "")
+    if "F" not in flags:
+        return (
+            f"The binfmt_misc entry {entry} lacks the F (fix-binary) flag, so {arch} binaries "
+            f"cannot run inside buildah's chroot; register it again with flag F."
+        )
+    return None
 
 
 def oci_arch(arch: str) -> str:

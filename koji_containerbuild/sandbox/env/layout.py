@@ -15,7 +15,6 @@ import secrets
 import shlex
 import shutil
 import socket
-import subprocess
 import sys
 from typing import Any
 
@@ -95,6 +94,27 @@ class Paths:
         self.ports = os.path.join(self.config, "ports.json")
         self.setup_done = os.path.join(self.config, "demo-setup.done")
 
+    # Each host's own files; the first host (HOST) keeps the sandbox's paths of old.
+    def _host_path(self, host: str, legacy: str, *parts: str) -> str:
+        return legacy if host == HOST else os.path.join(self.state, "hosts", host, *parts)
+
+    def task_logs(self, host: str = HOST) -> str:
+        """The worker's task logs and pid files (``task-<id>.log``, ``task-<id>.pid``)."""
+        return self._host_path(host, os.path.join(self.logs, "tasks"), "logs", "tasks")
+
+    def worker_log(self, host: str = HOST) -> str:
+        return self._host_path(host, os.path.join(self.logs, "worker.log"), "logs", "worker.log")
+
+    def host_workdir(self, host: str = HOST) -> str:
+        """kojid's workdir of the host."""
+        return self._host_path(host, self.workdir, "work")
+
+    def host_kojid_options(self, host: str = HOST) -> str:
+        return self._host_path(host, self.kojid_options, "kojid.json")
+
+    def host_builder_config(self, host: str = HOST) -> str:
+        return self._host_path(host, self.builder_config, "builder_containerbuild.conf")
+
     def make(self) -> None:
         for path in (
             self.topdir,
@@ -116,53 +136,21 @@ def buildah_base_args(paths: Paths) -> list[str]:
             "--storage-driver", "vfs"]  # fmt: skip
 
 
-def build_base_image(paths: Paths, log_path: str) -> None:
-    """Build the busybox base image into the local backend's storage, once."""
-    exists = subprocess.run(
-        [*buildah_base_args(paths), "inspect", "--type", "image", BASE_IMAGE],
-        capture_output=True,
-        check=False,
-    )
-    if exists.returncode == 0:
-        return
-    if not os.path.exists(BUSYBOX):
-        raise SandboxError(f"{BUSYBOX} is missing; install the busybox-static package.")
-    context = os.path.join(paths.state, "base-context")
-    shutil.rmtree(context, ignore_errors=True)
-    shutil.copytree(os.path.join(EXAMPLES_DIR, "base"), context)
-    bindir = os.path.join(context, "rootfs", "bin")
-    os.makedirs(bindir)
-    os.makedirs(os.path.join(context, "rootfs", "tmp"))
-    shutil.copy2(BUSYBOX, os.path.join(bindir, "busybox"))
-    for applet in BUSYBOX_APPLETS:
-        os.symlink("busybox", os.path.join(bindir, applet))
-    with open(log_path, "ab") as log:
-        done = subprocess.run(
-            [
-                *buildah_base_args(paths),
-                "bud",
-                "--isolation",
-                "chroot",
-                "-t",
-                BASE_IMAGE,
-                context,
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            check=False,
-        )
-    shutil.rmtree(context, ignore_errors=True)
-    if done.returncode != 0:
-        raise SandboxError(f"Building the base image failed; see {log_path}.")
+def write_builder_config(paths: Paths, registry: str, host: str = HOST,
+                         arch: str | None = None) -> str:  # fmt: skip
+    """The builder plugin's own config file of a host: local backend, sandbox storage.
 
-
-def write_builder_config(paths: Paths, registry: str) -> None:
-    """The builder plugin's own config file: local backend, sandbox storage."""
+    ``arch`` (the host's arch, default this machine's) is the builder's
+    ``[builder] arch``: what it builds for, through qemu when not native.
+    Returns the file's path.
+    """
+    path = paths.host_builder_config(host)
     text = (
         "[builder]\n"
         "backend = local\n"
         "log_flush_interval = 0.2\n"
         f"cg_name = {CG_NAME}\n"
+        f"arch = {arch or host_arch()}\n"
         "\n[local]\n"
         f"registry = {registry}\n"
         "registry_tls_verify = false\n"
@@ -172,8 +160,10 @@ def write_builder_config(paths: Paths, registry: str) -> None:
         "storage_driver = vfs\n"
         "isolation = chroot\n"
     )
-    with open(paths.builder_config, "w", encoding="utf-8") as handle:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as handle:
         handle.write(text)
+    return path
 
 
 def write_hub_config(paths: Paths) -> None:
@@ -201,7 +191,7 @@ def password_path(paths: Paths, user: str) -> str:
     return os.path.join(paths.passwords, user)
 
 
-def ensure_passwords(paths: Paths) -> dict[str, str]:
+def ensure_passwords(paths: Paths, hosts: tuple[str, ...] = (HOST,)) -> dict[str, str]:
     """Each demo user's password: made at random once, kept readable by this user only.
 
     The koji CLI ignores passwords in config profiles, so they live in files
@@ -210,7 +200,7 @@ def ensure_passwords(paths: Paths) -> dict[str, str]:
     os.makedirs(paths.passwords, mode=0o700, exist_ok=True)
     os.chmod(paths.passwords, 0o700)
     passwords = {}
-    for user in (USER, ADMIN, HOST):
+    for user in (USER, ADMIN, *hosts):
         path = password_path(paths, user)
         if not os.path.exists(path):
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

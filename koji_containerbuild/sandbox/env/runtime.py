@@ -14,9 +14,7 @@ import glob
 import json
 import logging
 import os
-import signal
 import subprocess
-import sys
 import time
 from typing import Any
 
@@ -24,7 +22,10 @@ import koji
 
 from koji_containerbuild import LOGGER_NAME
 from koji_containerbuild.backends.local import buildah as bh
+from koji_containerbuild.sandbox.env import hosts as sandbox_hosts
+from koji_containerbuild.sandbox.env.baseimage import build_base_image, busybox_problem
 from koji_containerbuild.sandbox.env.gitserve import GitServer
+from koji_containerbuild.sandbox.env.hosts import HostSpec
 from koji_containerbuild.sandbox.env.layout import (
     ADMIN,
     BASE_IMAGE,
@@ -49,7 +50,6 @@ from koji_containerbuild.sandbox.env.layout import (
     Paths,
     SandboxError,
     alive,
-    build_base_image,
     buildah_base_args,
     default_state_dir,
     ensure_passwords,
@@ -69,8 +69,8 @@ from koji_containerbuild.sandbox.env.layout import (
     write_hub_config,
     write_koji_config,
 )
+from koji_containerbuild.sandbox.env.workers import HostWorkers
 from koji_containerbuild.sandbox.kojid import proctree
-from koji_containerbuild.sandbox.kojid.taskrun import PASSWORD_ENV
 
 LOGGER = logging.getLogger(LOGGER_NAME + ".sandbox.runtime")
 
@@ -96,6 +96,7 @@ __all__ = [
     "STATE_ENV",
     "TARGET",
     "USER",
+    "HostSpec",
     "Paths",
     "Sandbox",
     "SandboxError",
@@ -120,21 +121,41 @@ __all__ = [
 
 
 class Sandbox:
-    """The hub (in this process), the worker, the registry and the git daemon."""
+    """The hub (in this process), the workers (one per host), the registry and the git daemon.
 
-    def __init__(self, state_dir: str | None = None, allowed_scms: str | None = None,
-                 worker_poll: float = 0.3) -> None:  # fmt: skip
+    ``hosts`` (default: one host ``builder`` of this machine's arch) are the
+    builder hosts; each has its own worker process, in the container channel.
+    """
+
+    def __init__(
+        self,
+        state_dir: str | None = None,
+        allowed_scms: str | None = None,
+        worker_poll: float = 0.3,
+        hosts: list[HostSpec] | None = None,
+    ) -> None:
         self.paths = Paths(state_dir or default_state_dir())
         self.allowed_scms = allowed_scms
         self.worker_poll = worker_poll
+        self.hosts = list(hosts or sandbox_hosts.default_hosts(host_arch()))
         self.registry: Any = None
         self.registry_address = ""
         self.hub: Any = None
         self.server: Any = None
         self.git: GitServer | None = None
-        self.worker: subprocess.Popen | None = None
+        self._workers = HostWorkers(self.paths, self.hosts, worker_poll)
         self._started: list[str] = []
         self._sessions: dict[str, koji.ClientSession] = {}
+
+    @property
+    def worker(self) -> subprocess.Popen | None:
+        """The first host's worker (the one worker of a one-host sandbox)."""
+        return self.workers.get(self.hosts[0].name)
+
+    @property
+    def arches(self) -> list[str]:
+        """Every arch some host builds: the demo build tag's arches."""
+        return sandbox_hosts.all_arches(self.hosts)
 
     @property
     def hub_url(self) -> str:
@@ -152,16 +173,22 @@ class Sandbox:
     def _start(self) -> None:
         from koji_containerbuild.sandbox.env.registry import Registry
 
+        problems = sandbox_hosts.emulation_problems(self.hosts)
+        problems += [p for p in map(busybox_problem, self.arches) if p]
+        if problems:
+            raise SandboxError(problems[0])
         self.paths.make()
         ports = load_ports(self.paths)
         self.registry = Registry(self.paths.registry, port=ports.get("registry", 0))
         self.registry_address = self.registry.start()
         self._started.append("registry")
-        write_builder_config(self.paths, self.registry_address)
+        for host in self.hosts:
+            write_builder_config(self.paths, self.registry_address, host.name, host.arch)
         write_hub_config(self.paths)
-        os.environ[BUILDER_CONFIG_ENV] = self.paths.builder_config
+        os.environ[BUILDER_CONFIG_ENV] = self.paths.host_builder_config(self.hosts[0].name)
         os.environ[HUB_CONFIG_ENV] = self.paths.hub_config
-        build_base_image(self.paths, os.path.join(self.paths.logs, "base-image.log"))
+        build_base_image(self.paths, os.path.join(self.paths.logs, "base-image.log"),
+                         self.arches)  # fmt: skip
         self._start_hub(ports.get("hub", 0))
         self.git = GitServer(
             self.paths.git,
@@ -170,7 +197,9 @@ class Sandbox:
         )
         self.git.start()
         self._started.append("git")
-        self._write_kojid_options()
+        # None: exactly this sandbox's git daemon.
+        scms = self.allowed_scms or exact_allowed_scms(self.git.host, self.git.port)
+        self._workers.write_options(self.hub_url, scms)
         self.start_worker()
         self._write_info()
         with open(self.paths.ports, "w", encoding="utf-8") as handle:
@@ -182,84 +211,45 @@ class Sandbox:
         from koji_containerbuild.sandbox.kojihub.server import serve
 
         self.hub = SandboxHub(self.paths.topdir, hub_plugins=[HUB_PLUGIN])
-        passwords = ensure_passwords(self.paths)
+        passwords = ensure_passwords(self.paths, tuple(host.name for host in self.hosts))
+        arches = " ".join(self.arches)
         if not os.path.exists(self.paths.setup_done):
-            setup_demo(self.hub, host_arch(), passwords)
+            setup_demo(self.hub, arches, passwords)
             with open(self.paths.setup_done, "w", encoding="utf-8") as handle:
                 handle.write("done\n")
         else:
             set_passwords(self.hub, passwords)
+        sandbox_hosts.apply_hosts(self.hub, self.hosts, passwords, CHANNEL, CG_NAME)
+        for tag in (BUILD_TAG, DEST_TAG):
+            self.hub.set_tag_arches(tag, arches)
         self.server = serve(self.hub, port=port)
         self._started.append("hub")
         write_koji_config(self.paths, self.server.url)
 
-    def _write_kojid_options(self) -> None:
-        options = {
-            "workdir": self.paths.workdir,
-            "topdir": self.paths.topdir,
-            "topurl": None,
-            # None: exactly this sandbox's git daemon.
-            "allowed_scms": self.allowed_scms or exact_allowed_scms(self.git.host, self.git.port),
-            "allowed_scms_use_config": True,
-            "allowed_scms_use_policy": False,
-            "use_fast_upload": True,
-            "server": self.hub_url,
-            "user": HOST,
-            "plugin": ["builder_containerbuild"],
-            "pluginpath": os.path.dirname(BUILDER_PLUGIN),
-            "maxjobs": 4,
-        }
-        with open(self.paths.kojid_options, "w", encoding="utf-8") as handle:
-            json.dump(options, handle, indent=2)
+    @property
+    def workers(self) -> dict[str, subprocess.Popen]:
+        """Each host's worker process, by host name."""
+        return self._workers.processes
 
-    def start_worker(self) -> subprocess.Popen:
-        """Start the kojid stand-in (it frees tasks left open by an earlier one)."""
-        env = plugin_env(self.paths)
-        env[PASSWORD_ENV] = read_password(self.paths.state, HOST)
-        command = [
-            sys.executable, "-m", "koji_containerbuild.sandbox.kojid.worker",
-            "--server", self.hub_url, "--user", HOST, "--plugin", BUILDER_PLUGIN,
-            "--options", self.paths.kojid_options,
-            "--log-dir", os.path.join(self.paths.logs, "tasks"),
-            "--poll-interval", str(self.worker_poll),
-        ]  # fmt: skip
-        with open(os.path.join(self.paths.logs, "worker.log"), "ab") as log:
-            self.worker = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                env=env, start_new_session=True,
-            )  # fmt: skip
-        return self.worker
+    def start_worker(self, host: str | None = None) -> subprocess.Popen:
+        """Start the kojid stand-in of ``host`` (default: of every host not running one)."""
+        return self._workers.start(self.hub_url, host)
 
-    def stop_worker(self, timeout: float = 30.0) -> None:
-        """Stop the worker as ``systemctl stop kojid`` does: its tasks are freed."""
-        if self.worker is None:
-            return
-        if self.worker.poll() is None:
-            self.worker.send_signal(signal.SIGTERM)
-            try:
-                self.worker.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proctree.terminate_tree(self.worker.pid, reap=self.worker.poll)
-        self.worker = None
+    def stop_worker(self, timeout: float = 30.0, host: str | None = None) -> None:
+        """Stop workers (default: all) as ``systemctl stop kojid`` does: their tasks are freed."""
+        self._workers.stop(host, timeout)
 
-    def kill_worker(self) -> None:
-        """Kill the worker and its task processes outright, as a crash would."""
-        if self.worker is None:
-            return
-        tree = proctree.process_tree(self.worker.pid)
-        for pid, _start in tree:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        self.worker.wait()
-        self.worker = None
+    def kill_worker(self, host: str | None = None) -> None:
+        """Kill workers (default: all) and their task processes outright, as a crash would."""
+        self._workers.kill(host)
 
-    def crash_worker(self) -> None:
-        """kill -9 of the worker alone, as of kojid outside systemd: its tasks run on."""
-        if self.worker is None:
-            return
-        self.worker.kill()
-        self.worker.wait()
-        self.worker = None
+    def crash_worker(self, host: str | None = None) -> None:
+        """kill -9 of workers (default: all) alone, as of kojid outside systemd."""
+        self._workers.crash(host)
+
+    def exited_workers(self) -> list[str]:
+        """Hosts whose worker process has exited (the supervisor restarts them)."""
+        return self._workers.exited()
 
     def _write_info(self) -> None:
         info = {
@@ -268,6 +258,10 @@ class Sandbox:
             "registry": self.registry_address,
             "git_url": self.git.url,
             "worker_pid": self.worker.pid if self.worker else None,
+            "hosts": [
+                {"name": h.name, "arches": list(h.arches), "worker_pid": self._workers.pid(h.name)}
+                for h in self.hosts
+            ],
             "state_dir": self.paths.state,
             "started": time.time(),
         }
@@ -276,7 +270,7 @@ class Sandbox:
 
     def stop(self) -> None:
         """Stop everything this object started, newest first."""
-        if self.worker is not None:
+        if self.workers:
             self.stop_worker()
         for session in self._sessions.values():
             with contextlib.suppress(Exception):
@@ -303,6 +297,14 @@ class Sandbox:
             if proctree.is_alive((runner["pid"], int(runner["start_ticks"]))):
                 found.append(runner["pid"])
         return found
+
+    def task_logs_of(self, task_id: int) -> str:
+        """The worker log directory (task-<id>.log, .pid) of the host that took ``task_id``."""
+        session = self.session(ADMIN)
+        host_id = session.getTaskInfo(task_id, strict=True)["host_id"]
+        if host_id is None:
+            raise SandboxError(f"Task {task_id} has not been taken by a host.")
+        return self.paths.task_logs(session.getHost(host_id, strict=True)["name"])
 
     def koji(self, user: str = USER) -> list[str]:
         return koji_command(self.paths.state, user)

@@ -334,7 +334,19 @@ def getHost(hostInfo, strict=False, event=None):
 
 @export()
 def listHosts(arches=None, channelID=None, ready=None, enabled=None, userID=None, queryOpts=None):
-    rows = [host_info(r) for r in current().db.all("SELECT * FROM hosts ORDER BY id")]
+    db = current().db
+    rows = [host_info(r) for r in db.all("SELECT * FROM hosts ORDER BY id")]
+    if arches is not None:
+        if not arches:
+            raise koji.GenericError("arches option cannot be empty")
+        wanted = set(arches if isinstance(arches, (list, tuple)) else [arches])
+        rows = [r for r in rows if wanted & set(r["arches"].split())]
+    if channelID is not None:
+        channel = channel_row(channelID, strict=True)
+        members = db.all(
+            "SELECT host_id FROM host_channels WHERE channel_id = ?", (channel["id"],)
+        )
+        rows = [r for r in rows if r["id"] in {m["host_id"] for m in members}]
     if ready is not None:
         rows = [r for r in rows if r["ready"] == bool(ready)]
     if enabled is not None:

@@ -59,18 +59,41 @@ def host_update_host(task_load, ready, data=None):
         )
 
 
+def host_channels(host_id: int) -> set[int]:
+    rows = current().db.all("SELECT channel_id FROM host_channels WHERE host_id = ?", (host_id,))
+    return {row["channel_id"] for row in rows}
+
+
+def host_takes(host: dict, task: dict, channels: set[int] | None = None) -> bool:
+    """Whether the hub hands ``task`` to ``host``: kojihub's scheduler bins.
+
+    A task goes to an enabled host in the task's channel whose arches list
+    the task's arch; a noarch task to any such host in the channel.
+    """
+    if not host["enabled"]:
+        return False
+    if task["arch"] != "noarch" and task["arch"] not in host["arches"].split():
+        return False
+    if channels is None:
+        channels = host_channels(host["id"])
+    return task["channel_id"] in channels
+
+
 @export("host.getTasks")
 def host_get_tasks():
     """Tasks this host may take: free ones in its channels and arches, and its assigned."""
     host = this_host()
-    arches = [*host["arches"].split(), "noarch"]
+    if not host["enabled"]:
+        return []
+    channels = host_channels(host["id"])
     rows = current().db.all(
-        "SELECT * FROM tasks WHERE (state = ? AND channel_id IN "
-        "(SELECT channel_id FROM host_channels WHERE host_id = ?)) "
-        "OR (state = ? AND host_id = ?) ORDER BY priority, create_ts",
-        (STATES["FREE"], host["id"], STATES["ASSIGNED"], host["id"]),
+        "SELECT * FROM tasks WHERE state = ? OR (state = ? AND host_id = ?) "
+        "ORDER BY priority, create_ts",
+        (STATES["FREE"], STATES["ASSIGNED"], host["id"]),
     )
-    return [task_info(r) for r in rows if r["arch"] in arches or r["host_id"] == host["id"]]
+    return [
+        task_info(r) for r in rows if r["host_id"] == host["id"] or host_takes(host, r, channels)
+    ]
 
 
 @export("host.getHostTasks")
@@ -113,8 +136,17 @@ def listHostsReady() -> list[dict]:
 
 @export("host.openTask")
 def host_open_task(task_id):
+    """Open a free task the scheduler would give this host, or one assigned to it.
+
+    kojihub's scheduler only assigns a host tasks of its channels and arches
+    and kojid opens only what it was assigned; a free task outside them is
+    refused here (None), as a task assigned to another host is.
+    """
     host = this_host()
     hub = current()
+    row = task_row(task_id)
+    if row["state"] == STATES["FREE"] and not host_takes(host, row):
+        return None
     with hub.db.write() as cnx:
         changed = cnx.execute(
             "UPDATE tasks SET state = ?, host_id = ?, start_ts = ? WHERE id = ? AND "

@@ -273,6 +273,21 @@ class SandboxHub:
             self.grant(name, perm)
         return user_id
 
+    def set_host(self, name: str, arches: str | None = None, enabled: bool | None = None) -> None:
+        """``koji edit-host NAME --arches ...`` and ``koji enable-host``/``disable-host``."""
+        with self.db.write() as cnx:
+            if arches is not None:
+                cnx.execute("UPDATE hosts SET arches = ? WHERE name = ?", (arches, name))
+            if enabled is not None:
+                cnx.execute("UPDATE hosts SET enabled = ? WHERE name = ?", (int(enabled), name))
+            self.db.new_event(cnx)
+
+    def set_tag_arches(self, name: str, arches: str) -> None:
+        """``koji edit-tag NAME --arches ...``."""
+        with self.db.write() as cnx:
+            cnx.execute("UPDATE tags SET arches = ? WHERE name = ?", (arches, name))
+            self.db.new_event(cnx)
+
     def grant(self, user: str, perm: str) -> None:
         with self.db.write() as cnx:
             user_id = self._id(cnx, "users", user)
