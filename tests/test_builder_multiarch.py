@@ -202,7 +202,7 @@ def kojid(hub, tmp_path, monkeypatch):
     config = write_builder_config(str(tmp_path / "builder.conf"), "local")
     monkeypatch.setenv("KOJI_CONTAINERBUILD_BUILDER_CONFIG", config)
     hub.grant_cg_access("builder", "koji-containerbuild")
-    monkeypatch.setattr(multiarch, "host_arch", lambda: "x86_64")
+    monkeypatch.setattr(multiarch, "builder_arch", lambda config: "x86_64")
     return Kojid(hub, str(tmp_path / "kojid-work"))
 
 

@@ -22,7 +22,7 @@ import logging
 import os
 import uuid
 import xmlrpc.client
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import koji
 
@@ -48,14 +48,15 @@ SUBTASKS_RECORD = "arch-subtasks"
 LOG_CHUNK = 1024 * 1024
 
 
-def host_arch() -> str:
-    return koji.canonArch(os.uname().machine)
+def builder_arch(config: Any) -> str:
+    """The arch this builder has in Koji (its config's ``arch``), which it builds for."""
+    return getattr(config, "arch", None) or koji.canonArch(os.uname().machine)
 
 
 def run_container_build(ctx: TaskContext, prepared: PreparedBuild, watch: CancelWatch) -> dict:
     """A buildContainer task: per-arch subtasks when the backend and the arches call for it.
 
-    A build of this host's arch alone stays in this task, as before: no
+    A build of this builder's arch alone stays in this task, as before: no
     scheduling round trip, and the result and import are the same shape.
     """
     run = ParentRun(ctx, prepared, watch)
@@ -80,7 +81,7 @@ class ParentRun(_BuildRun):
         return (
             self.backend.arch_subtasks
             and request.kind == "binary"
-            and list(request.platforms) != [host_arch()]
+            and list(request.platforms) != [builder_arch(self.config)]
         )
 
     # -- before the build -------------------------------------------------
