@@ -8,6 +8,7 @@ arch, and the parent pushes one manifest list and imports one Koji build.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import signal
@@ -199,6 +200,32 @@ def test_kill_of_an_arch_subtask_process_is_a_failed_arch(two_arch_sandbox, sess
         registry_tags(two_arch_sandbox, "e2e/e2e-killed"),
         fault.startswith(f"The {OTHER_ARCH} build (task {victim}) failed: "),
     ) == ("FAILED", "FAILED", [], True)
+
+
+def test_worker_restart_while_the_parent_waits_builds_each_arch_once(
+    two_arch_sandbox, session, tmp_path
+):
+    marker = f"e2e-restart-{UNIQUE}"
+    run = f'for i in $(seq 1 60); do echo "{marker} $(uname -m)"; sleep 0.1; done'
+    url = publish(two_arch_sandbox, tmp_path, "e2e-restart", dockerfile("e2e-restart", "1", run))
+    _, task_id = build(two_arch_sandbox, url, wait=False)
+    # both arches build (past their checkout, which a kojid stop would fail)
+    wait_for(lambda: len(proctree.processes_matching(marker)) >= 2, timeout=180)
+    host = session.getHost(session.getTaskInfo(task_id)["host_id"])["name"]
+    two_arch_sandbox.stop_worker(host=host)  # kojid restarts: the parent is freed, runs again
+    two_arch_sandbox.start_worker(host=host)
+    wait_for(lambda: task_state(session, task_id) in ("CLOSED", "FAILED"), timeout=600)
+    children = subtasks(session, task_id)
+    local_builds = {
+        arch: len(glob.glob(f"{two_arch_sandbox.paths.local}/{child['id']}-*/build.json"))
+        for arch, child in children.items()
+    }
+    assert (
+        task_state(session, task_id),
+        {arch: koji.TASK_STATES[c["state"]] for arch, c in children.items()},
+        local_builds,
+        build_state(session, "e2e-restart-1.0-1"),
+    ) == ("CLOSED", {a: "CLOSED" for a in ARCHES}, {a: 1 for a in ARCHES}, "COMPLETE")
 
 
 def test_eight_concurrent_two_arch_builds_over_two_hosts_all_complete(
