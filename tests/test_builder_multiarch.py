@@ -145,6 +145,8 @@ class ArchHosts:
         self.ran = []
         self.errors = []
         self.before_run = None
+        #: called once with the parent's task info when it waits for its subtasks
+        self.on_waiting = None
         self._stop = threading.Event()
         self._main_pid = os.getpid()
         self._thread = threading.Thread(target=self._serve, daemon=True)
@@ -168,6 +170,11 @@ class ArchHosts:
             time.sleep(0.02)
 
     def _poll(self):
+        if self.on_waiting is not None:
+            waiting = [t for t in self.parent_session.host.getHostTasks() if t["waiting"]]
+            if waiting:
+                self.on_waiting, action = None, self.on_waiting
+                action(waiting[0])
         for host, session in self.sessions.items():
             for task in session.host.getTasks():
                 if task["method"] != "buildContainerArch" or task["state"] != 0:
@@ -413,3 +420,46 @@ def test_arch_subtask_made_outside_a_parent_is_refused(hub, kojid, backend, sour
         "buildContainerArch", [source, "demo", "x86_64", OPTS], channel="container", arch="x86_64"
     )
     assert kojid.report(task_id) == "FAILED"
+
+
+def stop_when_waiting(hub, kojid, parent, cancel: bool):
+    """Run the parent until it waits, then signal it as kojid does (after a cancel or not)."""
+
+    def stop(task):
+        if cancel:
+            hub.session("alice").cancelTask(parent)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    with ArchHosts(hub, kojid) as hosts:
+        hosts.sessions = {}  # no arch host free: the subtasks wait
+        hosts.on_waiting = stop
+        with pytest.raises(KeyboardInterrupt):
+            kojid.report(parent)
+
+
+def test_kojid_stopping_the_waiting_parent_keeps_its_reservation(hub, kojid, backend, source):
+    parent = kojid.submit(source, OPTS)
+    stop_when_waiting(hub, kojid, parent, cancel=False)
+    states = [koji.TASK_STATES[t["state"]] for t in children(kojid, parent)]
+    assert (build_state(kojid), states) == ("BUILDING", ["FREE", "FREE"])
+
+
+def test_rerun_of_a_stopped_parent_builds_each_arch_once(hub, kojid, backend, source):
+    parent = kojid.submit(source, OPTS)
+    stop_when_waiting(hub, kojid, parent, cancel=False)
+    first = [t["id"] for t in children(kojid, parent)]
+    state, _ = run_parent(hub, kojid, parent)
+    assert (state, [t["id"] for t in children(kojid, parent)], len(backend.requests)) == (
+        "CLOSED",
+        first,
+        2,
+    )
+
+
+def test_cancelling_the_waiting_parent_cancels_its_subtasks_and_the_nvr(
+    hub, kojid, backend, source
+):
+    parent = kojid.submit(source, OPTS)
+    stop_when_waiting(hub, kojid, parent, cancel=True)
+    states = [koji.TASK_STATES[t["state"]] for t in children(kojid, parent)]
+    assert (build_state(kojid), states) == ("CANCELED", ["CANCELED", "CANCELED"])
