@@ -7,6 +7,7 @@ short by a kill is still withdrawn (:func:`.buildah.withdraw_pushes`).
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import os
 import shutil
@@ -24,13 +25,6 @@ class PushSteps:
 
     def save_journal(self) -> None:
         bh.write_json(os.path.join(self.build_dir, bh.PUSHED_FILE), self.journal)
-
-    def journal_moved_tag(self, tag: str) -> None:
-        """Record what ``tag`` pointed at before this build moves it (see withdraw_pushes)."""
-        self.journal["moved_tags"][tag] = bh.registry_digest(
-            self.settings, f"{self.repository}:{tag}"
-        )
-        self.save_journal()
 
     def push(self, images: list[dict[str, Any]]) -> tuple[str, str | None]:
         """Push the unique tag first, then the primary and floating tags (self.tags).
@@ -87,28 +81,45 @@ class PushSteps:
         return digest
 
     def push_tags(self, source: str, copy_all: list[str]) -> None:
-        """Point every tag but the unique one (pushed already) at ``source``."""
-        for tag in self.tags:
-            if tag == self.unique_tag:
-                continue
-            self.check_cancelled()
-            self.hold("push")
+        """Point every tag but the unique one (pushed already) at ``source``.
+
+        What each tag pointed at before is journaled first (see
+        withdraw_pushes); then the tags are pushed at once: each is one
+        registry round trip of its own, and a build has a few of them.
+        """
+        tags = [tag for tag in self.tags if tag != self.unique_tag]
+        if not tags:
+            return
+        self.check_cancelled()
+        self.hold("push")
+        with concurrent.futures.ThreadPoolExecutor(len(tags)) as pool:
+            before = list(pool.map(self.registry_digest_of, tags))
+        self.journal["moved_tags"].update(zip(tags, before))
+        self.save_journal()
+        self.check_cancelled()
+        for tag in tags:
             self.log.write(None, f"Tagging {self.repository}:{tag}")
-            self.journal_moved_tag(tag)
-            self.checked(
-                [
-                    "skopeo",
-                    "copy",
-                    "--quiet",
-                    "--preserve-digests",
-                    *copy_all,
-                    bh.tls_flag(self.settings, "--src-tls-verify"),
-                    bh.tls_flag(self.settings, "--dest-tls-verify"),
-                    f"docker://{source}",
-                    f"docker://{self.repository}:{tag}",
-                ],
-                f"Tagging {tag}",
-            )
+        with concurrent.futures.ThreadPoolExecutor(len(tags)) as pool:
+            list(pool.map(lambda tag: self.push_tag(source, copy_all, tag), tags))
+
+    def registry_digest_of(self, tag: str) -> str | None:
+        return bh.registry_digest(self.settings, f"{self.repository}:{tag}")
+
+    def push_tag(self, source: str, copy_all: list[str], tag: str) -> None:
+        self.checked(
+            [
+                "skopeo",
+                "copy",
+                "--quiet",
+                "--preserve-digests",
+                *copy_all,
+                bh.tls_flag(self.settings, "--src-tls-verify"),
+                bh.tls_flag(self.settings, "--dest-tls-verify"),
+                f"docker://{source}",
+                f"docker://{self.repository}:{tag}",
+            ],
+            f"Tagging {tag}",
+        )
 
     def push_by_digest(self, image: dict[str, Any]) -> str:
         """Push the image under its manifest digest only (no tag); the digest.
