@@ -198,12 +198,19 @@ class ParentRun(_BuildRun):
 
     def import_logs(self) -> list[str]:
         """The list build's logs and each arch's build log, fetched from its subtask."""
-        return super().import_logs() + self.fetch_arch_logs()
+        own = super().import_logs()
+        names = {os.path.basename(path) for path in own}
+        return own + [
+            path for path in self.fetch_arch_logs() if os.path.basename(path) not in names
+        ]
 
     def fetch_arch_logs(self) -> list[str]:
+        """``<arch>.log`` of each subtask that has one, copied here in pieces."""
         paths = []
         for arch, task_id in self.subtasks.items():
             name = f"{arch}.log"
+            if name not in self.ctx.session.listTaskOutput(task_id):
+                continue
             path = os.path.join(self.logs_dir, "arches", name)
             os.makedirs(os.path.dirname(path), exist_ok=True)
             with open(path, "wb") as out:
