@@ -463,3 +463,14 @@ def test_cancelling_the_waiting_parent_cancels_its_subtasks_and_the_nvr(
     stop_when_waiting(hub, kojid, parent, cancel=True)
     states = [koji.TASK_STATES[t["state"]] for t in children(kojid, parent)]
     assert (build_state(kojid), states) == ("CANCELED", ["CANCELED", "CANCELED"])
+
+
+def test_parent_log_names_the_task_of_each_arch(hub, kojid, backend, source):
+    parent = kojid.submit(source, OPTS)
+    run_parent(hub, kojid, parent)
+    text = kojid.session.downloadTaskOutput(parent, "osbs-build.log").decode()
+    tasks = {t["arch"]: t["id"] for t in children(kojid, parent)}
+    assert [line for line in text.splitlines() if "built by task" in line] == [
+        f"{arch}: built by task {tasks[arch]}; its log: koji watch-logs {tasks[arch]}"
+        for arch in ARCHES
+    ]

@@ -116,7 +116,6 @@ class ParentRun(_BuildRun):
 
     # -- the build --------------------------------------------------------
     def follow(self) -> BuildResult:
-        self.build_arches()
         self.task_logs = TaskLogs(
             self.ctx.session,
             self.ctx.upload_dir,
@@ -124,6 +123,7 @@ class ParentRun(_BuildRun):
             self.ctx.hub_work_dir,
             flush_interval=self.config.log_flush_interval,
         )
+        self.build_arches()
         if self.handle is None:
             images = [self.images[arch] for arch in self.subtasks]
             self.start_backend(lambda: self.backend.start_image_list(self.request, images))
@@ -151,6 +151,11 @@ class ParentRun(_BuildRun):
                 )
             )
         logger.info("Waiting for the arch subtasks %s", self.subtasks)
+        for arch, task_id in self.subtasks.items():
+            # the arch's build log lives in its own task, streamed by it
+            self.task_logs.write(
+                None, f"{arch}: built by task {task_id}; its log: koji watch-logs {task_id}"
+            )
         try:
             results = self.ctx.wait(list(self.subtasks.values()), all=True, failany=True)
         except (koji.GenericError, xmlrpc.client.Fault):

@@ -83,9 +83,10 @@ class PushSteps:
     def push_tags(self, source: str, copy_all: list[str]) -> None:
         """Point every tag but the unique one (pushed already) at ``source``.
 
-        What each tag pointed at before is journaled first (see
-        withdraw_pushes); then the tags are pushed at once: each is one
-        registry round trip of its own, and a build has a few of them.
+        What each tag pointed at before is read at once and journaled first
+        (see withdraw_pushes); the tags are then pushed one after the other:
+        docker-distribution answers 500 to reads of a manifest that another
+        request writes at the same time.
         """
         tags = [tag for tag in self.tags if tag != self.unique_tag]
         if not tags:
@@ -96,11 +97,10 @@ class PushSteps:
             before = list(pool.map(self.registry_digest_of, tags))
         self.journal["moved_tags"].update(zip(tags, before))
         self.save_journal()
-        self.check_cancelled()
         for tag in tags:
+            self.check_cancelled()
             self.log.write(None, f"Tagging {self.repository}:{tag}")
-        with concurrent.futures.ThreadPoolExecutor(len(tags)) as pool:
-            list(pool.map(lambda tag: self.push_tag(source, copy_all, tag), tags))
+            self.push_tag(source, copy_all, tag)
 
     def registry_digest_of(self, tag: str) -> str | None:
         return bh.registry_digest(self.settings, f"{self.repository}:{tag}")
