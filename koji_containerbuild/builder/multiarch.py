@@ -74,7 +74,6 @@ class ParentRun(_BuildRun):
         self.subtasks: dict[str, int] = {}
         #: arch -> the image its subtask built (pushed by digest).
         self.images: dict[str, ImageOutput] = {}
-        self.arch_logs: list[str] = []
 
     def uses_subtasks(self) -> bool:
         request = self.request
