@@ -94,6 +94,8 @@ class BuildRequest:
     #: One arch of a multi-arch build: push the image by digest only, no tag
     #: (the parent task tags the manifest list once every arch is built).
     push_by_digest: bool = False
+    #: The parent task of an arch subtask: its build also ends once the parent did.
+    parent_task_id: int | None = None
 
 
 @dataclass

@@ -69,7 +69,9 @@ class ArchRun(_BuildRun):
         self.parent_id = parent_of(ctx.session, ctx.task_id)
         # the parent reserved the NVR and imports the build
         self.needs_import = False
-        self.request = dataclasses.replace(self.request, platforms=[arch], push_by_digest=True)
+        self.request = dataclasses.replace(
+            self.request, platforms=[arch], push_by_digest=True, parent_task_id=self.parent_id
+        )
 
     def finish_checks(self) -> None:
         """The parent checked the NVR (it holds it reserved): only the parent image here."""

@@ -302,7 +302,12 @@ def _lease(request: BuildRequest) -> dict[str, Any] | None:
     nvr = None
     if not request.scratch and request.version and request.release:
         nvr = f"{request.component}-{request.version}-{request.release}"
-    return {"hub_url": request.hub_url, "task_id": request.task_id, "nvr": nvr}
+    return {
+        "hub_url": request.hub_url,
+        "task_id": request.task_id,
+        "nvr": nvr,
+        "parent_task_id": request.parent_task_id,
+    }
 
 
 def _parse_record(record: bytes) -> LogLine:

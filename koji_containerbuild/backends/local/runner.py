@@ -57,7 +57,7 @@ def execute(build_dir: str) -> None:
             bh.withdraw_pushes(build_dir, runner.settings)
         status = {
             "outcome": "cancelled",
-            "reason": f"Task {watch.task_id} ended ({watch.ended_state}) while its build ran.",
+            "reason": f"Task {watch.ended_task} ended ({watch.ended_state}) while its build ran.",
         }
     status.setdefault("build_name", runner.handle)
     status["started"] = started
@@ -65,7 +65,7 @@ def execute(build_dir: str) -> None:
     bh.write_json(status_path, status)
     if status["outcome"] == "succeeded" and watch.linger():
         why = (
-            f"Task {watch.task_id} ended ({watch.ended_state})"
+            f"Task {watch.ended_task} ended ({watch.ended_state})"
             if watch.ended_state
             else ("The build was cancelled")
         )
