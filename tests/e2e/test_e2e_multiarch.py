@@ -202,6 +202,27 @@ def test_kill_of_an_arch_subtask_process_is_a_failed_arch(two_arch_sandbox, sess
     ) == ("FAILED", "FAILED", [], True)
 
 
+def test_kill_of_the_parent_process_stops_both_arch_builds(two_arch_sandbox, session, tmp_path):
+    marker = f"e2e-orphans-{UNIQUE}"
+    run = f'while :; do echo "{marker} $(uname -m)"; sleep 0.1; done'
+    url = publish(two_arch_sandbox, tmp_path, "e2e-orphans", dockerfile("e2e-orphans", "1", run))
+    _, task_id = build(two_arch_sandbox, url, wait=False)
+    wait_for(lambda: len(proctree.processes_matching(marker)) >= 2, timeout=180)
+    os.kill(subtask_pid(two_arch_sandbox, task_id), signal.SIGKILL)
+    wait_for(lambda: not proctree.processes_matching(marker), timeout=120)
+    wait_for(
+        lambda: all(
+            c["state"] != koji.TASK_STATES["OPEN"] for c in subtasks(session, task_id).values()
+        ),
+        timeout=120,
+    )
+    assert (
+        task_state(session, task_id),
+        {arch: koji.TASK_STATES[c["state"]] for arch, c in subtasks(session, task_id).items()},
+        registry_tags(two_arch_sandbox, "e2e/e2e-orphans"),
+    ) == ("FAILED", {a: "CANCELED" for a in ARCHES}, [])
+
+
 def test_worker_restart_while_the_parent_waits_builds_each_arch_once(
     two_arch_sandbox, session, tmp_path
 ):
