@@ -18,6 +18,7 @@ import threading
 import time
 
 import koji
+import koji.xmlrpcplus
 import pytest
 
 from koji_containerbuild.backends.base import BuildBackend, BuildResult, ImageOutput, Outcome
@@ -474,3 +475,12 @@ def test_parent_log_names_the_task_of_each_arch(hub, kojid, backend, source):
         f"{arch}: built by task {tasks[arch]}; its log: koji watch-logs {tasks[arch]}"
         for arch in ARCHES
     ]
+
+
+def test_nvr_of_a_dead_parent_is_refunded_by_the_next_build(hub, kojid, backend, source):
+    parent = kojid.submit(source, OPTS)
+    stop_when_waiting(hub, kojid, parent, cancel=False)
+    fault = koji.xmlrpcplus.Fault(1000, "The task process was killed.")
+    kojid.session.host.failTask(parent, koji.xmlrpcplus.dumps(fault))  # as the worker does
+    state, _ = run_parent(hub, kojid, kojid.submit(source, OPTS))
+    assert (state, build_state(kojid)) == ("CLOSED", "COMPLETE")
