@@ -7,6 +7,7 @@ ended without importing it, and keeps going while the task is merely freed
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -124,6 +125,23 @@ def test_build_of_a_failed_task_is_stopped(
     request = with_base(make_request(tmp_path, run, task_id, hub_server.url, "dead"), base_image)
     handle = start_until_line(backend, request, "lease-sleeping")
     fail_task(builder, task_id)
+    result = backend.wait(handle)
+    assert (result.outcome, result.reason) == (
+        Outcome.CANCELLED,
+        f"Task {task_id} ended (FAILED) while its build ran.",
+    )
+
+
+def test_build_of_an_arch_subtask_is_stopped_when_its_parent_failed(
+    tmp_path, backend, settings, base_image, hub_server, builder, sandbox_hub, task_id
+):
+    subtask = builder.host.subtask("buildContainerArch", [], task_id, arch=HOST, label=HOST)
+    builder.host.openTask(subtask)
+    run = "echo lease-sleeping && sleep 120"
+    request = make_request(tmp_path, run, subtask, hub_server.url, "orphan")
+    request = dataclasses.replace(with_base(request, base_image), parent_task_id=task_id)
+    handle = start_until_line(backend, request, "lease-sleeping")
+    fail_task(builder, task_id)  # the parent's process was killed: nobody imports the arch
     result = backend.wait(handle)
     assert (result.outcome, result.reason) == (
         Outcome.CANCELLED,

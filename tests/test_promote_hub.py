@@ -138,12 +138,6 @@ def test_promote_task_of_a_task_tagging_is_owned_by_the_task_owner_not_the_host(
     assert owner["name"] == "alice"
 
 
-def test_plugin_registers_the_promote_task_signature_of_the_library(hub):
-    from koji_containerbuild.promote.hubside import TASK_SIGNATURE
-
-    assert koji.tasks.LEGACY_SIGNATURES["promoteContainer"] == TASK_SIGNATURE
-
-
 def test_channel_policy_sees_the_release_tag_of_a_promote_task(hub, build):
     hub.add_channel("releases")
     hub.set_policy(

@@ -59,6 +59,13 @@ FAKE_PLUGIN = textwrap.dedent(
             if what == "ok":
                 return {"repositories": [f"registry/{target}:1"], "src": src,
                         "topdir": self.options.topdir}
+            if what == "parent":
+                child = self.session.host.subtask(
+                    "buildContainer", ["git://127.0.0.1/ok#0123abc", target, opts], self.id,
+                    label="child",
+                )
+                results = self.wait([child], all=True, failany=True)
+                return {"child": results[child]["src"]}
             if what == "builderror":
                 raise koji.BuildError("The Dockerfile has no name label.")
             if what == "crash":
@@ -334,3 +341,13 @@ def test_cancelled_task_session_is_expired_like_kojid_cleanup_task(
     poll_until(worker, lambda: not worker.running)
     with pytest.raises(koji.AuthError):
         task_session.getLoggedInUser()
+
+
+def test_a_task_waiting_for_its_subtask_is_woken_when_it_finished(make_worker, alice):
+    worker = make_worker()
+    task_id = submit(alice, "parent")
+    poll_until(worker, finished(alice, task_id))
+    assert (state_of(alice, task_id), alice.getTaskResult(task_id)) == (
+        "CLOSED",
+        {"child": "git://127.0.0.1/ok#0123abc"},
+    )

@@ -92,6 +92,11 @@ class BuildRequest:
     #: XML-RPC URL of the hub holding the task: a build that outlives the task
     #: process reads the task state there (:mod:`koji_containerbuild.lease`).
     hub_url: str | None = None
+    #: One arch of a multi-arch build: push the image by digest only, no tag
+    #: (the parent task tags the manifest list once every arch is built).
+    push_by_digest: bool = False
+    #: The parent task of an arch subtask: its build also ends once the parent did.
+    parent_task_id: int | None = None
 
 
 @dataclass
@@ -114,6 +119,12 @@ class ImageOutput:
     tools: list[dict[str, str]] = field(default_factory=list)
     #: RPMs of the host that built it (its buildroot), in CG component form.
     buildroot_components: list[dict[str, Any]] = field(default_factory=list)
+    #: CG ``host`` of its buildroot ({"os", "arch"}); empty: the importing machine.
+    host: dict[str, str] = field(default_factory=dict)
+    #: The archive already uploaded by the arch subtask that built it, under the
+    #: import directory: {"relpath", "filename", "filesize", "checksum"}; empty:
+    #: ``archive_path`` is a local file the importer uploads.
+    uploaded: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -187,6 +198,18 @@ class BuildBackend(abc.ABC):
     supported_kinds: frozenset[str] = frozenset(BUILD_KINDS)
     #: Task options it honours; None: every option. Others are refused up front.
     supported_options: frozenset[str] | None = None
+    #: True when a build for other arches than this host's runs as one Koji
+    #: subtask per arch (builders of each arch), joined by :meth:`start_image_list`;
+    #: False when the backend builds every arch itself (OSBS).
+    arch_subtasks: bool = False
+
+    def start_image_list(self, request: BuildRequest, images: list[ImageOutput]) -> str:
+        """Start joining per-arch images (pushed by digest) into one tagged manifest list."""
+        raise BackendError(f"The {self.name} backend does not build per-arch subtasks.")
+
+    def withdraw_images(self, images: list[ImageOutput]) -> None:
+        """Delete per-arch images pushed by digest that no image list took over."""
+        return None  # a backend without arch subtasks pushed none
 
     @abc.abstractmethod
     def start(self, request: BuildRequest) -> str:

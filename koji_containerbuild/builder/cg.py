@@ -117,6 +117,11 @@ def _host_os() -> str:
     return " ".join(filter(None, (facts.get("NAME"), facts.get("VERSION_ID")))) or "Linux"
 
 
+def local_host() -> dict[str, str]:
+    """CG ``host`` of a buildroot on this machine."""
+    return {"os": _host_os(), "arch": host_arch()}
+
+
 def _index(record: BuildRecord, result: BuildResult) -> dict[str, Any]:
     """build extra.image.index: pull specs by digest and by version-release."""
     version_release = f"{record.version}-{record.release}"
@@ -158,8 +163,13 @@ def build_metadata(
     record: BuildRecord,
     result: BuildResult,
     log_files: list[str],
+    relpath: str = "",
 ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
-    """CGImport metadata and the ``(local path, upload name)`` files it names."""
+    """CGImport metadata and the ``(local path, upload name)`` files it names.
+
+    ``relpath``: where under the import directory those files go (a multi-arch
+    build's subtasks upload their archives next to them, each in its own one).
+    """
     index = _index(record, result)
     extra = dict(record.extra)
     # Legacy ``extra.image`` declares the image btype; sending typeinfo.image
@@ -181,7 +191,6 @@ def build_metadata(
     if record.task_id is not None:
         build["task_id"] = int(record.task_id)
         extra["container_koji_task_id"] = int(record.task_id)
-    host = {"os": _host_os(), "arch": host_arch()}
     buildroots, outputs, files = [], [], []
     arch_buildroot: dict[str, int] = {}
     for number, image in enumerate(result.images, start=1):
@@ -190,20 +199,23 @@ def build_metadata(
                 "id": number,
                 "content_generator": {"name": reservation.cg_name, "version": __version__},
                 "container": {"type": "none", "arch": image.arch},
-                "host": host,
+                "host": dict(image.host) or local_host(),
                 "components": list(image.buildroot_components),
                 "tools": list(image.tools),
             }
         )
         arch_buildroot[image.arch] = number
-        filename = os.path.basename(image.archive_path)
-        outputs.append(_file_output(image.archive_path, filename, image.arch, number))
+        if image.uploaded:  # by the arch subtask that built it, under the import directory
+            outputs.append(_uploaded_output(image.uploaded, image.arch, number))
+        else:
+            filename = os.path.basename(image.archive_path)
+            outputs.append(_file_output(image.archive_path, filename, image.arch, number))
+            files.append((image.archive_path, filename))
         outputs[-1].update(
             type=IMAGE_OUTPUT_TYPE,
             components=list(image.components),
             extra={"image": {"arch": image.arch}, "docker": _docker_extra(image, index)},
         )
-        files.append((image.archive_path, filename))
     if not buildroots:
         raise koji.BuildError("The build produced no image to import into Koji.")
     for path in log_files:
@@ -213,9 +225,14 @@ def build_metadata(
         outputs.append(_file_output(path, filename, "noarch", buildroot_id))
         outputs[-1]["type"] = "log"
         files.append((path, filename))
-    names = [name for _, name in files]
+    names = [name for _, name in files] + [
+        image.uploaded["filename"] for image in result.images if image.uploaded
+    ]
     if len(set(names)) != len(names):
         raise koji.BuildError(f"Two files to import share one name: {sorted(names)}.")
+    if relpath:
+        for output in outputs:
+            output.setdefault("relpath", relpath)
     metadata = {
         "metadata_version": 0,
         "build": build,
@@ -240,6 +257,18 @@ def _file_output(path: str, filename: str, arch: str, buildroot_id: int) -> dict
     }
 
 
+def _uploaded_output(uploaded: dict[str, Any], arch: str, buildroot_id: int) -> dict[str, Any]:
+    return {
+        "buildroot_id": buildroot_id,
+        "relpath": str(uploaded["relpath"]),
+        "filename": str(uploaded["filename"]),
+        "filesize": int(uploaded["filesize"]),
+        "arch": arch,
+        "checksum": str(uploaded["checksum"]),
+        "checksum_type": CHECKSUM_TYPE,
+    }
+
+
 def import_build(
     session: Any,
     reservation: CGReservation,
@@ -247,18 +276,21 @@ def import_build(
     result: BuildResult,
     log_files: list[str],
     upload_dir: str,
+    relpath: str = "",
 ) -> int:
-    """Upload outputs and metadata into work/<upload_dir>, CGImport; return the build id."""
-    metadata, files = build_metadata(reservation, record, result, log_files)
+    """Upload outputs and metadata into work/<upload_dir>[/<relpath>], CGImport; the build id."""
+    metadata, files = build_metadata(reservation, record, result, log_files, relpath)
+    own_dir = f"{upload_dir}/{relpath}" if relpath else upload_dir
     for path, name in files:
-        session.uploadWrapper(path, upload_dir, name=name)
+        session.uploadWrapper(path, own_dir, name=name)
     with tempfile.TemporaryDirectory(prefix="cg-metadata-") as tmp:
         metadata_path = os.path.join(tmp, METADATA_FILENAME)
         with open(metadata_path, "w", encoding="utf-8") as handle:
             json.dump(metadata, handle, indent=1, sort_keys=True)
-        session.uploadWrapper(metadata_path, upload_dir, name=METADATA_FILENAME)
+        session.uploadWrapper(metadata_path, own_dir, name=METADATA_FILENAME)
+    metadata_name = f"{relpath}/{METADATA_FILENAME}" if relpath else METADATA_FILENAME
     try:
-        build = session.CGImport(METADATA_FILENAME, upload_dir, token=reservation.token)
+        build = session.CGImport(metadata_name, upload_dir, token=reservation.token)
     except koji.GenericError as exc:
         raise koji.BuildError(f"Koji refused to import {reservation.nvr}: {exc}") from exc
     build_id = int(build["id"]) if isinstance(build, dict) and "id" in build else None

@@ -30,6 +30,8 @@ class TaskContext:
     upload_dir: str
     #: BaseTaskHandler.run_callbacks, for kojid's pre/postSCMCheckout hooks.
     run_callbacks: Callable[..., Any] | None = None
+    #: BaseTaskHandler.wait, for a parent waiting on its arch subtasks.
+    wait: Callable[..., Any] | None = None
 
     @property
     def hub_work_dir(self) -> str:

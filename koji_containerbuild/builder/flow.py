@@ -18,7 +18,8 @@ import koji
 
 from koji_containerbuild import LOGGER_NAME
 from koji_containerbuild.backends.base import BuildRequest
-from koji_containerbuild.builder import checks
+from koji_containerbuild.builder import arch as archbuild
+from koji_containerbuild.builder import checks, multiarch
 from koji_containerbuild.builder import run as taskrun
 from koji_containerbuild.builder.cancel import CancelWatch
 from koji_containerbuild.builder.context import PreparedBuild, TaskContext
@@ -186,7 +187,22 @@ def build_container(ctx: TaskContext, src: str, target: str, opts: Any = None) -
     with CancelWatch() as watch:
         prepared = prepare_binary_build(ctx, src, target, opts)
         watch.check()
-        return taskrun.run_build(ctx, prepared, watch)
+        return multiarch.run_container_build(ctx, prepared, watch)
+
+
+def build_container_arch(
+    ctx: TaskContext, src: str, target: str, arch: str, opts: Any = None
+) -> dict:
+    """Run a buildContainerArch subtask: one arch of its parent's multi-arch build."""
+    with CancelWatch() as watch:
+        prepared = prepare_binary_build(ctx, src, target, opts)
+        if arch not in prepared.request.platforms:
+            raise koji.BuildError(
+                f"Arch {arch!r} is not one of the arches of this build "
+                f"({' '.join(prepared.request.platforms)}); it cannot be built here."
+            )
+        watch.check()
+        return taskrun.drive(archbuild.ArchRun(ctx, prepared, watch, arch))
 
 
 def build_source_container(ctx: TaskContext, target: str, opts: Any = None) -> dict:

@@ -14,7 +14,7 @@ import logging
 import os
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import koji
 
@@ -167,6 +167,11 @@ class _BuildRun:
         self.request = request
 
     def start(self) -> None:
+        self.reserve()
+        self.start_backend(lambda: self.backend.start(self.request))
+
+    def reserve(self) -> None:
+        """Reserve the NVR of a build the plugin imports (the next free release on a lost race)."""
         if self.needs_import:
             request = self.request
             self.reservation = reserve.reserve_build(
@@ -183,17 +188,15 @@ class _BuildRun:
             release = self.reservation.nvr.rsplit("-", 1)[1]
             if release != request.release:  # another build took the first free one
                 self.request = dataclasses.replace(request, release=release)
+
+    def start_backend(self, start: Callable[[], str]) -> None:
+        """Start the backend build with ``start()`` and record its handle for a re-run."""
         self.request = dataclasses.replace(self.request, hub_url=self._hub_url())
         with self.watch.held():
-            self.handle = self.backend.start(self.request)
+            self.handle = start()
             logger.info("Started backend build %s", self.handle)
-            record = AttachRecord(
-                backend=self.backend.name,
-                handle=self.handle,
-                reservation=dataclasses.asdict(self.reservation) if self.reservation else {},
-            )
             try:
-                write_record(self.ctx.session, self.ctx.upload_dir, self.ctx.workdir, record)
+                self.record(self.backend.name, self.handle)
             except Exception as error:
                 # A stop signal held back meanwhile explains the failure (the hub
                 # refuses a cancelled task's uploads): end as cancelled.
@@ -206,6 +209,15 @@ class _BuildRun:
                     f"in the task output ({error}); it is cancelled so that no second build "
                     "can start for this task. Resubmit the build."
                 ) from None
+
+    def record(self, backend: str, handle: str) -> None:
+        """Upload the re-attach record: the build's handle and the NVR reservation."""
+        record = AttachRecord(
+            backend=backend,
+            handle=handle,
+            reservation=dataclasses.asdict(self.reservation) if self.reservation else {},
+        )
+        write_record(self.ctx.session, self.ctx.upload_dir, self.ctx.workdir, record)
 
     def _hub_url(self) -> str | None:
         """Where a detached build reads this task's state (its lease)."""
@@ -280,13 +292,26 @@ class _BuildRun:
             end_time=time.time(),
             extra=self.build_extra(),
         )
-        upload_dir = f"containerbuild-import/{self.ctx.task_id}-{uuid.uuid4().hex[:12]}"
-        log_files = self.task_logs.files() if self.task_logs else []
+        upload_dir, relpath = self.import_location()
         build_id = cg.import_build(
-            self.ctx.session, self.reservation, record, result, log_files, upload_dir
+            self.ctx.session,
+            self.reservation,
+            record,
+            result,
+            self.import_logs(),
+            upload_dir,
+            relpath,
         )
         self.imported = True
         return int(build_id)
+
+    def import_location(self) -> tuple[str, str]:
+        """The CGImport directory under work/ and where in it this run's files go."""
+        return f"containerbuild-import/{self.ctx.task_id}-{uuid.uuid4().hex[:12]}", ""
+
+    def import_logs(self) -> list[str]:
+        """Local log files imported with the build."""
+        return self.task_logs.files() if self.task_logs else []
 
     def build_extra(self) -> dict[str, Any]:
         """build.extra beyond what cg adds: userdata and the parent build, as atomic-reactor
@@ -421,7 +446,16 @@ class _BuildRun:
 
 def run_build(ctx: TaskContext, prepared: PreparedBuild, watch: CancelWatch) -> dict:
     """Start (or follow) the build, stream its logs, and return the task result."""
-    run = _BuildRun(ctx, prepared, watch)
+    return drive(_BuildRun(ctx, prepared, watch))
+
+
+def drive(run: _BuildRun) -> dict:
+    """The life of one task run: its steps, and on every ending the cleanup it needs.
+
+    The multi-arch flow (:mod:`koji_containerbuild.builder.multiarch`) drives its own
+    runs, subclasses of the single-build one, through the same endings.
+    """
+    prepared = run.prepared
     refusal = unsupported_request(run.backend, prepared.request)
     if refusal:
         raise koji.BuildError(refusal)

@@ -16,10 +16,6 @@ from koji_containerbuild.config import PROMOTE_METHOD, HubConfig, load_hub_confi
 
 log = logging.getLogger(LOGGER_NAME + ".promote.hub")
 
-#: Signature of promoteContainer for koji.tasks.LEGACY_SIGNATURES: the ``tag``
-#: key gives hub policies (channel, ...) the release tag's name.
-TASK_SIGNATURE = [[["build_id", "tag", "rule"], None, None, ()]]
-
 #: The priority kojihub gives the tagBuild task; promotion follows it.
 PROMOTE_PRIORITY = 10
 

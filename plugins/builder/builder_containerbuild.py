@@ -1,4 +1,5 @@
-"""kojid plugin: run buildContainer, buildSourceContainer and promoteContainer tasks.
+"""kojid plugin: run buildContainer, buildContainerArch, buildSourceContainer and promoteContainer
+tasks.
 
 Thin task handlers; the task flow lives in koji_containerbuild.builder.flow.
 Enable with ``plugins = builder_containerbuild`` in kojid.conf; the plugin's
@@ -26,6 +27,7 @@ class _ContainerTask(BaseTaskHandler):
             workdir=self.workdir,
             upload_dir=self.getUploadDir(),
             run_callbacks=getattr(self, "run_callbacks", None),
+            wait=self.wait,
         )
 
     def _run(self, flow, *args):
@@ -40,6 +42,15 @@ class BuildContainerTask(_ContainerTask):
 
     def handler(self, src, target, opts=None):
         return self._run(flow.build_container, src, target, opts)
+
+
+class BuildContainerArchTask(_ContainerTask):
+    """Build one arch of a multi-arch container build (a subtask of buildContainer)."""
+
+    Methods = ["buildContainerArch"]
+
+    def handler(self, src, target, arch, opts=None):
+        return self._run(flow.build_container_arch, src, target, arch, opts)
 
 
 class BuildSourceContainerTask(_ContainerTask):

@@ -23,9 +23,12 @@ koji.tasks.LEGACY_SIGNATURES.setdefault(
 koji.tasks.LEGACY_SIGNATURES.setdefault(
     "buildSourceContainer", [[["target", "opts"], None, None, (None,)]]
 )
-# koji_containerbuild.promote.hubside.TASK_SIGNATURE
+# its ``tag`` argument gives hub policies (channel, ...) the release tag's name
 koji.tasks.LEGACY_SIGNATURES.setdefault(
     "promoteContainer", [[["build_id", "tag", "rule"], None, None, ()]]
+)
+koji.tasks.LEGACY_SIGNATURES.setdefault(
+    "buildContainerArch", [[["src", "target", "arch", "opts"], None, None, (None,)]]
 )
 
 

@@ -35,7 +35,7 @@ from koji_containerbuild.backends.base import (
 from koji_containerbuild.backends.local import buildah as bh
 from koji_containerbuild.backends.local import runner as local_runner
 from koji_containerbuild.hostarch import host_arch
-from koji_containerbuild.image.imagetags import tags_for_build
+from koji_containerbuild.image.imagetags import ImageTags, tags_for_build
 from koji_containerbuild.image.labels import repository_problem
 from koji_containerbuild.image.sourcefiles import SourceFileError, check_source_files
 from koji_containerbuild.optnames import option_name
@@ -61,6 +61,8 @@ def unique_tag(request: BuildRequest, stamp: str) -> str:
 class LocalBackend(BuildBackend):
     name = "local"
     imports_builds = False
+    # another arch than this host's is built by a subtask on a builder of that arch
+    arch_subtasks = True
     # No flatpak (needs flatpak-module-tools and ODCS) or source container builds here.
     supported_kinds = frozenset({"container"})
     supported_options = frozenset(
@@ -99,6 +101,34 @@ class LocalBackend(BuildBackend):
     def start(self, request: BuildRequest) -> str:
         platforms = list(request.platforms) or [host_arch()]
         self._check_request(request, platforms)
+        return self._launch_build(request, platforms, {})
+
+    def start_image_list(self, request: BuildRequest, images: list[ImageOutput]) -> str:
+        """Join per-arch images pushed by digest into one manifest list with the build's tags.
+
+        A build like any other (its own runner, journal, lease on the task), so
+        cancel, withdraw and re-attach work as for a build of every arch here.
+        """
+        if not images or any(bh.MANIFEST_V2 not in image.digests for image in images):
+            raise BackendError("The image list needs every arch's image pushed by digest.")
+        platforms = [image.arch for image in images]
+        images_data = [dataclasses.asdict(image) for image in images]
+        return self._launch_build(request, platforms, {"images": images_data})
+
+    def withdraw_images(self, images: list[ImageOutput]) -> None:
+        """Delete arch images of a failed multi-arch build; one a tag points at stays."""
+        for image in images:
+            digest = image.digests.get(bh.MANIFEST_V2, "")
+            for pull in image.repositories:
+                if digest and pull.endswith(f"@{digest}"):
+                    for failure in bh.delete_untagged(
+                        self.settings, pull.rsplit("@", 1)[0], digest
+                    ):
+                        log.warning("could not withdraw an arch image: %s", failure)
+
+    def _launch_build(
+        self, request: BuildRequest, platforms: list[str], more: dict[str, Any]
+    ) -> str:
         now = datetime.datetime.now(datetime.timezone.utc)
         stamp = now.strftime("%Y%m%d%H%M%S")
         handle = f"{request.task_id}-{stamp}-{secrets.token_hex(3)}"
@@ -107,24 +137,28 @@ class LocalBackend(BuildBackend):
         request_data = dataclasses.asdict(request)
         request_data["platforms"] = platforms
         repository = f"{self.settings['registry']}/{request.name}"
-        tags = tags_for_build(
-            unique_tag(request, stamp),
-            scratch=request.scratch,
-            isolated=request.isolated,
-            version=request.version,
-            release=request.release,
-            additional_tags=request.additional_tags,
-        )
+        if request.push_by_digest:  # one arch of a multi-arch build: its parent tags the list
+            tags = ImageTags(unique=[])
+        else:
+            tags = tags_for_build(
+                unique_tag(request, stamp),
+                scratch=request.scratch,
+                isolated=request.isolated,
+                version=request.version,
+                release=request.release,
+                additional_tags=request.additional_tags,
+            )
         bh.write_json(
             os.path.join(build_dir, bh.BUILD_FILE),
             {
                 "request": request_data,
                 "settings": self.settings,
                 "repository": repository,
-                "unique_tag": tags.unique[0],
+                "unique_tag": tags.unique[0] if tags.unique else "",
                 "tags": dataclasses.asdict(tags),
                 "created": now.isoformat(),
                 "lease": _lease(request),
+                **more,
             },
         )
         self._launch(build_dir)
@@ -269,7 +303,12 @@ def _lease(request: BuildRequest) -> dict[str, Any] | None:
     nvr = None
     if not request.scratch and request.version and request.release:
         nvr = f"{request.component}-{request.version}-{request.release}"
-    return {"hub_url": request.hub_url, "task_id": request.task_id, "nvr": nvr}
+    return {
+        "hub_url": request.hub_url,
+        "task_id": request.task_id,
+        "nvr": nvr,
+        "parent_task_id": request.parent_task_id,
+    }
 
 
 def _parse_record(record: bytes) -> LogLine:

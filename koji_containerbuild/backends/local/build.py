@@ -17,6 +17,7 @@ from typing import Any
 
 from koji_containerbuild.backends.local import buildah as bh
 from koji_containerbuild.backends.local import yum_repos
+from koji_containerbuild.backends.local.push import BuildFailed, PushSteps
 from koji_containerbuild.image.dockerfile import DockerfileError, read_dockerfile
 from koji_containerbuild.image.imagetags import ImageTags
 from koji_containerbuild.image.sourcefiles import SourceFileError
@@ -25,10 +26,6 @@ RPM_QUERYFORMAT = (
     "%{NAME}\\t%{VERSION}\\t%{RELEASE}\\t%{EPOCH}\\t%{ARCH}\\t%{SIGMD5}\\t"
     "%{SIGPGP:pgpsig}\\t%{SIGGPG:pgpsig}\\n"
 )
-
-
-class BuildFailed(Exception):
-    """The build failed for a reason the owner can read."""
 
 
 class BuildCancelled(Exception):
@@ -58,7 +55,7 @@ class LogWriter:
         self._file.close()
 
 
-class Runner:
+class Runner(PushSteps):
     def __init__(self, build_dir: str) -> None:
         self.build_dir = build_dir
         spec = bh.read_json(os.path.join(build_dir, bh.BUILD_FILE))
@@ -104,22 +101,18 @@ class Runner:
         bh.wait_while_held(self.settings, point, lambda t: self.log.write(None, t),
                            self.check_cancelled)  # fmt: skip
 
-    def save_journal(self) -> None:
-        bh.write_json(os.path.join(self.build_dir, bh.PUSHED_FILE), self.journal)
-
-    def journal_moved_tag(self, tag: str) -> None:
-        """Record what ``tag`` pointed at before this build moves it (see withdraw_pushes)."""
-        self.journal["moved_tags"][tag] = bh.registry_digest(
-            self.settings, f"{self.repository}:{tag}"
-        )
-        self.save_journal()
-
     # -- the build ---------------------------------------------------------
     def run(self) -> dict[str, Any]:
         self.repo_dir = self.fetch_yum_repos()
         images = [self.build_arch(arch) for arch in self.request["platforms"]]
         self.check_cancelled()
         digest, list_digest = self.push(images)
+        return self.outcome(images, digest, list_digest)
+
+    def outcome(
+        self, images: list[dict[str, Any]], digest: str, list_digest: str | None
+    ) -> dict[str, Any]:
+        """The succeeded status: what was pushed, and the images to import."""
         tags = list(self.tags)
         repositories = [f"{self.repository}:{tag}" for tag in tags]
         repositories.append(f"{self.repository}@{list_digest or digest}")
@@ -127,7 +120,10 @@ class Runner:
             image["repositories"] = repositories
             image["tags"] = tags
             image.pop("local_ref", None)
-        extra: dict[str, Any] = {"unique_tags": [self.unique_tag], "repository": self.repository}
+        extra: dict[str, Any] = {
+            "unique_tags": [self.unique_tag] if self.unique_tag else [],
+            "repository": self.repository,
+        }
         extra["digest"] = list_digest or digest
         if list_digest:
             extra["index_digests"] = {bh.MANIFEST_LIST_V2: list_digest}
@@ -135,7 +131,7 @@ class Runner:
             "outcome": "succeeded",
             "reason": "",
             "repositories": repositories,
-            "platforms": list(self.request["platforms"]),
+            "platforms": [image["arch"] for image in images],
             "images": images,
             "build_name": self.handle,
             "extra": extra,
@@ -257,92 +253,6 @@ class Runner:
         finally:
             bh.run(self.buildah("umount", container))
             bh.run(self.buildah("rm", container))
-
-    def push(self, images: list[dict[str, Any]]) -> tuple[str, str | None]:
-        """Push the unique tag first, then the primary and floating tags (self.tags)."""
-        unique_ref = f"{self.repository}:{self.unique_tag}"
-        tls = bh.tls_flag(self.settings)
-        list_digest = None
-        if len(images) == 1:
-            digest = self.push_image(images[0], self.unique_tag)
-            images[0]["digests"] = {bh.MANIFEST_V2: digest}
-            source = f"{self.repository}@{digest}"
-            copy_all: list[str] = []
-        else:
-            list_name = f"localhost/koji-containerbuild/{self.handle}:list"
-            self.checked(self.buildah("manifest", "create", list_name), "Creating the image list")
-            for image in images:
-                arch_digest = self.push_image(image, f"{self.unique_tag}-{image['arch']}")
-                image["digests"] = {bh.MANIFEST_V2: arch_digest}
-                self.checked(
-                    self.buildah(
-                        "manifest",
-                        "add",
-                        tls,
-                        list_name,
-                        f"docker://{self.repository}@{arch_digest}",
-                    ),
-                    "Adding an image to the image list",
-                )
-            self.journal["unique_tags"].append(self.unique_tag)
-            self.save_journal()
-            digest_file = os.path.join(self.work, "list.digest")
-            self.checked(
-                self.buildah(
-                    "manifest", "push", "--all", "--format", "v2s2", tls,
-                    "--digestfile", digest_file, list_name, f"docker://{unique_ref}",
-                ),
-                "Pushing the image list",
-            )  # fmt: skip
-            with open(digest_file, encoding="ascii") as handle:
-                list_digest = digest = handle.read().strip()
-            self.journal["digests"].append(digest)
-            self.save_journal()
-            source = f"{self.repository}@{digest}"
-            copy_all = ["--all"]
-        for tag in self.tags:
-            if tag == self.unique_tag:
-                continue
-            self.check_cancelled()
-            self.hold("push")
-            self.log.write(None, f"Tagging {self.repository}:{tag}")
-            self.journal_moved_tag(tag)
-            self.checked(
-                [
-                    "skopeo",
-                    "copy",
-                    "--quiet",
-                    "--preserve-digests",
-                    *copy_all,
-                    bh.tls_flag(self.settings, "--src-tls-verify"),
-                    bh.tls_flag(self.settings, "--dest-tls-verify"),
-                    f"docker://{source}",
-                    f"docker://{self.repository}:{tag}",
-                ],
-                f"Tagging {tag}",
-            )
-        return digest, list_digest
-
-    def push_image(self, image: dict[str, Any], tag: str) -> str:
-        self.check_cancelled()
-        ref = f"{self.repository}:{tag}"
-        self.journal["unique_tags"].append(tag)
-        self.save_journal()
-        self.log.write(image["arch"], f"Pushing {ref}")
-        digest_file = os.path.join(self.work, f"{image['arch']}.digest")
-        cmd = self.buildah("push", "--format", "v2s2", bh.tls_flag(self.settings))
-        cmd += ["--digestfile", digest_file, image["local_ref"], f"docker://{ref}"]
-        status = bh.run_streamed(cmd, lambda line: self.log.write(image["arch"], line))
-        if status != 0:
-            raise BuildFailed(
-                f"Pushing the {image['arch']} image to {self.repository} failed "
-                f"(buildah exited with status {status}); check that the registry is up."
-            )
-        with open(digest_file, encoding="ascii") as handle:
-            digest = handle.read().strip()
-        self.journal["digests"].append(digest)
-        self.save_journal()
-        return digest
 
 
 #: Where an image keeps its RPM database, relative to its root.

@@ -315,6 +315,14 @@ def list_tags(settings: Mapping[str, Any], repository: str) -> list[str]:
         return []
 
 
+def delete_untagged(settings: Mapping[str, Any], repository: str, digest: str) -> list[str]:
+    """Delete the manifest ``digest`` unless a tag of ``repository`` points at it; failures."""
+    for tag in list_tags(settings, repository):
+        if registry_digest(settings, f"{repository}:{tag}") == digest:
+            return []
+    return delete_manifests(settings, repository, [digest])
+
+
 #: Rounds of deleting a build's manifests before withdraw_pushes gives up.
 WITHDRAW_ATTEMPTS = 3
 

@@ -87,6 +87,8 @@ class LeaseWatch:
         self.note = note
         self.interval = interval
         self.ended_state: str | None = None
+        #: The task whose end ended the lease: the build's own, or its parent's.
+        self.ended_task: int | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._session = (
@@ -100,11 +102,15 @@ class LeaseWatch:
     def _over(self) -> bool:
         if self._session is None:
             return False
-        state = lease.task_state(self._session, self.task_id)
-        if state is None or koji.TASK_STATES[state] in lease.TASK_RUNNING_STATES:
-            return False
-        self.ended_state = state
-        return True
+        # an arch subtask's build is of no use once its parent ended (killed, failed)
+        followed = [self.task_id, self.spec.get("parent_task_id")]
+        for task_id in (int(t) for t in followed if t):
+            state = lease.task_state(self._session, task_id)
+            if state is None or koji.TASK_STATES[state] in lease.TASK_RUNNING_STATES:
+                continue
+            self.ended_state, self.ended_task = state, task_id
+            return True
+        return False
 
     def start(self) -> None:
         if self._session is None:
@@ -119,7 +125,7 @@ class LeaseWatch:
                 return
 
     def _end_build(self) -> None:
-        self.note(f"Task {self.task_id} is {self.ended_state}: stopping its build.")
+        self.note(f"Task {self.ended_task} is {self.ended_state}: stopping its build.")
         bh.write_json(
             os.path.join(self.build_dir, ENDED_FILE),
             {"state": self.ended_state, "time": datetime.datetime.now().isoformat()},

@@ -20,15 +20,16 @@ import traceback
 
 from koji_containerbuild.backends.local import buildah as bh
 from koji_containerbuild.backends.local.build import BuildCancelled, BuildFailed, Runner
+from koji_containerbuild.backends.local.image_list import ListRunner
 from koji_containerbuild.backends.local.lease import LeaseWatch
 
 
 def execute(build_dir: str) -> None:
     """Run the build and always leave a status file behind."""
-    runner = Runner(build_dir)
+    spec = bh.read_json(os.path.join(build_dir, bh.BUILD_FILE))
+    runner = ListRunner(build_dir) if spec.get("images") else Runner(build_dir)
     status_path = os.path.join(build_dir, bh.STATUS_FILE)
     started = datetime.datetime.now(datetime.timezone.utc).isoformat()
-    spec = bh.read_json(os.path.join(build_dir, bh.BUILD_FILE))
     watch = LeaseWatch(build_dir, spec.get("lease"), lambda text: runner.log.write(None, text))
     watch.start()
     try:
@@ -56,7 +57,7 @@ def execute(build_dir: str) -> None:
             bh.withdraw_pushes(build_dir, runner.settings)
         status = {
             "outcome": "cancelled",
-            "reason": f"Task {watch.task_id} ended ({watch.ended_state}) while its build ran.",
+            "reason": f"Task {watch.ended_task} ended ({watch.ended_state}) while its build ran.",
         }
     status.setdefault("build_name", runner.handle)
     status["started"] = started
@@ -64,7 +65,7 @@ def execute(build_dir: str) -> None:
     bh.write_json(status_path, status)
     if status["outcome"] == "succeeded" and watch.linger():
         why = (
-            f"Task {watch.task_id} ended ({watch.ended_state})"
+            f"Task {watch.ended_task} ended ({watch.ended_state})"
             if watch.ended_state
             else ("The build was cancelled")
         )

@@ -268,7 +268,22 @@ class Worker:
 
     def poll_once(self) -> None:
         self.update_running()
+        self.wake_waiting()
         self.take_tasks()
+
+    def wake_waiting(self) -> list[int]:
+        """SIGUSR2 the tasks whose awaited subtasks finished, as kojid's updateTasks does.
+
+        BaseTaskHandler.wait sleeps in signal.pause() until then.
+        """
+        woken = []
+        for task in self.session.host.getHostTasks():
+            running = self.running.get(task["id"])
+            if task.get("alert") and running is not None and running.process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(running.process.pid, signal.SIGUSR2)
+                woken.append(task["id"])
+        return woken
 
     def update_running(self) -> None:
         """Reap finished task processes; kill the ones whose task was cancelled."""

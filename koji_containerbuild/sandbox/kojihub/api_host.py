@@ -9,7 +9,16 @@ from koji.context import context
 
 from koji_containerbuild.sandbox.kojihub.api_base import current, export
 from koji_containerbuild.sandbox.kojihub.api_core import host_info
-from koji_containerbuild.sandbox.kojihub.api_tasks import STATES, task_info, task_row
+from koji_containerbuild.sandbox.kojihub.api_tasks import (
+    STATES,
+    getTaskResult,
+    make_task,
+    task_info,
+    task_row,
+)
+
+#: States in which a task is finished, for waiting parents.
+FINISHED_STATES = (STATES["CLOSED"], STATES["FAILED"], STATES["CANCELED"])
 
 # ---------------------------------------------------------------- host API
 
@@ -89,12 +98,20 @@ def host_get_tasks():
 
 @export("host.getHostTasks")
 def host_get_host_tasks():
+    """This host's tasks; a waiting one whose awaited subtasks finished has ``alert``.
+
+    kojid wakes such a task's process (SIGUSR2) out of BaseTaskHandler.wait.
+    """
     host = this_host()
     rows = current().db.all(
         "SELECT * FROM tasks WHERE host_id = ? AND state IN (?, ?) ORDER BY id",
         (host["id"], STATES["OPEN"], STATES["ASSIGNED"]),
     )
-    return [task_info(r) for r in rows]
+    tasks = [task_info(r) for r in rows]
+    for task in tasks:
+        if task["waiting"] and task["state"] == STATES["OPEN"] and _wait_check(task["id"])[0]:
+            task["alert"] = True
+    return tasks
 
 
 @export("host.getLoadData")
@@ -244,3 +261,120 @@ def host_assert_policy(name, data, default="deny"):
 def host_eval_policy(name, data):
     this_host()
     return current().evaluate_policy(name, data)
+
+
+# ---------------------------------------------------------------- subtasks
+
+
+@export("host.subtask")
+def host_subtask(method, arglist, parent, **opts):
+    """A child task of ``parent``, which this host must have OPEN (kojihub's rules).
+
+    The owner comes from the parent; a label names the subtask once: asking
+    again for the same parent and label returns the existing task, so a
+    re-run of the parent never makes a second one.
+    """
+    host = this_host()
+    _assert_open_on(parent, host)
+    if "owner" in opts:
+        raise koji.ActionNotAllowed("The owner option is not allowed here")
+    opts["parent"] = parent
+    if "label" in opts:
+        row = current().db.one(
+            "SELECT id FROM tasks WHERE parent = ? AND label = ?", (parent, opts["label"])
+        )
+        if row is not None:
+            return row["id"]
+    if "kwargs" in opts:
+        arglist = koji.encode_args(*arglist, **opts.pop("kwargs"))
+    return make_task(method, arglist, **opts)
+
+
+@export("host.subtask2")
+def host_subtask2(parent, taskopts, method, *args, **opts):
+    return host_subtask(method, koji.encode_args(*args, **opts), parent, **taskopts)
+
+
+def _assert_open_on(task_id: int, host: dict) -> None:
+    """Task.assertHost: the task is OPEN and this host's."""
+    row = task_row(task_id)
+    if row["state"] != STATES["OPEN"] or row["host_id"] != host["id"]:
+        raise koji.ActionNotAllowed(f"host {host['id']} does not own task {task_id}")
+
+
+@export("host.taskSetWait")
+def host_task_set_wait(parent, tasks):
+    """Mark ``parent`` waiting and ``tasks`` (None: all its children) awaited."""
+    this_host()
+    if tasks is not None and not isinstance(tasks, (list, tuple)):
+        raise koji.ParameterError(
+            f"Invalid type for value '{tasks}': {type(tasks)}, expected type <class 'list'>"
+        )
+    hub = current()
+    with hub.db.write() as cnx:
+        cnx.execute("UPDATE tasks SET waiting = 1 WHERE id = ?", (parent,))
+        if tasks is None:
+            cnx.execute("UPDATE tasks SET awaited = 1 WHERE parent = ?", (parent,))
+        elif tasks:
+            marks = ",".join("?" * len(tasks))
+            cnx.execute(
+                f"UPDATE tasks SET awaited = 1 WHERE parent = ? AND id IN ({marks})",
+                (parent, *tasks),
+            )
+            cnx.execute(
+                f"UPDATE tasks SET awaited = 0 WHERE parent = ? AND id NOT IN ({marks}) "
+                "AND awaited = 1",
+                (parent, *tasks),
+            )
+
+
+def _wait_check(parent: int) -> tuple[list[int], list[int]]:
+    """[finished, unfinished] ids of the awaited children of ``parent``."""
+    rows = current().db.all(
+        "SELECT id, state FROM tasks WHERE parent = ? AND awaited = 1 ORDER BY id", (parent,)
+    )
+    finished = [r["id"] for r in rows if r["state"] in FINISHED_STATES]
+    unfinished = [r["id"] for r in rows if r["state"] not in FINISHED_STATES]
+    return finished, unfinished
+
+
+@export("host.taskWait")
+def host_task_wait(parent):
+    """[finished, unfinished] awaited children; the finished ones are no longer awaited."""
+    this_host()
+    finished, unfinished = _wait_check(parent)
+    if finished:
+        with current().db.write() as cnx:
+            for task_id in sorted(finished):
+                cnx.execute("UPDATE tasks SET awaited = 0 WHERE id = ?", (task_id,))
+    return [finished, unfinished]
+
+
+@export("host.taskWaitResults")
+def host_task_wait_results(parent, tasks, canfail=None):
+    """[[id, result], ...]; a failed or cancelled task raises unless in ``canfail``."""
+    this_host()
+    canfail = list(canfail or [])
+    with current().db.write() as cnx:
+        cnx.execute("UPDATE tasks SET waiting = 0 WHERE id = ?", (parent,))
+        cnx.execute("UPDATE tasks SET awaited = 0 WHERE parent = ?", (parent,))
+    if tasks is None:
+        marks = ",".join("?" * len(FINISHED_STATES))
+        rows = current().db.all(
+            f"SELECT id FROM tasks WHERE parent = ? AND state IN ({marks}) ORDER BY id",
+            (parent, *FINISHED_STATES),
+        )
+        tasks = [r["id"] for r in rows]
+    results = []
+    for task_id in tasks:
+        raise_fault = task_id not in canfail
+        try:
+            results.append([task_id, getTaskResult(task_id, raise_fault=raise_fault)])
+        except koji.GenericError as error:
+            if not raise_fault and task_row(task_id)["state"] == STATES["CANCELED"]:
+                results.append(
+                    [task_id, {"faultCode": error.faultCode, "faultString": str(error)}]
+                )
+                continue
+            raise
+    return results

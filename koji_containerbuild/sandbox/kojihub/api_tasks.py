@@ -38,6 +38,7 @@ def make_task(method, arglist, **opts):
     session = context.session
     if not isinstance(method, str):
         raise koji.ParameterError(f"Invalid type for method: {method!r}")
+    _check_task_opts(opts)
     parent = None
     if opts.get("parent"):
         parent = hub.db.one("SELECT * FROM tasks WHERE id = ?", (opts["parent"],))
@@ -125,6 +126,31 @@ def _owner_id(owner) -> int:
     if row is None:
         raise koji.GenericError(f"No such user: {owner}")
     return row["id"]
+
+
+def _check_task_opts(opts: dict) -> None:
+    """kojihub.make_task's checks of the task options, before anything is looked up."""
+    if "parent" in opts:
+        try:
+            opts["parent"] = int(opts["parent"])
+        except (TypeError, ValueError):
+            raise koji.ParameterError(
+                f"Invalid type for value '{opts['parent']}': {type(opts['parent'])}, "
+                "expected type <class 'int'>"
+            ) from None
+    if "label" in opts and opts["label"] is not None and not isinstance(opts["label"], str):
+        raise koji.ParameterError(
+            f"Invalid type for value '{opts['label']}': {type(opts['label'])}, "
+            "expected type <class 'str'>"
+        )
+    if "owner" in opts and not isinstance(opts["owner"], int):
+        row = user_row(opts["owner"])
+        if row is None:
+            raise koji.GenericError(f"No such user: {opts['owner']!r}")
+        opts["owner"] = row["id"]
+    if "arch" in opts:
+        # one arch or a list of them, each [a-zA-Z0-9_-]: a task arch never names a path
+        opts["arch"] = koji.parse_arches(opts["arch"], strict=True, allow_none=True)
 
 
 def task_policy_data(method, arglist) -> dict:

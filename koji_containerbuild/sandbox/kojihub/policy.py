@@ -144,6 +144,13 @@ class IsBuildOwnerTest(koji.policy.BaseSimpleTest):
         return user is not None and _build(data)["owner_id"] == user["id"]
 
 
+class IsChildTaskTest(koji.policy.BoolTest):
+    """The task being created is a subtask (kojihub's is_child_task)."""
+
+    name = "is_child_task"
+    field = "parent"
+
+
 #: koji.policy's generic tests (all, none, true, false, has, bool, match, compare) and ours.
 TESTS = koji.policy.findSimpleTests([vars(koji.policy), globals()])
 
