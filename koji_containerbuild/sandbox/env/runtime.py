@@ -17,6 +17,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from typing import Any
 
@@ -133,6 +134,9 @@ class Sandbox:
         self.server: Any = None
         self.git: GitServer | None = None
         self.worker: subprocess.Popen | None = None
+        #: write end of the worker's wake-up pipe (see _wake_worker), and its lock
+        self._worker_wake: int | None = None
+        self._wake_lock = threading.Lock()
         self._started: list[str] = []
         self._sessions: dict[str, koji.ClientSession] = {}
 
@@ -189,6 +193,7 @@ class Sandbox:
                 handle.write("done\n")
         else:
             set_passwords(self.hub, passwords)
+        self.hub.task_listeners.append(self._wake_worker)
         self.server = serve(self.hub, port=port)
         self._started.append("hub")
         write_koji_config(self.paths, self.server.url)
@@ -223,12 +228,37 @@ class Sandbox:
             "--log-dir", os.path.join(self.paths.logs, "tasks"),
             "--poll-interval", str(self.worker_poll),
         ]  # fmt: skip
-        with open(os.path.join(self.paths.logs, "worker.log"), "ab") as log:
-            self.worker = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                env=env, start_new_session=True,
-            )  # fmt: skip
+        wake_read, wake_write = os.pipe()
+        os.set_blocking(wake_write, False)
+        command += ["--wake-fd", str(wake_read)]
+        try:
+            with open(os.path.join(self.paths.logs, "worker.log"), "ab") as log:
+                self.worker = subprocess.Popen(
+                    command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                    env=env, start_new_session=True, pass_fds=(wake_read,),
+                )  # fmt: skip
+        except BaseException:
+            os.close(wake_write)
+            raise
+        finally:
+            os.close(wake_read)
+        self._close_worker_wake()
+        self._worker_wake = wake_write
         return self.worker
+
+    def _wake_worker(self) -> None:
+        """The hub made, freed or cancelled a task: the worker polls now, not at its interval."""
+        with self._wake_lock:
+            if self._worker_wake is None:
+                return
+            with contextlib.suppress(OSError):  # full pipe: a wake-up is pending anyway
+                os.write(self._worker_wake, b"\0")
+
+    def _close_worker_wake(self) -> None:
+        with self._wake_lock:
+            if self._worker_wake is not None:
+                os.close(self._worker_wake)
+                self._worker_wake = None
 
     def stop_worker(self, timeout: float = 30.0) -> None:
         """Stop the worker as ``systemctl stop kojid`` does: its tasks are freed."""
@@ -241,6 +271,7 @@ class Sandbox:
             except subprocess.TimeoutExpired:
                 proctree.terminate_tree(self.worker.pid, reap=self.worker.poll)
         self.worker = None
+        self._close_worker_wake()
 
     def kill_worker(self) -> None:
         """Kill the worker and its task processes outright, as a crash would."""
@@ -252,6 +283,7 @@ class Sandbox:
                 os.kill(pid, signal.SIGKILL)
         self.worker.wait()
         self.worker = None
+        self._close_worker_wake()
 
     def crash_worker(self) -> None:
         """kill -9 of the worker alone, as of kojid outside systemd: its tasks run on."""
@@ -260,6 +292,7 @@ class Sandbox:
         self.worker.kill()
         self.worker.wait()
         self.worker = None
+        self._close_worker_wake()
 
     def _write_info(self) -> None:
         info = {

@@ -6,6 +6,11 @@ re-run from scratch, as after a kojid restart), takes tasks from
 ``host.getTasks``, opens them and runs each in a forked child
 (:mod:`koji_containerbuild.sandbox.kojid.taskrun`), as kojid does. A task cancelled on the hub has
 its process tree signalled as kojid does (deepest first: SIGINT, SIGTERM, SIGKILL).
+
+Like kojid's main loop it polls again at once after taking a task and
+sleeps only when it took none. The sleep ends early on an event that makes a
+poll worth it (a task child exited, the sandbox hub made, freed or cancelled a
+task, a stop signal): the same polls as kojid's, without waiting out the interval.
 """
 
 from __future__ import annotations
@@ -32,6 +37,11 @@ import koji.xmlrpcplus
 from koji_containerbuild import LOGGER_NAME
 from koji_containerbuild.sandbox.kojid import proctree, taskrun
 from koji_containerbuild.sandbox.kojid.taskrun import PASSWORD_ENV, load_handlers
+from koji_containerbuild.sandbox.kojid.wakeup import (
+    forget_in_child,
+    signal_wakeup_fds,
+    sleep_until_woken,
+)
 
 LOGGER = logging.getLogger(LOGGER_NAME + ".sandbox.worker")
 
@@ -113,7 +123,9 @@ def task_pid_file(log_dir: str, task_id: int) -> str:
     return os.path.join(log_dir, f"task-{task_id}.pid")
 
 
-def fork_task(log_path: str, env: dict[str, str], run: Callable[[], int]) -> ForkedTask:
+def fork_task(
+    log_path: str, env: dict[str, str], run: Callable[[], int], close_fds: tuple[int, ...] = ()
+) -> ForkedTask:
     """Fork a task child that runs ``run()`` in ``env``, its output in ``log_path``.
 
     kojid forks its task children (TaskManager.forkTask) instead of starting
@@ -131,6 +143,7 @@ def fork_task(log_path: str, env: dict[str, str], run: Callable[[], int]) -> For
     code = 1
     try:
         os.setpgrp()
+        forget_in_child(close_fds)
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
         os.dup2(log_fd, 1)
@@ -173,6 +186,7 @@ class Worker:
         poll_interval: float = 0.5,
         kill_sequence: tuple[tuple[int, float, float], ...] = proctree.KILL_SEQUENCE,
         env: dict[str, str] | None = None,
+        wake_fds: tuple[int, ...] = (),
     ) -> None:
         self.server = server
         self.user = user
@@ -187,6 +201,8 @@ class Worker:
         self.handlers = load_handlers(self.plugin_file)
         self.session: koji.ClientSession | None = None
         self.host_id: int | None = None
+        #: readable when a poll is due before the interval ends (see wakeup.py)
+        self.wake_fds = tuple(wake_fds)
         self._stop = threading.Event()
 
     # -- life cycle -----------------------------------------------------------
@@ -232,14 +248,16 @@ class Worker:
         """Poll until :meth:`request_stop`, then stop cleanly."""
         try:
             while not self._stop.is_set():
+                taken = False
                 try:
-                    self.poll_once()
+                    taken = self.poll_once()
                 except koji.AuthExpired:
                     LOGGER.error("Host session expired; stopping")
                     break
                 except Exception:
                     LOGGER.exception("Worker poll failed")
-                self._stop.wait(self.poll_interval)
+                if not taken:  # kojid sleeps only when it took no task
+                    sleep_until_woken(self.wake_fds, self.poll_interval, self._stop)
         finally:
             self.shutdown()
 
@@ -266,17 +284,27 @@ class Worker:
 
     # -- one poll -------------------------------------------------------------
 
-    def poll_once(self) -> None:
+    def poll_once(self) -> bool:
+        """One turn of kojid's loop; True when a task was taken."""
         self.update_running()
-        self.take_tasks()
+        return self.take_tasks()
 
     def update_running(self) -> None:
-        """Reap finished task processes; kill the ones whose task was cancelled."""
+        """Reap finished task processes; kill the ones whose task was cancelled.
+
+        As kojid's updateTasks: one ``host.getHostTasks`` for the tasks still
+        open here, and ``getTaskInfo`` only for a running task missing from it.
+        """
+        if not self.running:
+            return
+        open_here = {task["id"] for task in self.session.host.getHostTasks()}
         for task_id, task in list(self.running.items()):
             code = task.process.poll()
             if code is not None:
                 del self.running[task_id]
                 self._finished(task, code)
+                continue
+            if task_id in open_here:
                 continue
             info = self.session.getTaskInfo(task_id)
             # Like kojid: cancelled or taken away -> kill; closed or failed -> the
@@ -290,11 +318,13 @@ class Worker:
                 del self.running[task_id]
                 self._kill(task)
 
-    def take_tasks(self) -> None:
+    def take_tasks(self) -> bool:
+        """Open and start the tasks this host may take; True when it took one."""
         maxjobs = getattr(self.options, "maxjobs", 10)
+        taken = False
         for task in self.session.host.getTasks():
             if len(self.running) >= maxjobs:
-                return
+                break
             if task["id"] in self.running or task["state"] not in TAKEABLE:
                 continue
             if task.get("host_id") not in (None, self.host_id):
@@ -307,6 +337,8 @@ class Worker:
                 LOGGER.info("Could not open task %s", task["id"])
                 continue
             self.running[task["id"]] = self._spawn(task["id"])
+            taken = True
+        return taken
 
     # -- task processes -------------------------------------------------------
 
@@ -329,6 +361,7 @@ class Worker:
                 self.handlers,
                 sinfo,
             ),
+            close_fds=self.wake_fds,
         )
         with open(task_pid_file(self.log_dir, task_id), "w", encoding="utf-8") as handle:
             json.dump({"pid": process.pid, "start": proctree.start_time(process.pid)}, handle)
@@ -379,6 +412,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--options", required=True, help="JSON file with kojid options")
     parser.add_argument("--log-dir", required=True)
     parser.add_argument("--poll-interval", type=float, default=0.5)
+    parser.add_argument(
+        "--wake-fd", type=int, default=None, help="the sandbox hub writes here on a task change"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO,
@@ -395,6 +431,7 @@ def main(argv: list[str] | None = None) -> int:
         options,
         args.log_dir,
         poll_interval=args.poll_interval,
+        wake_fds=signal_wakeup_fds(args.wake_fd),
     )
     signal.signal(signal.SIGTERM, lambda *_: worker.request_stop())
     signal.signal(signal.SIGINT, lambda *_: worker.request_stop())

@@ -156,6 +156,7 @@ def host_free_tasks(tasks):
                 (STATES["FREE"], task_id, host["id"], STATES["OPEN"], STATES["ASSIGNED"]),
             )
         hub.db.new_event(cnx)
+    hub.notify_task_change()
 
 
 @export("host.refuseTask")
