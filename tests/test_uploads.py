@@ -71,10 +71,12 @@ def task_id(sandbox_hub):
     return open_task(sandbox_hub)
 
 
-def uploader_for(sandbox_hub, task_id, tmp_path, hub, names=("build.log",), **kwargs):
+def uploader_for(
+    sandbox_hub, task_id, tmp_path, hub, names=("build.log",), flush_interval=0.01, **kwargs
+):
     pauses: list[float] = []
     uploader = LiveUploader(
-        hub, koji.pathinfo.taskrelpath(task_id), 0.01, sleep=pauses.append, **kwargs
+        hub, koji.pathinfo.taskrelpath(task_id), flush_interval, sleep=pauses.append, **kwargs
     )
     for name in names:
         uploaded = uploader.add(str(tmp_path / name), name)
@@ -133,7 +135,10 @@ def test_cancelled_task_upload_is_refused_once_and_nothing_else_is_sent(
 
 def test_no_retry_starts_when_its_pause_would_pass_the_budget(sandbox_hub, task_id, tmp_path):
     hub = FlakyHub(sandbox_hub.session("builder"), [OSError("reset")])
-    uploader, pauses = uploader_for(sandbox_hub, task_id, tmp_path, hub, retry_delay=60.0)
+    # the flush interval never elapses: the first try is the final flush, under the budget
+    uploader, pauses = uploader_for(
+        sandbox_hub, task_id, tmp_path, hub, flush_interval=3600.0, retry_delay=60.0
+    )
     uploader.start()
     with pytest.raises(LogUploadError, match=r"build\.log"):
         uploader.close(budget=5.0)
