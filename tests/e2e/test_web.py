@@ -37,7 +37,7 @@ def links(done) -> tuple[str, list[str]]:
     return task.group(1), BUILD_LINK.findall(output)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def succeeded(sandbox, tmp_path_factory):
     """A build with a hostile label and log line; the links the CLI printed for it."""
     tmp_path = tmp_path_factory.mktemp("web-ok")
@@ -51,7 +51,7 @@ def succeeded(sandbox, tmp_path_factory):
     return task_url, build_urls[0]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def failed(sandbox, tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("web-fail")
     text = dockerfile("e2e-web-fail", "1", "echo e2e-web-failing-step && exit 3")
