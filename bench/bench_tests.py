@@ -2,11 +2,11 @@
 
 Runs ``./scripts/test`` (ruff, then the whole pytest suite, end-to-end tests
 required as CI runs it) once and prints its wall time next to the issue's
-limit, the CPU time it used and how many CPUs it kept busy on average (the
-rest of the wall time its processes slept, or waited for a CPU another
-process held). The machine's load
-average before and after is printed too: on a shared machine the wall time
-follows the load, the CPU time much less.
+limit, the CPU time it used, how many CPUs it kept busy on average (the rest
+of the wall time its processes slept, or waited for a CPU another process
+held) and the processes of the run still alive after it (limit 0). The
+machine's load average before and after is printed too: on a shared machine
+the wall time follows the load, the CPU time much less.
 
 CPU time is read from a cgroup of its own when this runs as root on a
 cgroup v1 ``cpuacct`` hierarchy: that counts every process of the run, the
@@ -58,6 +58,13 @@ class CpuAccount:
         with open(os.path.join(self.path, "cpuacct.usage"), encoding="ascii") as handle:
             return int(handle.read()) / 1e9
 
+    def leftovers(self) -> list[int] | None:
+        """Processes of the run still alive after it ended (None: not counted)."""
+        if self.path is None:
+            return None
+        with open(os.path.join(self.path, "cgroup.procs"), encoding="ascii") as handle:
+            return [int(pid) for pid in handle.read().split()]
+
     def remove(self) -> None:
         if self.path is not None:
             with contextlib.suppress(OSError):
@@ -83,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     load_after = os.getloadavg()
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = account.seconds()
+    left = account.leftovers()
     account.remove()
     source = "cgroup: every process of the run"
     if cpu is None:
@@ -96,10 +104,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  load average     {load_before[0]:.2f} before, {load_after[0]:.2f} after (1 min)")
     print(f"  CPU time         {cpu:8.1f} s ({source})")
     print(f"  CPUs busy        {cpu / wall:8.2f} of {os.cpu_count()} on average")
-    ok = wall <= WALL_LIMIT and done.returncode == 0
-    status = "ok" if ok else "MISS"
+    ok = done.returncode == 0
+    if left is not None:
+        pids = f" (pids {' '.join(map(str, left))})" if left else ""
+        print(f"  {'processes left':<16} {len(left):8d}     limit 0      "
+              f"{'MISS' if left else 'ok'}{pids}")  # fmt: skip
+        ok &= not left
+    status = "ok" if wall <= WALL_LIMIT else "MISS"
     print(f"  {'wall time':<16} {wall:8.1f} s   limit {WALL_LIMIT:.0f} s   {status}")
-    return 0 if ok else 1
+    return 0 if ok and wall <= WALL_LIMIT else 1
 
 
 if __name__ == "__main__":
