@@ -14,7 +14,8 @@
 #   where that cannot be done it says so in one line and goes on;
 # - .venv in the repository with koji installed WITHOUT its Kerberos
 #   dependency (pip install --no-deps koji + its other requirements), so no
-#   krb5 headers are needed, plus dockerfile-parse, jsonschema, pytest, ruff;
+#   krb5 headers are needed, plus dockerfile-parse, jsonschema, pytest,
+#   pytest-xdist (the suite runs in parallel), ruff;
 # - the project itself (pip install ., not editable: the koji CLI only finds
 #   plugins in a real koji_cli_plugins directory), reinstalled only when its
 #   files changed.
@@ -24,7 +25,7 @@ kcb_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 kcb_venv="${KCB_VENV:-$kcb_root/.venv}"
 
 # Python packages for the venv. koji is installed separately with --no-deps.
-kcb_python_deps=(six python-dateutil requests defusedxml dockerfile-parse jsonschema pytest ruff)
+kcb_python_deps=(six python-dateutil requests defusedxml dockerfile-parse jsonschema pytest pytest-xdist ruff)
 
 kcb_say() { printf 'bootstrap: %s\n' "$*" >&2; }
 

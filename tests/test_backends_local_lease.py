@@ -157,6 +157,10 @@ def test_build_goes_on_while_its_task_is_freed(
     handle = start_until_line(backend, request, "lease-sleeping")
     builder.host.freeTasks([task_id])
     assert backend.wait(handle).outcome is Outcome.SUCCEEDED
+    # the runner lingers for the freed task; released as after an import, it ends
+    # (left lingering, it would outlive the test's hub, which it never gives up on)
+    backend.cleanup(handle)
+    wait_for(lambda: not runner_processes(settings, handle))
 
 
 def test_finished_build_of_a_task_that_failed_before_import_is_withdrawn(

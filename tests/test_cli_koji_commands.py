@@ -39,7 +39,7 @@ class Built:
         return done.stdout
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def built(tmp_path_factory, git_server):
     tmp = tmp_path_factory.mktemp("koji-commands")
     hub = make_sandbox_hub(str(tmp / "koji"))

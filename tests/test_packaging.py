@@ -42,7 +42,7 @@ def _run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
     return result
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def rpm_build(tmp_path_factory) -> dict:
     """Tarball from HEAD by the documented command, then rpmbuild -ta into a tmp topdir."""
     missing = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import xmlrpc.client
 
 import koji
@@ -71,10 +72,12 @@ def task_id(sandbox_hub):
     return open_task(sandbox_hub)
 
 
-def uploader_for(sandbox_hub, task_id, tmp_path, hub, names=("build.log",), **kwargs):
+def uploader_for(
+    sandbox_hub, task_id, tmp_path, hub, names=("build.log",), flush_interval=0.01, **kwargs
+):
     pauses: list[float] = []
     uploader = LiveUploader(
-        hub, koji.pathinfo.taskrelpath(task_id), 0.01, sleep=pauses.append, **kwargs
+        hub, koji.pathinfo.taskrelpath(task_id), flush_interval, sleep=pauses.append, **kwargs
     )
     for name in names:
         uploaded = uploader.add(str(tmp_path / name), name)
@@ -133,7 +136,10 @@ def test_cancelled_task_upload_is_refused_once_and_nothing_else_is_sent(
 
 def test_no_retry_starts_when_its_pause_would_pass_the_budget(sandbox_hub, task_id, tmp_path):
     hub = FlakyHub(sandbox_hub.session("builder"), [OSError("reset")])
-    uploader, pauses = uploader_for(sandbox_hub, task_id, tmp_path, hub, retry_delay=60.0)
+    # the flush interval never elapses: the first try is the final flush, under the budget
+    uploader, pauses = uploader_for(
+        sandbox_hub, task_id, tmp_path, hub, flush_interval=3600.0, retry_delay=60.0
+    )
     uploader.start()
     with pytest.raises(LogUploadError, match=r"build\.log"):
         uploader.close(budget=5.0)
@@ -152,3 +158,72 @@ def test_close_with_a_budget_returns_while_an_upload_still_hangs(sandbox_hub, ta
         assert hub.answers == []
     finally:
         hub.hang.set()
+
+
+# -- LiveUploader's chunks during a burst
+
+
+class GatedHub(FlakyHub):
+    """Notes each chunk's size; with ``hang`` the calls wait until it is set."""
+
+    def __init__(self, session):
+        super().__init__(session)
+        self.reached = threading.Event()
+        self.sizes: list[int] = []
+
+    def rawUpload(self, chunk, *args, **kwargs):
+        self.sizes.append(len(chunk))
+        self.reached.set()
+        return super().rawUpload(chunk, *args, **kwargs)
+
+
+def test_a_burst_holds_back_a_file_s_short_last_chunk_for_the_next_call(
+    sandbox_hub, task_id, tmp_path
+):
+    hub = GatedHub(sandbox_hub.session("builder"))
+    hub.hang = threading.Event()
+    # the flush interval never elapses here: only bursts and close() flush
+    uploader = LiveUploader(hub, koji.pathinfo.taskrelpath(task_id), 3600.0)
+    uploaded = uploader.add(str(tmp_path / "build.log"), "build.log")
+    line = b"x" * 1023 + b"\n"
+
+    def write(kib: int) -> None:
+        with uploader.flush_lock:
+            uploaded.append([line] * kib, kib * 1024)
+        with uploader.lock:
+            uploader.wrote(kib * 1024)
+
+    uploader.start()
+    write(1536)  # a burst: the first MiB goes, and its call waits in the hub
+    assert hub.reached.wait(30)
+    write(512)  # arrives while that call is in flight
+    hub.hang.set()
+    uploader.close()
+    mib = 1024 * 1024
+    assert hub.sizes == [mib, mib]
+    assert (tmp_path / "build.log").read_bytes() == line * 2048
+    assert sandbox_hub.session("builder").downloadTaskOutput(task_id, "build.log") == line * 2048
+
+
+def test_a_few_lines_of_one_file_are_not_held_back_for_as_long_as_another_bursts(
+    sandbox_hub, task_id, tmp_path
+):
+    hub = GatedHub(sandbox_hub.session("builder"))
+    uploader = LiveUploader(hub, koji.pathinfo.taskrelpath(task_id), 0.2)
+    busy = uploader.add(str(tmp_path / "x86_64.log"), "x86_64.log")
+    quiet = uploader.add(str(tmp_path / "aarch64.log"), "aarch64.log")
+    line = b"x" * 1023 + b"\n"
+    uploader.start()
+    with uploader.flush_lock:
+        quiet.append([b"a quiet line\n"], 13)
+    with uploader.lock:
+        uploader.wrote(13)
+    deadline = time.monotonic() + 30
+    while quiet.uploaded == 0 and time.monotonic() < deadline:
+        with uploader.flush_lock:
+            busy.append([line] * 1100, 1100 * 1024)  # over a burst's worth each time
+        with uploader.lock:
+            uploader.wrote(1100 * 1024)
+    burst_still_on = quiet.uploaded
+    uploader.close()
+    assert burst_still_on == 13

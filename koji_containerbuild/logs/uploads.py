@@ -29,8 +29,14 @@ logger = logging.getLogger(f"{LOGGER_NAME}.uploads")
 MAX_CHUNK = 1024 * 1024
 #: Pending bytes that wake the uploader before the flush interval elapses.
 BURST_THRESHOLD = MAX_CHUNK
-#: Queued bytes at which the writer waits for the uploader (bounds memory).
+#: Queued bytes at which the writer waits for the uploader (bounds memory; each
+#: file may hold back up to one more MAX_CHUNK during a burst, see LiveUploader._send).
 MAX_QUEUED = 2 * 1024 * 1024
+#: Pieces a held-back chunk is queued again in: small enough for chunks() to join
+#: them with the bytes that follow (a quarter of its limit or more would go alone).
+_HELD_PIECE = MAX_CHUNK // 8
+#: Why the uploader thread flushes: the final flush, a burst, the flush interval.
+_FINAL, _BURST, _DUE = "final", "burst", "due"
 
 
 #: Faults from the hub that another try may get past: the hub could not serve
@@ -70,6 +76,8 @@ class UploadedFile:
         self.failed = False
         #: bytes not yet written locally nor uploaded, in order
         self.unsent: list[bytes] = []
+        #: since when the front of ``unsent`` waits for a full chunk (a burst held it back)
+        self.held_since: float | None = None
 
     def append(self, pieces: list[bytes], size: int) -> None:
         """Queue encoded lines (newlines included); the caller holds the flush_lock."""
@@ -226,26 +234,33 @@ class LiveUploader:
     def _flush_until_closed(self) -> None:
         while True:
             with self.cond:
-                closing = self._wait_for_work()
+                reason = self._wait_for_work()
                 self._pending = 0
                 self._pending_since = None
                 self._signal_at = 1
                 self.cond.notify_all()  # a writer may wait for room
             self.prepare()
+            held = 0
             for uploaded in list(self.files):
                 if uploaded.unsent:
                     with self.flush_lock:
                         parts = uploaded.unsent
                         uploaded.unsent = []
-                    self._send(uploaded, parts)
-            if closing:
+                    held += self._send(uploaded, parts, whole_only=reason == _BURST)
+            if held:
+                with self.cond:
+                    # what waits for a full chunk goes within one flush interval
+                    if self._pending_since is None:
+                        self._pending_since = time.monotonic()
+                        self._signal_at = BURST_THRESHOLD
+            if reason == _FINAL:
                 return
 
-    def _wait_for_work(self) -> bool:
-        """Block until a flush is due; True when this is the final one."""
+    def _wait_for_work(self) -> str:
+        """Block until a flush is due; say why (_FINAL, _BURST or _DUE)."""
         while True:
             if self._closing:
-                return True
+                return _FINAL
             if self._pending_since is None:
                 if not self.feeding:
                     self.cond.wait()
@@ -253,41 +268,76 @@ class LiveUploader:
                 # lines may have arrived without wrote(): look once per interval
                 self.cond.wait(self.flush_interval)
                 if self._pending_since is None and not self._closing and self.peek():
-                    return False
+                    return _DUE
                 continue
             if self._pending >= BURST_THRESHOLD:
-                return False
+                return _BURST
             remaining = self._pending_since + self.flush_interval - time.monotonic()
             if remaining <= 0:
-                return False
+                return _DUE
             self.cond.wait(remaining)
 
-    def _send(self, uploaded: UploadedFile, parts: list[bytes]) -> None:
+    def _send(self, uploaded: UploadedFile, parts: list[bytes], whole_only: bool = False) -> int:
+        """Write and upload ``parts`` chunk by chunk; return the bytes held back.
+
+        With ``whole_only`` (a burst flush) a last chunk shorter than
+        MAX_CHUNK is not sent but queued again in front of what came since:
+        the next flush sends it joined with that, so a burst costs one call
+        per MAX_CHUNK of each file, not one more per file and flush for its
+        remainder. Held bytes wait one flush interval at most, as any others.
+        """
+        last = None
+        sent = False
         for chunk in chunks(parts, MAX_CHUNK):
-            # the local file is written here too, one write per chunk: every
-            # call that leaves the GIL costs a wait for it when coming back
-            uploaded.handle.write(chunk)
-            if uploaded.failed:
-                continue
-            if self.refused is not None or self._past_deadline():
-                uploaded.failed = True
-                self.errors.append(
-                    f"{uploaded.name} was not uploaded from byte {uploaded.uploaded} on "
-                    f"({self.refused or 'no time was left after the stop signal'}); the full "
-                    f"log is at {uploaded.path} on the builder."
-                )
-                continue
-            if not self._send_chunk(uploaded, chunk):
-                uploaded.failed = True
-                self.errors.append(
-                    f"Uploading {uploaded.name} to the task output failed at byte "
-                    f"{uploaded.uploaded}; the uploaded log is incomplete (the full log "
-                    f"is at {uploaded.path} on the builder)."
-                )
-                continue
-            uploaded.uploaded += len(chunk)
-            self.calls += 1
-            self.bytes_sent += len(chunk)
+            if last is not None:
+                self._write_and_upload(uploaded, last)
+                sent = True
+            last = chunk
+        if last is None:
+            uploaded.held_since = None
+            return 0
+        now = time.monotonic()
+        since = now if sent or uploaded.held_since is None else uploaded.held_since
+        if (
+            whole_only
+            and len(last) < MAX_CHUNK
+            and not uploaded.failed
+            and now - since < self.flush_interval
+        ):
+            pieces = [last[i : i + _HELD_PIECE] for i in range(0, len(last), _HELD_PIECE)]
+            with self.flush_lock:
+                uploaded.unsent[:0] = pieces
+            uploaded.held_since = since
+            return len(last)
+        uploaded.held_since = None
+        self._write_and_upload(uploaded, last)
+        return 0
+
+    def _write_and_upload(self, uploaded: UploadedFile, chunk: bytes) -> None:
+        # the local file is written here too, one write per chunk: every
+        # call that leaves the GIL costs a wait for it when coming back
+        uploaded.handle.write(chunk)
+        if uploaded.failed:
+            return
+        if self.refused is not None or self._past_deadline():
+            uploaded.failed = True
+            self.errors.append(
+                f"{uploaded.name} was not uploaded from byte {uploaded.uploaded} on "
+                f"({self.refused or 'no time was left after the stop signal'}); the full "
+                f"log is at {uploaded.path} on the builder."
+            )
+            return
+        if not self._send_chunk(uploaded, chunk):
+            uploaded.failed = True
+            self.errors.append(
+                f"Uploading {uploaded.name} to the task output failed at byte "
+                f"{uploaded.uploaded}; the uploaded log is incomplete (the full log "
+                f"is at {uploaded.path} on the builder)."
+            )
+            return
+        uploaded.uploaded += len(chunk)
+        self.calls += 1
+        self.bytes_sent += len(chunk)
 
     def _send_chunk(self, uploaded: UploadedFile, chunk: bytes) -> bool:
         """Send one chunk; retry transient failures with growing pauses, others never."""

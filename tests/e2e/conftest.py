@@ -41,7 +41,10 @@ def sandbox(tmp_path_factory):
             pytest.fail(message + " (CI must install them)", pytrace=False)
         pytest.skip(message)
     state_dir = tmp_path_factory.mktemp("sandbox")
-    box = runtime.Sandbox(str(state_dir), worker_poll=0.2)
+    # The hub wakes the worker when it makes, frees or cancels a task and a task
+    # child's exit wakes it too (sandbox/kojid/wakeup.py): its poll interval
+    # only bounds what no event announces, so it need not cost CPU 5 times a second.
+    box = runtime.Sandbox(str(state_dir), worker_poll=1.0)
     box.start()
     try:
         yield box

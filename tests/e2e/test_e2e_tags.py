@@ -49,8 +49,8 @@ def registry_tags_by_digest(sandbox) -> dict[str, set[str]]:
     return found
 
 
-@pytest.fixture(scope="module")
-def three_builds(sandbox, session, tmp_path_factory):
+@pytest.fixture(scope="session")
+def three_builds(sandbox, tmp_path_factory):
     """Task results of a normal, a scratch and an isolated build of one Dockerfile."""
     tmp_path = tmp_path_factory.mktemp("tags")
     (tmp_path / COMPONENT).mkdir()
@@ -64,7 +64,7 @@ def three_builds(sandbox, session, tmp_path_factory):
     ):
         done, task_id = build(sandbox, url, *extra)
         assert done.returncode == 0, done.stdout + done.stderr
-        results[kind] = session.getTaskResult(task_id)
+        results[kind] = sandbox.session(runtime.USER).getTaskResult(task_id)
     return results
 
 

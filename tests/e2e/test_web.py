@@ -18,6 +18,7 @@ import requests
 from koji_containerbuild.sandbox.env import runtime
 from tests.browser import LivePage, dump_dom, screenshot
 from tests.e2e.test_e2e import build, dockerfile, publish, wait_for
+from tests.e2e.test_fault_matrix import PushHold
 
 pytestmark = pytest.mark.e2e
 
@@ -27,7 +28,6 @@ HOSTILE_LABEL = "<script>document.title='pwned-by-label'</script>"
 HOSTILE_LINE = "<script>document.title='pwned-by-log'</script>"
 #: set to a path (docs/buildinfo.png) to regenerate the README's screenshot
 SCREENSHOT_ENV = "KCB_WEB_SCREENSHOT"
-TICKS = 20
 
 
 def links(done) -> tuple[str, list[str]]:
@@ -37,7 +37,7 @@ def links(done) -> tuple[str, list[str]]:
     return task.group(1), BUILD_LINK.findall(output)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def succeeded(sandbox, tmp_path_factory):
     """A build with a hostile label and log line; the links the CLI printed for it."""
     tmp_path = tmp_path_factory.mktemp("web-ok")
@@ -51,7 +51,7 @@ def succeeded(sandbox, tmp_path_factory):
     return task_url, build_urls[0]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def failed(sandbox, tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("web-fail")
     text = dockerfile("e2e-web-fail", "1", "echo e2e-web-failing-step && exit 3")
@@ -126,24 +126,31 @@ def test_failed_task_link_shows_the_failure_sentence(chromium, sandbox, failed):
 
 
 def test_live_tail_shows_lines_printed_after_the_page_loaded(chromium, sandbox, tmp_path):
-    # The numbers are made by the shell: the RUN line in the log names no tick.
-    slow = f'for n in $(seq 1 {TICKS}); do echo "e2e-tick-$n"; sleep 1; done'
-    url = publish(sandbox, tmp_path, "e2e-web-live", dockerfile("e2e-web-live", "1", slow))
-    done, task_id = build(sandbox, url, wait=False)
-    task_url = links(done)[0]
-    session = sandbox.session()
+    # The build is held at its push (the fault matrix's hold) while the page
+    # loads; the tags it pushes once released are printed after the load.
+    url = publish(sandbox, tmp_path, "e2e-web-live",
+                  dockerfile("e2e-web-live", "1", 'echo "e2e-live-step"'))  # fmt: skip
+    hold = PushHold(sandbox).install()
+    try:
+        done, task_id = build(sandbox, url, wait=False)
+        task_url = links(done)[0]
+        session = sandbox.session()
 
-    def log_text() -> str:
-        names = [n for n in session.listTaskOutput(task_id) if n.endswith(".log")]
-        return "".join(session.downloadTaskOutput(task_id, n).decode(errors="replace")
-                       for n in names)  # fmt: skip
+        def log_text() -> str:
+            names = [n for n in session.listTaskOutput(task_id) if n.endswith(".log")]
+            return "".join(session.downloadTaskOutput(task_id, n).decode(errors="replace")
+                           for n in names)  # fmt: skip
 
-    wait_for(lambda: "e2e-tick-1\n" in log_text(), timeout=240)
-    with LivePage(chromium, task_url) as page:
-        first = page.wait_for_text("e2e-tick-1")
-        assert f"e2e-tick-{TICKS}" not in first, "the build finished before the page loaded"
-        page.wait_for_text(f"e2e-tick-{TICKS}", timeout=240)
-        final = page.wait_for_text("The task finished (CLOSED)", timeout=240)
+        wait_for(lambda: "Holding at push" in log_text(), timeout=240)
+        with LivePage(chromium, task_url) as page:
+            first = page.wait_for_text("Holding at push")
+            assert "e2e-live-step" in first
+            assert "Tagging " not in first, "the build pushed its tags before the page loaded"
+            hold.release()
+            page.wait_for_text("Tagging ", timeout=240)
+            final = page.wait_for_text("The task finished (CLOSED)", timeout=240)
+    finally:
+        hold.release()
     assert re.search(r"State\s+OPEN", first)
     assert re.search(r"State\s+CLOSED", final)
 

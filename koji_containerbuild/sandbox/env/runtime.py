@@ -262,6 +262,7 @@ class Sandbox:
         sandbox_hosts.apply_hosts(self.hub, self.hosts, passwords, CHANNEL, CG_NAME)
         for tag in (BUILD_TAG, DEST_TAG):
             self.hub.set_tag_arches(tag, arches)
+        self.hub.task_listeners.append(self._workers.wake)
         self.server = serve(self.hub, port=port)
         self._started.append("hub")
         write_koji_config(self.paths, self.server.url)

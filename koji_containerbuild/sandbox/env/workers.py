@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Sequence
 
 from koji_containerbuild.sandbox.env import hosts as sandbox_hosts
@@ -39,6 +40,9 @@ class HostWorkers:
         self.hosts = list(hosts)
         self.poll_interval = poll_interval
         self.processes: dict[str, subprocess.Popen] = {}
+        #: write end of each worker's wake-up pipe (see wake), and their lock
+        self._wake_fds: dict[str, int] = {}
+        self._wake_lock = threading.Lock()
 
     def names(self, host: str | None = None) -> list[str]:
         """``host``, or every host when None."""
@@ -94,20 +98,46 @@ class HostWorkers:
             "--log-dir", self.paths.task_logs(host),
             "--poll-interval", str(self.poll_interval),
         ]  # fmt: skip
+        wake_read, wake_write = os.pipe()
+        os.set_blocking(wake_write, False)
+        command += ["--wake-fd", str(wake_read)]
         log_path = self.paths.worker_log(host)
         os.makedirs(os.path.dirname(log_path), exist_ok=True)
-        with open(log_path, "ab") as log:
-            worker = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                env=env, start_new_session=True,
-            )  # fmt: skip
+        try:
+            with open(log_path, "ab") as log:
+                worker = subprocess.Popen(
+                    command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                    env=env, start_new_session=True, pass_fds=(wake_read,),
+                )  # fmt: skip
+        except BaseException:
+            os.close(wake_write)
+            raise
+        finally:
+            os.close(wake_read)
+        self._close_wake(host)
+        with self._wake_lock:
+            self._wake_fds[host] = wake_write
         self.processes[host] = worker
         return worker
+
+    def wake(self) -> None:
+        """The hub made, freed or cancelled a task: every worker polls now, not at its interval."""
+        with self._wake_lock:
+            for fd in self._wake_fds.values():
+                with contextlib.suppress(OSError):  # full pipe: a wake-up is pending anyway
+                    os.write(fd, b"\0")
+
+    def _close_wake(self, host: str) -> None:
+        with self._wake_lock:
+            fd = self._wake_fds.pop(host, None)
+            if fd is not None:
+                os.close(fd)
 
     def stop(self, host: str | None = None, timeout: float = 30.0) -> None:
         """Stop workers as ``systemctl stop kojid`` does: their tasks are freed."""
         for name in self.names(host):
             worker = self.processes.pop(name, None)
+            self._close_wake(name)
             if worker is None or worker.poll() is not None:
                 continue
             worker.send_signal(signal.SIGTERM)
@@ -120,6 +150,7 @@ class HostWorkers:
         """Kill workers and their task processes outright, as a crash would."""
         for name in self.names(host):
             worker = self.processes.pop(name, None)
+            self._close_wake(name)
             if worker is None:
                 continue
             for pid, _start in proctree.process_tree(worker.pid):
@@ -131,6 +162,7 @@ class HostWorkers:
         """kill -9 of workers alone, as of kojid outside systemd: their tasks run on."""
         for name in self.names(host):
             worker = self.processes.pop(name, None)
+            self._close_wake(name)
             if worker is None:
                 continue
             worker.kill()

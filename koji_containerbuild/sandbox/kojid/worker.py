@@ -6,6 +6,11 @@ re-run from scratch, as after a kojid restart), takes tasks from
 ``host.getTasks``, opens them and runs each in a forked child
 (:mod:`koji_containerbuild.sandbox.kojid.taskrun`), as kojid does. A task cancelled on the hub has
 its process tree signalled as kojid does (deepest first: SIGINT, SIGTERM, SIGKILL).
+
+Like kojid's main loop it polls again at once after taking a task and
+sleeps only when it took none. The sleep ends early on an event that makes a
+poll worth it (a task child exited, the sandbox hub made, freed or cancelled a
+task, a stop signal): the same polls as kojid's, without waiting out the interval.
 """
 
 from __future__ import annotations
@@ -32,6 +37,11 @@ import koji.xmlrpcplus
 from koji_containerbuild import LOGGER_NAME
 from koji_containerbuild.sandbox.kojid import proctree, taskrun
 from koji_containerbuild.sandbox.kojid.taskrun import PASSWORD_ENV, load_handlers
+from koji_containerbuild.sandbox.kojid.wakeup import (
+    forget_in_child,
+    signal_wakeup_fds,
+    sleep_until_woken,
+)
 
 LOGGER = logging.getLogger(LOGGER_NAME + ".sandbox.worker")
 
@@ -113,7 +123,9 @@ def task_pid_file(log_dir: str, task_id: int) -> str:
     return os.path.join(log_dir, f"task-{task_id}.pid")
 
 
-def fork_task(log_path: str, env: dict[str, str], run: Callable[[], int]) -> ForkedTask:
+def fork_task(
+    log_path: str, env: dict[str, str], run: Callable[[], int], close_fds: tuple[int, ...] = ()
+) -> ForkedTask:
     """Fork a task child that runs ``run()`` in ``env``, its output in ``log_path``.
 
     kojid forks its task children (TaskManager.forkTask) instead of starting
@@ -131,6 +143,7 @@ def fork_task(log_path: str, env: dict[str, str], run: Callable[[], int]) -> For
     code = 1
     try:
         os.setpgrp()
+        forget_in_child(close_fds)
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
         os.dup2(log_fd, 1)
@@ -173,6 +186,7 @@ class Worker:
         poll_interval: float = 0.5,
         kill_sequence: tuple[tuple[int, float, float], ...] = proctree.KILL_SEQUENCE,
         env: dict[str, str] | None = None,
+        wake_fds: tuple[int, ...] = (),
     ) -> None:
         self.server = server
         self.user = user
@@ -187,6 +201,8 @@ class Worker:
         self.handlers = load_handlers(self.plugin_file)
         self.session: koji.ClientSession | None = None
         self.host_id: int | None = None
+        #: readable when a poll is due before the interval ends (see wakeup.py)
+        self.wake_fds = tuple(wake_fds)
         self._stop = threading.Event()
 
     # -- life cycle -----------------------------------------------------------
@@ -232,14 +248,16 @@ class Worker:
         """Poll until :meth:`request_stop`, then stop cleanly."""
         try:
             while not self._stop.is_set():
+                taken = False
                 try:
-                    self.poll_once()
+                    taken = self.poll_once()
                 except koji.AuthExpired:
                     LOGGER.error("Host session expired; stopping")
                     break
                 except Exception:
                     LOGGER.exception("Worker poll failed")
-                self._stop.wait(self.poll_interval)
+                if not taken:  # kojid sleeps only when it took no task
+                    sleep_until_woken(self.wake_fds, self.poll_interval, self._stop)
         finally:
             self.shutdown()
 
@@ -266,18 +284,20 @@ class Worker:
 
     # -- one poll -------------------------------------------------------------
 
-    def poll_once(self) -> None:
-        self.update_running()
-        self.wake_waiting()
-        self.take_tasks()
+    def poll_once(self) -> bool:
+        """One turn of kojid's loop; True when a task was taken."""
+        host_tasks = self.update_running()
+        self.wake_waiting(host_tasks)
+        return self.take_tasks()
 
-    def wake_waiting(self) -> list[int]:
+    def wake_waiting(self, host_tasks: list[dict]) -> list[int]:
         """SIGUSR2 the tasks whose awaited subtasks finished, as kojid's updateTasks does.
 
-        BaseTaskHandler.wait sleeps in signal.pause() until then.
+        BaseTaskHandler.wait sleeps in signal.pause() until then. ``host_tasks``
+        is this poll's ``host.getHostTasks`` answer.
         """
         woken = []
-        for task in self.session.host.getHostTasks():
+        for task in host_tasks:
             running = self.running.get(task["id"])
             if task.get("alert") and running is not None and running.process.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
@@ -285,13 +305,24 @@ class Worker:
                 woken.append(task["id"])
         return woken
 
-    def update_running(self) -> None:
-        """Reap finished task processes; kill the ones whose task was cancelled."""
+    def update_running(self) -> list[dict]:
+        """Reap finished task processes; kill the ones whose task was cancelled.
+
+        As kojid's updateTasks: one ``host.getHostTasks`` for the tasks still
+        open here, and ``getTaskInfo`` only for a running task missing from it.
+        Returns that ``host.getHostTasks`` answer ([] when nothing runs here).
+        """
+        if not self.running:
+            return []
+        host_tasks = self.session.host.getHostTasks()
+        open_here = {task["id"] for task in host_tasks}
         for task_id, task in list(self.running.items()):
             code = task.process.poll()
             if code is not None:
                 del self.running[task_id]
                 self._finished(task, code)
+                continue
+            if task_id in open_here:
                 continue
             info = self.session.getTaskInfo(task_id)
             # Like kojid: cancelled or taken away -> kill; closed or failed -> the
@@ -304,12 +335,15 @@ class Worker:
                 LOGGER.info("Task %s is no longer ours to run; stopping its processes", task_id)
                 del self.running[task_id]
                 self._kill(task)
+        return host_tasks
 
-    def take_tasks(self) -> None:
+    def take_tasks(self) -> bool:
+        """Open and start the tasks this host may take; True when it took one."""
         maxjobs = getattr(self.options, "maxjobs", 10)
+        taken = False
         for task in self.session.host.getTasks():
             if len(self.running) >= maxjobs:
-                return
+                break
             if task["id"] in self.running or task["state"] not in TAKEABLE:
                 continue
             if task.get("host_id") not in (None, self.host_id):
@@ -322,6 +356,8 @@ class Worker:
                 LOGGER.info("Could not open task %s", task["id"])
                 continue
             self.running[task["id"]] = self._spawn(task["id"])
+            taken = True
+        return taken
 
     # -- task processes -------------------------------------------------------
 
@@ -344,6 +380,7 @@ class Worker:
                 self.handlers,
                 sinfo,
             ),
+            close_fds=self.wake_fds,
         )
         with open(task_pid_file(self.log_dir, task_id), "w", encoding="utf-8") as handle:
             json.dump({"pid": process.pid, "start": proctree.start_time(process.pid)}, handle)
@@ -394,6 +431,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--options", required=True, help="JSON file with kojid options")
     parser.add_argument("--log-dir", required=True)
     parser.add_argument("--poll-interval", type=float, default=0.5)
+    parser.add_argument(
+        "--wake-fd", type=int, default=None, help="the sandbox hub writes here on a task change"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO,
@@ -410,6 +450,7 @@ def main(argv: list[str] | None = None) -> int:
         options,
         args.log_dir,
         poll_interval=args.poll_interval,
+        wake_fds=signal_wakeup_fds(args.wake_fd),
     )
     signal.signal(signal.SIGTERM, lambda *_: worker.request_stop())
     signal.signal(signal.SIGINT, lambda *_: worker.request_stop())

@@ -182,6 +182,9 @@ def _finish(task_id, response, state: int) -> None:
             (state, response, time.time(), task_id, STATES["OPEN"]),
         )
         hub.db.new_event(cnx)
+    if row["parent"] is not None:
+        # a parent may be waiting for it: its host's worker wakes it now, not at its poll
+        hub.notify_task_change()
 
 
 @export("host.closeTask")
@@ -219,6 +222,7 @@ def host_free_tasks(tasks):
                 (STATES["FREE"], task_id, host["id"], STATES["OPEN"]),
             )
         hub.db.new_event(cnx)
+    hub.notify_task_change()
 
 
 @export("host.refuseTask")

@@ -116,6 +116,7 @@ def make_task(method, arglist, **opts):
             ),
         ).lastrowid
         hub.db.new_event(cnx)
+    hub.notify_task_change()
     return task_id
 
 
@@ -356,6 +357,8 @@ def cancel_task(task_id: int, recurse: bool = True) -> bool:
     if recurse and changed:  # as Task.cancel: a task already over keeps its children
         for child in hub.db.all("SELECT id FROM tasks WHERE parent = ?", (task_id,)):
             cancel_task(child["id"], recurse=True)
+    if changed:
+        hub.notify_task_change()
     return bool(changed)
 
 

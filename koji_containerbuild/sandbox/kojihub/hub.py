@@ -84,11 +84,26 @@ class SandboxHub:
         self.opts = dict(HUB_OPTIONS)
         self.offline_reason: str | None = None
         self.plugins: dict[str, Any] = {}
+        #: called after a task was made, freed or cancelled, or a subtask ended (notify_task_change)
+        self.task_listeners: list[Callable[[], None]] = []
         self._lock = threading.Lock()
         self.add_channel("default")
         self.add_channel("createrepo")
         for path in hub_plugins:
             self.load_plugin(path)
+
+    def notify_task_change(self) -> None:
+        """Tell the listeners (the sandbox's workers) that a host may have work.
+
+        kojid finds new and cancelled tasks only by polling the hub; a worker
+        told here polls at once instead of at the end of its interval. What
+        it then reads and does is the same.
+        """
+        for listener in list(self.task_listeners):
+            try:
+                listener()
+            except Exception:
+                logger.exception("A task listener failed")
 
     # ------------------------------------------------------------ plugins
 

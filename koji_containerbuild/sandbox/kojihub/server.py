@@ -56,9 +56,12 @@ class ServerHandle:
 class _KojiHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "koji-sandbox-hub"
-    # headers and body leave in two writes; with Nagle's algorithm the second
-    # waits for the client's delayed ACK (40 ms a call on Linux), which no
-    # real hub behind Apache pays
+    # an answer leaves in one write, as Apache sends it: headers and body are
+    # buffered and sent when the request is handled (handle_one_request
+    # flushes), so the client wakes once per call, not once for each part
+    wbufsize = 64 * 1024
+    # no wait for the client's delayed ACK (40 ms a call on Linux) when a
+    # large answer still leaves in more than one write
     disable_nagle_algorithm = True
     hub = None  # set on the subclass made by serve()
 
