@@ -84,7 +84,7 @@ class SandboxHub:
         self.opts = dict(HUB_OPTIONS)
         self.offline_reason: str | None = None
         self.plugins: dict[str, Any] = {}
-        #: called after a task was made, freed or cancelled, or a subtask ended (notify_task_change)
+        #: called when a task is made, freed or cancelled, or a subtask ends
         self.task_listeners: list[Callable[[], None]] = []
         self._lock = threading.Lock()
         self.add_channel("default")
