@@ -9,6 +9,7 @@ so a typo never silently changes behaviour.
 from __future__ import annotations
 
 import configparser
+import contextvars
 import math
 import os
 import re
@@ -21,6 +22,12 @@ BUILDER_CONFIG_ENV = "KOJI_CONTAINERBUILD_BUILDER_CONFIG"
 BUILDER_CONFIG_PATH = "/etc/kojid/plugins/builder_containerbuild.conf"
 HUB_CONFIG_ENV = "KOJI_CONTAINERBUILD_HUB_CONFIG"
 HUB_CONFIG_PATH = "/etc/koji-hub/plugins/hub_containerbuild.conf"
+#: The hub config of the hub serving the current call, ahead of the environment:
+#: set per call by a process that runs more than one hub (the sandbox's tests),
+#: where one process-wide variable would hand every hub the last one's rules.
+HUB_CONFIG_OF_CALL: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "hub_config_of_call", default=None
+)
 
 BACKENDS = ("osbs", "local")
 BUILD_METHODS = ("buildContainer", "buildSourceContainer")
@@ -312,7 +319,7 @@ def load_builder_config(path: str | None = None) -> BuilderConfig:
 
 def load_hub_config(path: str | None = None) -> HubConfig:
     """Read the hub plugin's config; a missing file gives the defaults."""
-    path = path or os.environ.get(HUB_CONFIG_ENV) or HUB_CONFIG_PATH
+    path = path or HUB_CONFIG_OF_CALL.get() or os.environ.get(HUB_CONFIG_ENV) or HUB_CONFIG_PATH
     values = _read(path, _HUB_KEYS)
     config = HubConfig(**values.get("hub", {}))
     by_key = {method.lower(): method for method in BUILD_METHODS}

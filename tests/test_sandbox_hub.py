@@ -449,3 +449,19 @@ def test_channel_policy_sends_a_child_task_to_its_parents_channel(sandbox_hub):
     sandbox_hub.session("builder").host.openTask(parent)
     child = sandbox_hub.run_as("admin", api_tasks.make_task, "thing", ["demo"], parent=parent)
     assert admin.getTaskInfo(child)["channel_id"] == admin.getChannel("container")["id"]
+
+
+def test_each_hub_of_a_process_reads_its_own_plugin_config(tmp_path, monkeypatch):
+    """Two sandboxes in one process (the e2e tests'): a call reads its own hub's rules."""
+    from koji_containerbuild.config import HUB_CONFIG_ENV, load_hub_config
+
+    monkeypatch.setenv(HUB_CONFIG_ENV, str(tmp_path / "the-last-started.conf"))
+    hubs = []
+    for name in ("first", "second"):
+        config = tmp_path / f"{name}.conf"
+        config.write_text(f"[channels]\nbuildcontainer = {name}\n")
+        hub = SandboxHub(str(tmp_path / name))
+        hub.plugin_config = str(config)
+        hubs.append(hub)
+    seen = [hub.run_as(None, lambda: load_hub_config().channels["buildContainer"]) for hub in hubs]
+    assert seen == ["first", "second"]

@@ -9,7 +9,9 @@ it; a client's signedBy policy accepts it and refuses another key's signature.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
+import tempfile
 
 import koji
 import pytest
@@ -102,7 +104,9 @@ def test_task_result_names_the_builder_key(sandbox, session, promoted):
 
 
 def test_image_signed_by_another_key_is_refused(sandbox, promoted, tmp_path):
-    other_home = str(tmp_path / "other-gnupg")
+    # a short home: gpg-agent's socket lives in it, and a socket path has at most
+    # 107 bytes (pytest's tmp_path under xdist comes close to that)
+    other_home = tempfile.mkdtemp(prefix="kcb-gpg-")
     other = signing.make_gpg_key(other_home, "Intruder <intruder@sandbox.invalid>")
     accept = tmp_path / "accept.json"
     accept.write_text('{"default": [{"type": "insecureAcceptAnything"}]}')
@@ -114,6 +118,7 @@ def test_image_signed_by_another_key_is_refused(sandbox, promoted, tmp_path):
                         policy=str(accept), gpg_home=other_home)  # fmt: skip
     finally:
         signing.stop_gpg_agent(other_home)
+        shutil.rmtree(other_home, ignore_errors=True)
     assert signed.returncode == 0, signed.stderr
     pulled = skopeo(sandbox, "copy", "--src-tls-verify=false", f"docker://{forged}",
                     f"dir:{tmp_path / 'image'}")  # fmt: skip

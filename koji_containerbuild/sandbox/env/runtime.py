@@ -250,6 +250,8 @@ class Sandbox:
         from koji_containerbuild.sandbox.kojihub.server import serve
 
         self.hub = SandboxHub(self.paths.topdir, hub_plugins=[HUB_PLUGIN])
+        # its own plugin config even beside another sandbox in this process
+        self.hub.plugin_config = self.paths.hub_config
         passwords = ensure_passwords(self.paths, tuple(host.name for host in self.hosts))
         arches = " ".join(self.arches)
         if not os.path.exists(self.paths.setup_done):

@@ -21,6 +21,7 @@ import koji.policy
 import koji.util
 from koji.context import context
 
+from koji_containerbuild.config import HUB_CONFIG_OF_CALL
 from koji_containerbuild.hostarch import host_arch
 
 # the API modules register their RPCs in api_base.EXPORTS when imported
@@ -84,6 +85,8 @@ class SandboxHub:
         self.opts = dict(HUB_OPTIONS)
         self.offline_reason: str | None = None
         self.plugins: dict[str, Any] = {}
+        #: this hub's plugin config file (None: the environment's or the default)
+        self.plugin_config: str | None = None
         #: called when a task is made, freed or cancelled, or a subtask ends
         self.task_listeners: list[Callable[[], None]] = []
         self._lock = threading.Lock()
@@ -188,6 +191,7 @@ class SandboxHub:
     def _run(self, method, func, args, kwargs, session) -> Any:
         saved = dict(context.__dict__)
         previous = api_base.set_current(self)
+        plugin_config = HUB_CONFIG_OF_CALL.set(self.plugin_config)
         context.session = session or HubSession()
         context.opts = self.opts
         context.method = method
@@ -201,6 +205,7 @@ class SandboxHub:
                     raise koji.GenericError(f"Invalid method: {method}")
             return koji.util.call_with_argcheck(func, args, kwargs)
         finally:
+            HUB_CONFIG_OF_CALL.reset(plugin_config)
             api_base.set_current(previous)
             context._threadclear()
             context.__dict__.update(saved)
