@@ -262,8 +262,10 @@ class LocalBackend(BuildBackend):
             marker.write(datetime.datetime.now(datetime.timezone.utc).isoformat())
         pids = self._runner_pids(handle)
         if pids is not None and stop_runner(*pids):
-            log.info("local build %s cancelled; its runner withdrew its pushes", handle)
-            return
+            log.info("local build %s cancelled; its runner ended", handle)
+        # Withdraw here too: a runner can end on its own (released, lease over)
+        # just before it sees the marker, and withdrawing what is already gone
+        # deletes nothing.
         spec = bh.read_json(self._path(handle, bh.BUILD_FILE))
         failures = bh.withdraw_pushes(self.build_dir(handle), spec["settings"])
         for failure in failures:
