@@ -21,6 +21,7 @@ from koji_containerbuild.backends.base import (
     ImageOutput,
     Outcome,
 )
+from koji_containerbuild.builder import results
 from koji_containerbuild.builder import run as taskrun
 from koji_containerbuild.builder.cancel import TaskCancelled
 from tests.builder_harness import (
@@ -262,9 +263,9 @@ def test_cancel_after_the_build_finished_withdraws_it(
 ):
     task_id = kojid.submit(source, OPTS)
     monkeypatch.setattr(
-        taskrun.cg,
+        results.cg,
         "import_build",
-        cancel_then_import(sandbox_hub, task_id, taskrun.cg.import_build),
+        cancel_then_import(sandbox_hub, task_id, results.cg.import_build),
     )
     with pytest.raises(TaskCancelled):
         kojid.run(task_id)
@@ -276,9 +277,9 @@ def test_cancel_after_the_build_finished_leaves_a_canceled_build(
 ):
     task_id = kojid.submit(source, OPTS)
     monkeypatch.setattr(
-        taskrun.cg,
+        results.cg,
         "import_build",
-        cancel_then_import(sandbox_hub, task_id, taskrun.cg.import_build),
+        cancel_then_import(sandbox_hub, task_id, results.cg.import_build),
     )
     with pytest.raises(TaskCancelled):
         kojid.run(task_id)
@@ -289,7 +290,7 @@ def test_refused_import_withdraws_the_finished_build(kojid, backend, source, mon
     def refused(*args, **kwargs):
         raise koji.BuildError("Koji refused to import demo-image-1.0-1: no.")
 
-    monkeypatch.setattr(taskrun.cg, "import_build", refused)
+    monkeypatch.setattr(results.cg, "import_build", refused)
     with pytest.raises(koji.BuildError, match="refused"):
         kojid.run(kojid.submit(source, OPTS))
     assert backend.cancelled == ["fake-1"]
@@ -353,7 +354,7 @@ def test_kojid_shutdown_during_import_keeps_the_build_for_the_rerun(
     def shutdown_during_import(*args, **kwargs):
         os.kill(os.getpid(), signal.SIGINT)  # the task is still OPEN: kojid is stopping
 
-    monkeypatch.setattr(taskrun.cg, "import_build", shutdown_during_import)
+    monkeypatch.setattr(results.cg, "import_build", shutdown_during_import)
     with pytest.raises(TaskCancelled):
         kojid.run(kojid.submit(source, OPTS))
     assert (backend.cleaned, backend.cancelled) == ([], [])

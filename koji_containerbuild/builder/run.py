@@ -5,6 +5,7 @@ because this part owns the lifetimes that must not leak: the backend build
 (cancelled when the Koji task is cancelled, kept when kojid merely shuts
 down so a re-run can follow it) and the CG reservation of builds the plugin
 imports itself (refunded on any failure so the NVR can be built again).
+What a succeeded build then leaves in Koji is :mod:`koji_containerbuild.builder.results`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import dataclasses
 import logging
 import os
 import time
-import uuid
 from typing import TYPE_CHECKING, Any, Callable
 
 import koji
@@ -27,9 +27,10 @@ from koji_containerbuild.backends.base import (
     Outcome,
     unsupported_request,
 )
-from koji_containerbuild.builder import cg, checks, reserve, tagging
+from koji_containerbuild.builder import cg, checks, reserve
 from koji_containerbuild.builder.attach import AttachRecord, read_record, write_record
 from koji_containerbuild.builder.cancel import CancelWatch, TaskCancelled
+from koji_containerbuild.builder.results import ResultSteps
 from koji_containerbuild.config import ConfigError, load_builder_config
 from koji_containerbuild.logs.stream import TaskLogs, stream_build_logs
 from koji_containerbuild.optnames import option_name
@@ -90,7 +91,7 @@ def _refund(session: Any, reservation: cg.CGReservation | None, state: str) -> N
         logger.exception("Could not refund the reservation of %s", reservation.nvr)
 
 
-class _BuildRun:
+class _BuildRun(ResultSteps):
     """State of one task run; see :func:`run_build`."""
 
     def __init__(self, ctx: TaskContext, prepared: PreparedBuild, watch: CancelWatch) -> None:
@@ -273,97 +274,6 @@ class _BuildRun:
         elif result.koji_build_id is not None:
             koji_builds.append(str(result.koji_build_id))
         return self.result_dict(result, name, koji_builds)
-
-    def import_build(self, result: BuildResult) -> int:
-        if self.reservation is None:
-            raise koji.BuildError(
-                "The build finished but its NVR reservation was lost; rebuild to import it."
-            )
-        request = self.request
-        name, version, release = self.reservation.nvr.rsplit("-", 2)
-        record = cg.BuildRecord(
-            name=name,
-            version=version,
-            release=release,
-            source=self.prepared.source_url or request.source_build_nvr or "",
-            owner=request.owner,
-            task_id=self.ctx.task_id,
-            start_time=self.start_time,
-            end_time=time.time(),
-            extra=self.build_extra(),
-        )
-        upload_dir, relpath = self.import_location()
-        build_id = cg.import_build(
-            self.ctx.session,
-            self.reservation,
-            record,
-            result,
-            self.import_logs(),
-            upload_dir,
-            relpath,
-        )
-        self.imported = True
-        return int(build_id)
-
-    def import_location(self) -> tuple[str, str]:
-        """The CGImport directory under work/ and where in it this run's files go."""
-        return f"containerbuild-import/{self.ctx.task_id}-{uuid.uuid4().hex[:12]}", ""
-
-    def import_logs(self) -> list[str]:
-        """Local log files imported with the build."""
-        return self.task_logs.files() if self.task_logs else []
-
-    def build_extra(self) -> dict[str, Any]:
-        """build.extra beyond what cg adds: userdata and the parent build, as atomic-reactor
-        records them."""
-        extra: dict[str, Any] = {}
-        userdata = self.request.opts.get("userdata")
-        if userdata:
-            extra["custom_user_metadata"] = userdata
-        if self.prepared.parent_build:
-            parent = self.ctx.session.getBuild(self.prepared.parent_build, strict=True)
-            extra["image"] = {"parent_build_id": int(parent["id"])}
-        return extra
-
-    def tag_build(self, build_id: int) -> None:
-        """Into the target's destination tag, as kojid's tagBuild task would."""
-        if self.prepared.dest_tag is None or self.reservation is None:
-            return
-        tag_id, tag_name = self.prepared.dest_tag
-        tagging.tag_imported_build(
-            self.ctx.session, self.ctx.task_id, tag_id, tag_name, build_id, self.reservation.nvr
-        )
-
-    def result_dict(self, result: BuildResult, name: str, koji_builds: list[str]) -> dict:
-        task_logs = self.task_logs
-        out: dict[str, Any] = {
-            "repositories": [str(r) for r in result.repositories],
-            "koji_builds": koji_builds,
-            "user_warnings": list(task_logs.user_warnings) if task_logs else [],
-            "build_name": str(name),
-        }
-        if result.platforms:
-            out["platforms"] = [str(p) for p in result.platforms]
-        metadata = task_logs.metadata_file if task_logs else None
-        if metadata and self.request.scratch:
-            remote_name = self.attach_metadata(metadata)
-            if remote_name:
-                out["metadata_file"] = remote_name
-        for key, value in (result.extra or {}).items():
-            out.setdefault(str(key), value)
-        return out
-
-    def attach_metadata(self, path: str) -> str | None:
-        """Copy the scratch build's metadata.json into the task output, never over a file."""
-        remote_name = os.path.basename(path)
-        existing = self.ctx.session.listTaskOutput(self.ctx.task_id)
-        if remote_name in existing:
-            logger.warning(
-                "Not attaching %s: the task output already has a file %r", path, remote_name
-            )
-            return None
-        self.ctx.session.uploadWrapper(path, self.ctx.upload_dir, remote_name, overwrite=False)
-        return remote_name
 
     # -- endings ----------------------------------------------------------
     def refund(self, state: str) -> None:
