@@ -38,7 +38,7 @@ import koji  # noqa: E402
 
 from koji_containerbuild.sandbox.env import runtime  # noqa: E402
 from koji_containerbuild.sandbox.kojid import proctree  # noqa: E402
-from koji_containerbuild.sandbox.kojid.worker import task_pid_file  # noqa: E402
+from koji_containerbuild.sandbox.kojid.fork import task_pid_file  # noqa: E402
 
 #: Seconds from kojid's SIGINT to the task to the backend build stopped.
 STOP_LIMIT = 1.0

@@ -19,7 +19,7 @@ import pytest
 
 from koji_containerbuild.sandbox.env import runtime
 from koji_containerbuild.sandbox.kojid import proctree
-from koji_containerbuild.sandbox.kojid.worker import task_pid_file
+from koji_containerbuild.sandbox.kojid.fork import task_pid_file
 
 pytestmark = pytest.mark.e2e
 

@@ -16,7 +16,7 @@ import pytest
 
 from koji_containerbuild.sandbox.env import runtime
 from koji_containerbuild.sandbox.kojid import proctree
-from koji_containerbuild.sandbox.kojid.worker import task_pid_file
+from koji_containerbuild.sandbox.kojid.fork import task_pid_file
 from tests.e2e.test_e2e import (
     UNIQUE,
     build,

@@ -35,7 +35,7 @@ from koji.context import context
 from koji_containerbuild.backends.local import buildah as bh
 from koji_containerbuild.backends.local.backend import _tree
 from koji_containerbuild.sandbox.kojid import proctree
-from koji_containerbuild.sandbox.kojid.worker import task_pid_file
+from koji_containerbuild.sandbox.kojid.fork import task_pid_file
 from tests.e2e.test_e2e import (
     build,
     dockerfile,
