@@ -3,20 +3,42 @@
 kojid refuses unknown kojid.conf options and hub.conf is the hub's own, so each
 plugin reads a file of its own. A missing file means the defaults; a value that
 cannot be used is a ConfigError naming the file, section, key and what is accepted,
-so a typo never silently changes behaviour.
+so a typo never silently changes behaviour. The promotion and signer sections
+are :mod:`koji_containerbuild.promoteconfig`; the value converters and
+:class:`~koji_containerbuild.configvalues.ConfigError` are
+:mod:`koji_containerbuild.configvalues`.
 """
 
 from __future__ import annotations
 
 import configparser
 import contextvars
-import math
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import koji
+
+from koji_containerbuild.configvalues import (
+    ConfigError,
+    Converter,
+    Invalid,
+    boolean,
+    choice,
+    number,
+    optional_text,
+    text,
+)
+from koji_containerbuild.promoteconfig import (
+    PROMOTE_KEYS,
+    PROMOTE_RULE_KEYS,
+    REQUIRED_KEYS,
+    SIGNER_KEYS,
+    PromoteSettings,
+    PromotionRule,
+    SignerSettings,
+)
 
 BUILDER_CONFIG_ENV = "KOJI_CONTAINERBUILD_BUILDER_CONFIG"
 BUILDER_CONFIG_PATH = "/etc/kojid/plugins/builder_containerbuild.conf"
@@ -31,12 +53,6 @@ HUB_CONFIG_OF_CALL: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 
 BACKENDS = ("osbs", "local")
 BUILD_METHODS = ("buildContainer", "buildSourceContainer")
-PROMOTE_METHOD = "promoteContainer"
-SIGNER_TYPES = ("simple",)
-
-
-class ConfigError(Exception):
-    """A plugin config file cannot be used; the message says where and what to write."""
 
 
 @dataclass
@@ -68,30 +84,6 @@ def machine_arch() -> str:
 
 
 @dataclass
-class PromoteSettings:
-    """How the builder reaches the registries when it promotes (``[promote]``)."""
-
-    #: registries.d directory naming each production registry's signature lookaside.
-    registries_d: str = "/etc/containers/registries.d"
-    #: policy.json a promoted image's signature is checked with, as clients check it.
-    policy: str = "/etc/containers/policy.json"
-    tls_verify: bool = True
-    #: Seconds one skopeo call may take.
-    skopeo_timeout: float = 600.0
-
-
-@dataclass(frozen=True)
-class SignerSettings:
-    """One signing identity the builder holds (``[signer:NAME]``)."""
-
-    name: str
-    fingerprint: str
-    type: str = "simple"
-    #: GNUPGHOME of the key; None: the builder's default keyring.
-    gpg_home: str | None = None
-
-
-@dataclass
 class BuilderConfig:
     backend: str = "osbs"
     log_flush_interval: float = 0.2
@@ -103,33 +95,6 @@ class BuilderConfig:
     local: LocalSettings = field(default_factory=LocalSettings)
     promote: PromoteSettings = field(default_factory=PromoteSettings)
     signers: dict = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class PromotionRule:
-    """Tagging an image build into ``tag`` promotes it to ``registry`` and signs it."""
-
-    tag: str
-    registry: str
-    signing_identity: str
-    repository_prefix: str = ""
-    floating_tags: tuple = ()
-    channel: str = "container"
-
-    def as_task_arg(self) -> dict:
-        """The rule as the promoteContainer task carries it (XML-RPC marshallable)."""
-        return {
-            "tag": self.tag,
-            "registry": self.registry,
-            "signing_identity": self.signing_identity,
-            "repository_prefix": self.repository_prefix,
-            "floating_tags": list(self.floating_tags),
-        }
-
-    def production_repository(self, candidate_path: str) -> str:
-        """``registry/prefix/path`` for a candidate repository path (no registry part)."""
-        parts = [self.registry, self.repository_prefix, candidate_path]
-        return "/".join(part for part in parts if part)
 
 
 def _default_channels() -> dict:
@@ -147,158 +112,48 @@ class HubConfig:
     promotions: dict = field(default_factory=dict)
 
 
-# A converter turns the raw text into a value, or raises _Invalid saying what
-# would have been accepted.
-_Converter = Callable[[str], Any]
-
-
-class _Invalid(Exception):
-    def __init__(self, accepted: str):
-        super().__init__(accepted)
-        self.accepted = accepted
-
-
-def _text(raw: str) -> str:
-    if not raw:
-        raise _Invalid("a non-empty value")
-    return raw
-
-
-def _optional_text(raw: str) -> str | None:
-    return raw or None
-
-
-def _boolean(raw: str) -> bool:
-    states = configparser.ConfigParser.BOOLEAN_STATES
-    if raw.lower() not in states:
-        raise _Invalid("true, false, yes, no, on, off, 1 or 0")
-    return states[raw.lower()]
-
-
-def _number(minimum: float, strict: bool) -> _Converter:
-    accepted = f"a number {'greater than' if strict else 'at least'} {minimum:g}"
-
-    def convert(raw: str) -> float:
-        try:
-            value = float(raw)
-        except ValueError:
-            raise _Invalid(accepted) from None
-        if math.isnan(value) or value < minimum or (strict and value == minimum):
-            raise _Invalid(accepted)
-        return value
-
-    return convert
-
-
 #: OCI and Debian names of arches, which Koji spells otherwise (x86_64, aarch64, ...).
 _NOT_KOJI_ARCHES = ("amd64", "arm64", "armhf", "ppc64el", "386", "noarch", "src")
 
 
 def _arch(raw: str) -> str:
     if not re.fullmatch(r"[a-z0-9_]+", raw) or raw in _NOT_KOJI_ARCHES:
-        raise _Invalid("a Koji arch name such as x86_64 or aarch64 (not amd64 or arm64)")
+        raise Invalid("a Koji arch name such as x86_64 or aarch64 (not amd64 or arm64)")
     return raw
 
 
-def _choice(*choices: str) -> _Converter:
-    def convert(raw: str) -> str:
-        if raw not in choices:
-            raise _Invalid("one of " + ", ".join(choices))
-        return raw
-
-    return convert
-
-
-_REGISTRY = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$")
-_REPOSITORY_PATH = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
-_IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-_FINGERPRINT = re.compile(r"^[0-9A-Fa-f]{40}$")
-
-
-def _registry(raw: str) -> str:
-    if not _REGISTRY.match(raw):
-        raise _Invalid("a registry host name with an optional :port, e.g. registry.example.com")
-    return raw
-
-
-def _repository_prefix(raw: str) -> str:
-    prefix = raw.strip("/")
-    if prefix and not _REPOSITORY_PATH.match(prefix):
-        raise _Invalid("empty or lower-case repository path components joined by /")
-    return prefix
-
-
-def _image_tags(raw: str) -> tuple:
-    tags = tuple(t for t in re.split(r"[,\s]+", raw) if t)
-    if any(not _IMAGE_TAG.match(t) for t in tags):
-        raise _Invalid(
-            "image tags (letters, digits, _ . -, at most 128 characters) separated "
-            "by commas or spaces"
-        )
-    return tags
-
-
-def _fingerprint(raw: str) -> str:
-    if not _FINGERPRINT.match(raw):
-        raise _Invalid("the key's full 40-digit hexadecimal fingerprint")
-    return raw.upper()
-
-
-#: Keys of sections named ``PREFIX:NAME``, and the keys each must have.
-_PROMOTE_RULE_KEYS: dict[str, _Converter] = {
-    "registry": _registry,
-    "repository_prefix": _repository_prefix,
-    "floating_tags": _image_tags,
-    "signing_identity": _text,
-    "channel": _text,
-}
-_SIGNER_KEYS: dict[str, _Converter] = {
-    "type": _choice(*SIGNER_TYPES),
-    "fingerprint": _fingerprint,
-    "gpg_home": _optional_text,
-}
-_REQUIRED = {
-    "promote:": ("registry", "signing_identity"),
-    "signer:": ("fingerprint",),
-}
-
-_BUILDER_KEYS: dict[str, dict[str, _Converter]] = {
+_BUILDER_KEYS: dict[str, dict[str, Converter]] = {
     "builder": {
-        "backend": _choice(*BACKENDS),
-        "log_flush_interval": _number(0, strict=True),
-        "cg_name": _text,
+        "backend": choice(*BACKENDS),
+        "log_flush_interval": number(0, strict=True),
+        "cg_name": text,
         "arch": _arch,
     },
     "osbs": {
-        "conf_file": _text,
-        "binary_section": _text,
-        "source_section": _text,
-        "remove_finished_builds": _boolean,
-        "retry_seconds": _number(0, strict=False),
+        "conf_file": text,
+        "binary_section": text,
+        "source_section": text,
+        "remove_finished_builds": boolean,
+        "retry_seconds": number(0, strict=False),
     },
     "local": {
-        "registry": _text,
-        "registry_tls_verify": _boolean,
-        "state_dir": _text,
-        "storage_root": _optional_text,
-        "storage_runroot": _optional_text,
-        "storage_driver": _choice("vfs", "overlay"),
-        "isolation": _choice("chroot", "oci", "rootless"),
+        "registry": text,
+        "registry_tls_verify": boolean,
+        "state_dir": text,
+        "storage_root": optional_text,
+        "storage_runroot": optional_text,
+        "storage_driver": choice("vfs", "overlay"),
+        "isolation": choice("chroot", "oci", "rootless"),
     },
-    "promote": {
-        "registries_d": _text,
-        "policy": _text,
-        "tls_verify": _boolean,
-        "skopeo_timeout": _number(0, strict=True),
-    },
-    "signer:": _SIGNER_KEYS,
+    "promote": PROMOTE_KEYS,
+    "signer:": SIGNER_KEYS,
 }
 
-_HUB_KEYS: dict[str, dict[str, _Converter]] = {
-    "hub": {"build_permission": _optional_text, "channel_permission": _optional_text},
+_HUB_KEYS: dict[str, dict[str, Converter]] = {
+    "hub": {"build_permission": optional_text, "channel_permission": optional_text},
     # configparser lowercases keys; the method names are matched case-insensitively.
-    "channels": {method.lower(): _text for method in BUILD_METHODS},
-    "promote:": _PROMOTE_RULE_KEYS,
+    "channels": {method.lower(): text for method in BUILD_METHODS},
+    "promote:": PROMOTE_RULE_KEYS,
 }
 
 
@@ -340,7 +195,7 @@ def _pattern_of(section: str, known: dict) -> str | None:
     return None
 
 
-def _read(path: str, known: dict[str, dict[str, _Converter]]) -> dict[str, dict[str, Any]]:
+def _read(path: str, known: dict[str, dict[str, Converter]]) -> dict[str, dict[str, Any]]:
     parser = configparser.ConfigParser(interpolation=None)
     try:
         with open(path, encoding="utf-8") as stream:
@@ -378,12 +233,12 @@ def _read(path: str, known: dict[str, dict[str, _Converter]]) -> dict[str, dict[
                 )
             try:
                 values.setdefault(section, {})[key] = converters[key](raw.strip())
-            except _Invalid as invalid:
+            except Invalid as invalid:
                 raise ConfigError(
                     f"{path}: [{section}] {key} = {raw.strip()!r} is not valid: "
                     f"accepted values are {invalid.accepted}."
                 ) from None
-        for key in _REQUIRED.get(pattern, ()):
+        for key in REQUIRED_KEYS.get(pattern, ()):
             if key not in values[section]:
                 raise ConfigError(f"{path}: [{section}] needs {key} = ...: it has no default.")
     return values
@@ -393,32 +248,3 @@ def _key_names(section: str, converters: dict) -> list[str]:
     if section == "channels":
         return list(BUILD_METHODS)
     return list(converters)
-
-
-def check_promotion_rule(data: dict) -> PromotionRule:
-    """A rule as a promoteContainer task carries it, checked as the config file's rules are."""
-    values: dict[str, Any] = {}
-    for key in _PROMOTE_RULE_KEYS:
-        if key not in data:
-            continue
-        value = data[key]
-        if key == "floating_tags" and isinstance(value, list):
-            raw = " ".join(v if isinstance(v, str) else "-" for v in value)
-        else:
-            raw = value
-        if not isinstance(raw, str):
-            raise ConfigError(f"The promotion rule's {key} must be text, not {value!r}.")
-        try:
-            values[key] = _PROMOTE_RULE_KEYS[key](raw.strip())
-        except _Invalid as invalid:
-            raise ConfigError(
-                f"The promotion rule's {key} = {raw!r} is not valid: "
-                f"accepted values are {invalid.accepted}."
-            ) from None
-    tag = data.get("tag")
-    missing = [k for k in _REQUIRED["promote:"] if k not in values]
-    if not isinstance(tag, str) or not tag or missing:
-        raise ConfigError(
-            "The promotion rule needs tag, " + ", ".join(_REQUIRED["promote:"]) + "."
-        )
-    return PromotionRule(tag=tag, **values)

@@ -15,7 +15,8 @@ import koji
 
 from koji_containerbuild import LOGGER_NAME
 from koji_containerbuild.bounds import name_problem, priority_problem, quote
-from koji_containerbuild.config import ConfigError, HubConfig, load_hub_config
+from koji_containerbuild.config import HubConfig, load_hub_config
+from koji_containerbuild.configvalues import ConfigError
 from koji_containerbuild.options import OptionsError, normalize_build_opts, normalize_source_opts
 from koji_containerbuild.source import SourceError, check_scm_url
 

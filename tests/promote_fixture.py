@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from koji_containerbuild.config import BuilderConfig, PromoteSettings, SignerSettings
+from koji_containerbuild.config import BuilderConfig
+from koji_containerbuild.promoteconfig import PromoteSettings, SignerSettings
 from koji_containerbuild.sandbox.env import signing
 from koji_containerbuild.sandbox.env.registry import Registry
 

@@ -8,16 +8,14 @@ import pytest
 
 from koji_containerbuild.config import (
     BuilderConfig,
-    ConfigError,
     HubConfig,
     LocalSettings,
     OsbsSettings,
-    PromoteSettings,
-    PromotionRule,
-    SignerSettings,
     load_builder_config,
     load_hub_config,
 )
+from koji_containerbuild.configvalues import ConfigError
+from koji_containerbuild.promoteconfig import PromoteSettings, PromotionRule, SignerSettings
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 

@@ -31,7 +31,8 @@ from koji_containerbuild.builder import cg, checks, reserve
 from koji_containerbuild.builder.attach import AttachRecord, read_record, write_record
 from koji_containerbuild.builder.cancel import CancelWatch, TaskCancelled
 from koji_containerbuild.builder.results import ResultSteps
-from koji_containerbuild.config import ConfigError, load_builder_config
+from koji_containerbuild.config import load_builder_config
+from koji_containerbuild.configvalues import ConfigError
 from koji_containerbuild.logs.stream import TaskLogs, stream_build_logs
 from koji_containerbuild.optnames import option_name
 

@@ -12,7 +12,8 @@ import logging
 from typing import Any
 
 from koji_containerbuild import LOGGER_NAME
-from koji_containerbuild.config import PROMOTE_METHOD, HubConfig, load_hub_config
+from koji_containerbuild.config import HubConfig, load_hub_config
+from koji_containerbuild.promoteconfig import PROMOTE_METHOD
 
 log = logging.getLogger(LOGGER_NAME + ".promote.hub")
 

@@ -19,7 +19,7 @@ import tempfile
 from collections.abc import Mapping
 
 from koji_containerbuild import LOGGER_NAME
-from koji_containerbuild.config import PromoteSettings
+from koji_containerbuild.promoteconfig import PromoteSettings
 
 log = logging.getLogger(LOGGER_NAME + ".promote.registry")
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import abc
 
-from koji_containerbuild.config import SignerSettings
 from koji_containerbuild.promote.registry import PromoteError, Registries
+from koji_containerbuild.promoteconfig import SignerSettings
 
 
 class Signer(abc.ABC):

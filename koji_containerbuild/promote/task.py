@@ -15,16 +15,12 @@ from typing import Any
 import koji
 
 from koji_containerbuild import LOGGER_NAME
-from koji_containerbuild.config import (
-    BuilderConfig,
-    ConfigError,
-    PromotionRule,
-    check_promotion_rule,
-    load_builder_config,
-)
+from koji_containerbuild.config import BuilderConfig, load_builder_config
+from koji_containerbuild.configvalues import ConfigError
 from koji_containerbuild.promote.hubside import is_image_build
 from koji_containerbuild.promote.registry import PromoteError, Registries
 from koji_containerbuild.promote.signing import signer_for
+from koji_containerbuild.promoteconfig import PromotionRule, check_promotion_rule
 
 log = logging.getLogger(LOGGER_NAME + ".promote.task")
 
