@@ -17,7 +17,8 @@ from koji_containerbuild.backends import create_backend
 from koji_containerbuild.backends.base import BackendError, BuildRequest, Outcome
 from koji_containerbuild.backends.local import build as local_build
 from koji_containerbuild.backends.local import buildah as bh
-from koji_containerbuild.backends.local.backend import LocalBackend, _tree
+from koji_containerbuild.backends.local.backend import LocalBackend
+from koji_containerbuild.backends.local.procs import runner_tree
 from koji_containerbuild.config import LocalSettings
 from koji_containerbuild.hostarch import host_arch
 
@@ -227,7 +228,7 @@ def test_failing_run_fails_with_a_reason_and_pushes_nothing(
 
 
 def running_processes_of(runner):
-    return sorted(_tree(runner["pid"], runner["pgid"]))
+    return sorted(runner_tree(runner["pid"], runner["pgid"]))
 
 
 def test_cancel_stops_every_process_and_pushes_no_tag(tmp_path, backend, settings, base_image):

@@ -20,7 +20,7 @@ import pytest
 from koji_containerbuild.backends import create_backend
 from koji_containerbuild.backends.base import BuildRequest, Outcome
 from koji_containerbuild.backends.local import buildah as bh
-from koji_containerbuild.backends.local.backend import _tree
+from koji_containerbuild.backends.local.procs import runner_tree
 from koji_containerbuild.config import LocalSettings
 from koji_containerbuild.hostarch import host_arch
 
@@ -98,7 +98,7 @@ def tags(settings, repository):
 
 def runner_processes(settings, handle):
     runner = bh.read_json(os.path.join(settings.state_dir, handle, bh.RUNNER_FILE))
-    return sorted(_tree(runner["pid"], runner["pgid"]))
+    return sorted(runner_tree(runner["pid"], runner["pgid"]))
 
 
 def wait_for(condition, timeout=60.0):

@@ -33,7 +33,7 @@ import pytest
 from koji.context import context
 
 from koji_containerbuild.backends.local import buildah as bh
-from koji_containerbuild.backends.local.backend import _tree
+from koji_containerbuild.backends.local.procs import runner_tree
 from koji_containerbuild.sandbox.kojid import proctree
 from koji_containerbuild.sandbox.kojid.fork import task_pid_file
 from tests.e2e.test_e2e import (
@@ -194,7 +194,7 @@ def leftover_processes(sandbox, task_id: int) -> list:
         found.add("task process")
     for path in glob.glob(os.path.join(sandbox.paths.local, f"{task_id}-*", bh.RUNNER_FILE)):
         runner = bh.read_json(path)
-        found |= _tree(runner["pid"], runner["pgid"])
+        found |= runner_tree(runner["pid"], runner["pgid"])
     return sorted(found, key=str)
 
 

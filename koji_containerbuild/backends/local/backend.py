@@ -5,11 +5,11 @@ a detached runner process (:mod:`.local_runner`) with its own directory under
 ``state_dir``; the handle is that directory's name, so a task re-run after a
 kojid restart follows the same build. Builds are not imported into Koji here:
 the builder imports them through the Content Generator API (:mod:`..cg`).
+Finding and stopping a runner's processes is :mod:`.procs`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime
 import logging
@@ -17,7 +17,6 @@ import os
 import re
 import secrets
 import shutil
-import signal
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -34,6 +33,7 @@ from koji_containerbuild.backends.base import (
 )
 from koji_containerbuild.backends.local import buildah as bh
 from koji_containerbuild.backends.local import runner as local_runner
+from koji_containerbuild.backends.local.procs import same_process, stop_runner
 from koji_containerbuild.hostarch import host_arch
 from koji_containerbuild.image.imagetags import ImageTags, tags_for_build
 from koji_containerbuild.image.labels import repository_problem
@@ -90,7 +90,7 @@ class LocalBackend(BuildBackend):
 
     def _runner_pids(self, handle: str) -> tuple[int, int] | None:
         runner = bh.read_json(self._path(handle, bh.RUNNER_FILE))
-        if not runner or not _same_process(runner["pid"], runner["start_ticks"]):
+        if not runner or not same_process(runner["pid"], runner["start_ticks"]):
             return None
         return runner["pid"], runner["pgid"]
 
@@ -338,77 +338,3 @@ def _result(status: dict[str, Any], handle: str) -> BuildResult:
         build_name=status.get("build_name") or handle,
         extra=dict(status.get("extra", {})),
     )
-
-
-def _proc_stat(pid: int) -> list[str] | None:
-    """Fields of /proc/PID/stat after the command name (state is index 0)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
-            return handle.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-
-
-def _same_process(pid: int, start_ticks: str) -> bool:
-    """Alive, not a zombie, and not another process that reused the pid."""
-    fields = _proc_stat(pid)
-    return bool(fields) and fields[0] not in ("Z", "X") and fields[19] == start_ticks
-
-
-def _tree(pid: int, pgid: int) -> set[int]:
-    """The runner, its process group and session, and all their descendants."""
-    parents: dict[int, int] = {}
-    members: set[int] = set()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        fields = _proc_stat(int(entry))
-        if not fields or fields[0] in ("Z", "X"):
-            continue
-        parents[int(entry)] = int(fields[1])
-        if int(fields[2]) == pgid or int(fields[3]) == pgid:
-            members.add(int(entry))
-    if pid in parents:
-        members.add(pid)
-    grew = True
-    while grew:
-        children = {child for child, parent in parents.items() if parent in members}
-        grew = not children <= members
-        members |= children
-    return members
-
-
-def stop_runner(pid: int, pgid: int, patience: float = 30.0) -> bool:
-    """SIGTERM the runner's build processes once and let the runner end on its own.
-
-    The runner sees the cancel marker, withdraws its pushes and records the
-    outcome; True when it did so within ``patience`` seconds. Otherwise its
-    whole tree is killed and False returned (the caller withdraws).
-    """
-    for member in _tree(pid, pgid) - {pid}:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(member, signal.SIGTERM)
-    deadline = time.monotonic() + patience
-    while time.monotonic() < deadline:
-        if pid not in _tree(pid, pgid):
-            return True
-        time.sleep(0.1)
-    kill_process_tree(pid, pgid)
-    return False
-
-
-def kill_process_tree(pid: int, pgid: int, grace: float = 5.0) -> None:
-    """SIGTERM the build's processes, SIGKILL what is left after ``grace`` seconds."""
-    for sig, patience in ((signal.SIGTERM, grace), (signal.SIGKILL, 10.0)):
-        deadline = time.monotonic() + patience
-        while True:
-            alive = _tree(pid, pgid)
-            if not alive:
-                return
-            for member in alive:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(member, sig)
-            if time.monotonic() > deadline:
-                break
-            time.sleep(0.1)
-    log.warning("processes of local build runner %s survived SIGKILL", pid)
