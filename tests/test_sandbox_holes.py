@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from koji_containerbuild.sandbox.env import layout
-from koji_containerbuild.sandbox.kojihub import api_tasks
+from koji_containerbuild.sandbox.kojihub import api_maketask
 from koji_containerbuild.sandbox.kojihub.server import MAX_RPC_REQUEST
 
 FREE, OPEN, CANCELED = (koji.TASK_STATES[s] for s in ("FREE", "OPEN", "CANCELED"))
@@ -25,7 +25,7 @@ FREE, OPEN, CANCELED = (koji.TASK_STATES[s] for s in ("FREE", "OPEN", "CANCELED"
 def _make_as(hub, user, method, args, **opts):
     session = hub._session_for(hub.db.one("SELECT * FROM users WHERE name = ?", (user,)))
     return hub.dispatch_raw(
-        lambda: api_tasks.make_task(method, list(args), **opts), (), {}, session
+        lambda: api_maketask.make_task(method, list(args), **opts), (), {}, session
     )
 
 

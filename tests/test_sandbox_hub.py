@@ -13,7 +13,7 @@ import koji.util
 import koji.xmlrpcplus
 import pytest
 
-from koji_containerbuild.sandbox.kojihub import api_tasks
+from koji_containerbuild.sandbox.kojihub import api_maketask
 from koji_containerbuild.sandbox.kojihub.hub import SandboxHub
 
 PLUGIN = textwrap.dedent(
@@ -50,10 +50,10 @@ def plugin_hub(tmp_path, sandbox_hub):
 
 
 def _make(hub, method, args, **opts):
-    from koji_containerbuild.sandbox.kojihub import api_tasks
+    from koji_containerbuild.sandbox.kojihub import api_maketask
 
     return hub.dispatch_raw(
-        lambda: api_tasks.make_task(method, list(args), **opts),
+        lambda: api_maketask.make_task(method, list(args), **opts),
         (),
         {},
         hub._session_for(hub.db.one("SELECT * FROM users WHERE name = 'alice'")),
@@ -447,7 +447,7 @@ def test_channel_policy_sends_a_child_task_to_its_parents_channel(sandbox_hub):
     admin = sandbox_hub.session("admin")
     parent = admin.makeTask("thing", ["demo"], channel="container")
     sandbox_hub.session("builder").host.openTask(parent)
-    child = sandbox_hub.run_as("admin", api_tasks.make_task, "thing", ["demo"], parent=parent)
+    child = sandbox_hub.run_as("admin", api_maketask.make_task, "thing", ["demo"], parent=parent)
     assert admin.getTaskInfo(child)["channel_id"] == admin.getChannel("container")["id"]
 
 

@@ -9,10 +9,10 @@ from koji.context import context
 
 from koji_containerbuild.sandbox.kojihub.api_base import current, export
 from koji_containerbuild.sandbox.kojihub.api_core import host_info
+from koji_containerbuild.sandbox.kojihub.api_maketask import make_task
 from koji_containerbuild.sandbox.kojihub.api_tasks import (
     STATES,
     getTaskResult,
-    make_task,
     task_info,
     task_row,
 )

@@ -15,8 +15,9 @@ from koji_containerbuild.sandbox.kojihub.api_base import current, export
 from koji_containerbuild.sandbox.kojihub.api_builds import build_info, build_row
 from koji_containerbuild.sandbox.kojihub.api_core import getUser
 from koji_containerbuild.sandbox.kojihub.api_host import this_host
+from koji_containerbuild.sandbox.kojihub.api_maketask import make_task
 from koji_containerbuild.sandbox.kojihub.api_tags import tag_info, tag_row
-from koji_containerbuild.sandbox.kojihub.api_tasks import STATES, make_task, task_row
+from koji_containerbuild.sandbox.kojihub.api_tasks import STATES, task_row
 
 _ARCHIVE_BTYPES = ("image", "maven", "win")
 

@@ -31,6 +31,7 @@ from koji_containerbuild.sandbox.kojihub import (
     api_builds,  # noqa: F401
     api_core,  # noqa: F401
     api_host,  # noqa: F401
+    api_maketask,  # noqa: F401
     api_tagging,  # noqa: F401
     api_tags,  # noqa: F401
     api_tasks,  # noqa: F401

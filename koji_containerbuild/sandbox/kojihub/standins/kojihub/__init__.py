@@ -8,7 +8,7 @@ plugin that needs more adds it here with a contract test.
 
 from __future__ import annotations
 
-from koji_containerbuild.sandbox.kojihub import api_core, api_tags, api_tasks
+from koji_containerbuild.sandbox.kojihub import api_core, api_maketask, api_tags
 
 __all__ = ["get_build_target", "get_channel", "make_task"]
 
@@ -16,7 +16,7 @@ __all__ = ["get_build_target", "get_channel", "make_task"]
 def make_task(method, arglist, **opts):
     """kojihub.make_task: opts channel, priority, arch, parent, label, owner, assign."""
     known = ("channel", "priority", "arch", "parent", "label", "owner", "assign")
-    return api_tasks.make_task(method, arglist, **{k: v for k, v in opts.items() if k in known})
+    return api_maketask.make_task(method, arglist, **{k: v for k, v in opts.items() if k in known})
 
 
 def get_build_target(info, event=None, strict=False):
