@@ -40,7 +40,7 @@ sys.path.insert(0, STANDINS_DIR)
 
 import fake_openshift  # noqa: E402
 from bench_session import make_counting_session, make_http_session, make_session  # noqa: E402
-from fake_openshift import BuildScript, Delay, Pause  # noqa: E402
+from fake_pipelinerun import BuildScript, Delay, Pause  # noqa: E402
 
 from koji_containerbuild.backends.osbs.backend import OsbsBackend  # noqa: E402
 from koji_containerbuild.config import OsbsSettings  # noqa: E402

@@ -267,7 +267,7 @@ def test_failure_carries_the_osbs_error_and_build_name(backend, fake_osbs):
 
 
 def running_script(**changes):
-    from fake_openshift import BuildScript, Pause
+    from fake_pipelinerun import BuildScript, Pause
 
     return BuildScript(tasks={"binary-container-build-x86-64": ["step 1", Pause()]}, **changes)
 
@@ -321,7 +321,7 @@ def test_finished_build_is_kept_by_default(backend, fake_osbs):
 
 
 def test_lookup_of_a_build_created_before_a_restart(backend, fake_osbs):
-    from fake_openshift import BuildScript
+    from fake_pipelinerun import BuildScript
 
     fake_osbs.add_run("demo-image-old", BuildScript(tasks={"t": ["done"]}))
     assert backend.lookup("demo-image-old") is True
@@ -332,7 +332,7 @@ def test_lookup_of_a_build_created_before_a_restart(backend, fake_osbs):
 def test_reattached_binary_build_named_like_a_source_build_uses_the_binary_section(
     backend, fake_osbs, osbs_conf
 ):
-    from fake_openshift import BuildScript
+    from fake_pipelinerun import BuildScript
 
     fake_osbs.add_run("source-highlight-0001", BuildScript(tasks={"t": ["done"]}))
     request = binary_request(component="source-highlight")
@@ -343,7 +343,7 @@ def test_reattached_binary_build_named_like_a_source_build_uses_the_binary_secti
 
 
 def test_reattached_source_build_uses_the_source_section(backend, fake_osbs, osbs_conf):
-    from fake_openshift import BuildScript
+    from fake_pipelinerun import BuildScript
 
     fake_osbs.add_run("source-0001", BuildScript(tasks={"t": ["done"]}), kind="source")
     assert backend.reattach("source-0001", source_request()) is True

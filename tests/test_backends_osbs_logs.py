@@ -110,7 +110,7 @@ def test_broken_stream_is_resumed_without_repeats(
     clock,
     break_with,
 ):
-    from fake_openshift import Pause
+    from fake_pipelinerun import Pause
     from osbs import exceptions
 
     error = exceptions.OsbsNetworkException("https://osbs", "reset", 0)
@@ -275,7 +275,7 @@ def test_refused_connections_when_opening_the_stream_are_retried(backend, fake_o
 
 
 def test_log_stream_of_a_cancelled_build_ends_once_it_has_finished(backend, fake_osbs):
-    from fake_openshift import Pause
+    from fake_pipelinerun import Pause
 
     fake_osbs.script(tasks={"binary-container-build-x86-64": ["step 1", Pause(), "never"]})
     handle = backend.start(binary_request())

@@ -36,8 +36,8 @@ def source(git_sources):
     return git_sources.publish("demo-image", {"Dockerfile": DOCKERFILE})
 
 
-def fake_openshift():
-    import fake_openshift as module
+def fake_pipelinerun():
+    import fake_pipelinerun as module
 
     return module
 
@@ -352,7 +352,7 @@ def test_build_that_cannot_be_recorded_is_cancelled_and_fails(
 
 
 def paused_build(fake_osbs):
-    pause = fake_openshift().Pause()
+    pause = fake_pipelinerun().Pause()
     fake_osbs.script(tasks={"binary-container-build-x86-64": ["first line", pause, "last"]})
     return pause
 

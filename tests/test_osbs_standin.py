@@ -43,7 +43,7 @@ def create(osbs, **changes) -> str:
 
 
 def running(fake_osbs, **changes):
-    from fake_openshift import Pause
+    from fake_pipelinerun import Pause
 
     pause = Pause()
     fake_osbs.script(tasks={"binary-container-build-x86-64": ["step 1", pause]}, **changes)
@@ -154,7 +154,7 @@ def test_wait_for_build_to_finish_returns_at_once_for_a_finished_run(osbs, fake_
 
 
 def test_get_build_logs_waits_for_the_run_to_start(osbs, fake_osbs):
-    from fake_openshift import Pause
+    from fake_pipelinerun import Pause
 
     gate = Pause()
     fake_osbs.script(start=gate, tasks={"binary-container-build-x86-64": ["first"]})
@@ -177,7 +177,7 @@ def test_get_build_logs_waits_for_the_run_to_start(osbs, fake_osbs):
 
 
 def test_get_build_logs_streams_later_tasks_once_they_appear(osbs, fake_osbs):
-    from fake_openshift import Pause
+    from fake_pipelinerun import Pause
 
     prebuild_done = Pause()
     s390_done = Pause()
@@ -462,7 +462,7 @@ def test_lost_answer_to_a_create_is_retried_into_a_conflict(osbs, fake_osbs):
 
 def test_cancel_starts_no_further_task(osbs, fake_osbs):
     # Tekton creates no TaskRun for a later task once the run is cancelled
-    from fake_openshift import Pause
+    from fake_pipelinerun import Pause
 
     fake_osbs.script(
         tasks={"binary-container-prebuild": ["pre", Pause()], "binary-container-exit": ["x"]},

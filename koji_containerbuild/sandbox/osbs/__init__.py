@@ -1,8 +1,9 @@
 """The OSBS stand-in: osbs-client 2.8's modules over a scripted OpenShift.
 
 ``standins/`` holds a fake ``osbs`` package (same module layout, signatures
-and behaviour as osbs-client 2.8) and ``fake_openshift``, the cluster behind
-it that a caller scripts and inspects. :func:`fake_osbs_installed` puts them
+and behaviour as osbs-client 2.8), ``fake_openshift``, the cluster behind it
+that a caller scripts and inspects, and ``fake_pipelinerun``, the build
+scripts and runs of that cluster. :func:`fake_osbs_installed` puts them
 behind ``import osbs``; the tests (the ``fake_osbs`` fixture) and bench/ use
 it, and :mod:`koji_containerbuild.sandbox.osbs.harness` builds requests and
 backends on it.
@@ -21,7 +22,7 @@ STANDINS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "standin
 
 def _forget_osbs_modules() -> None:
     for name in list(sys.modules):
-        if name == "osbs" or name.startswith("osbs.") or name == "fake_openshift":
+        if name in ("osbs", "fake_openshift", "fake_pipelinerun") or name.startswith("osbs."):
             del sys.modules[name]
 
 

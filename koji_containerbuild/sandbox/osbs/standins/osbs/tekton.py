@@ -15,6 +15,7 @@ import time
 from urllib.parse import parse_qs, urlencode, urljoin, urlparse
 
 import fake_openshift
+import fake_pipelinerun
 from osbs.exceptions import OsbsResponseException
 from osbs.osbs_http import HttpResponse, attempt_request
 
@@ -214,8 +215,8 @@ def _stream(pipeline_run):
         while streams:
             for pipeline_task_name, items in list(streams.items()):
                 item = next(items, _END)
-                while isinstance(item, (fake_openshift.Pause, fake_openshift.Delay)):
-                    if isinstance(item, fake_openshift.Delay):
+                while isinstance(item, (fake_pipelinerun.Pause, fake_pipelinerun.Delay)):
+                    if isinstance(item, fake_pipelinerun.Delay):
                         time.sleep(item.seconds)
                     else:
                         item.event.wait()  # cancel_build sets it too
