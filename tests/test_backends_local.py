@@ -13,35 +13,15 @@ import time
 
 import pytest
 
-from koji_containerbuild.backends import create_backend
 from koji_containerbuild.backends.base import BackendError, BuildRequest, Outcome
 from koji_containerbuild.backends.local import build as local_build
 from koji_containerbuild.backends.local import buildah as bh
 from koji_containerbuild.backends.local.backend import LocalBackend
 from koji_containerbuild.backends.local.procs import runner_tree
-from koji_containerbuild.config import LocalSettings
 from koji_containerbuild.hostarch import host_arch
+from tests.local_backend_fixture import backend, settings  # noqa: F401 - fixtures
 
 HOST = host_arch()
-
-
-@pytest.fixture
-def settings(tmp_path, image_storage, registry):
-    return LocalSettings(
-        registry=registry,
-        registry_tls_verify=False,
-        state_dir=str(tmp_path / "state"),
-        storage_root=image_storage.root,
-        storage_runroot=image_storage.runroot,
-        storage_driver="vfs",
-        isolation="chroot",
-    )
-
-
-@pytest.fixture
-def backend(settings):
-    os.makedirs(settings.state_dir)
-    return create_backend("local", settings)
 
 
 def make_request(tmp_path, dockerfile: str, *, name="demo/app", release="1", **kw):

@@ -8,35 +8,14 @@ with the list when it is cancelled.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 
 import pytest
 
-from koji_containerbuild.backends import create_backend
 from koji_containerbuild.backends.base import BackendError, Outcome
 from koji_containerbuild.backends.local import buildah as bh
-from koji_containerbuild.config import LocalSettings
+from tests.local_backend_fixture import backend, settings  # noqa: F401 - fixtures
 from tests.test_backends_local import make_request, registry_digest, registry_tags
-
-
-@pytest.fixture
-def settings(tmp_path, image_storage, registry):
-    return LocalSettings(
-        registry=registry,
-        registry_tls_verify=False,
-        state_dir=str(tmp_path / "state"),
-        storage_root=image_storage.root,
-        storage_runroot=image_storage.runroot,
-        storage_driver="vfs",
-        isolation="chroot",
-    )
-
-
-@pytest.fixture
-def backend(settings):
-    os.makedirs(settings.state_dir)
-    return create_backend("local", settings)
 
 
 @pytest.fixture
