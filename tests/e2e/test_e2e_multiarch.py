@@ -38,7 +38,9 @@ NATIVE = runtime.host_arch()
 ARCHES = sorted([NATIVE, OTHER_ARCH])
 
 
-@pytest.fixture(scope="module")
+# session scope: under xdist one module's tests may be split across runs of a
+# worker, and a module fixture made again would build the same NVR twice
+@pytest.fixture(scope="session")
 def session(two_arch_sandbox):
     return two_arch_sandbox.session(runtime.USER)
 
@@ -52,7 +54,7 @@ def build_state(session, nvr: str) -> str | None:
     return info and koji.BUILD_STATES[info["state"]]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def two_arch_build(two_arch_sandbox, session, tmp_path_factory):
     """One normal two-arch build, run to its end: (task id, Koji build)."""
     tmp_path = tmp_path_factory.mktemp("two-arch")

@@ -24,7 +24,9 @@ pytestmark = pytest.mark.e2e
 COMPONENT = "e2e-promote"
 
 
-@pytest.fixture(scope="module")
+# session scope: under xdist one module's tests may be split across runs of a
+# worker, and a module fixture made again would build the same NVR twice
+@pytest.fixture(scope="session")
 def session(sandbox):
     return sandbox.session(runtime.USER)
 
@@ -73,7 +75,7 @@ def production_tags(sandbox, repository: str) -> list[str]:
     return sorted(json.loads(listed.stdout)["Tags"] or []) if listed.returncode == 0 else []
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def promoted(sandbox, session, tmp_path_factory):
     """The first release of COMPONENT tagged into the release tag: (nvr, task id)."""
     nvr = image_build(sandbox, tmp_path_factory.mktemp("promote"), "1")
