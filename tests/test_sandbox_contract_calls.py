@@ -68,6 +68,14 @@ def test_list_tasks_with_parent_none_lists_only_top_level_tasks(sandbox_hub):
     assert [t["id"] for t in admin.listTasks({"parent": None})] == [parent]
 
 
+def test_list_tasks_with_host_id_none_lists_only_unassigned_tasks(sandbox_hub):
+    """RootExports.listTasks: {'host_id': None} is 'host_id IS NULL', not 'any host'."""
+    opened = open_task(sandbox_hub)
+    free = sandbox_hub.session("admin").makeTask("thing", [], channel="container")
+    listed = [t["id"] for t in sandbox_hub.session().listTasks({"host_id": None})]
+    assert (free in listed, opened in listed) == (True, False)
+
+
 def test_list_tasks_with_a_method_lists_only_that_method(sandbox_hub):
     """RootExports.listTasks(opts={'method': name}): 'method = name'."""
     admin = sandbox_hub.session("admin")
@@ -82,6 +90,18 @@ def test_list_tasks_with_states_lists_only_those_states(sandbox_hub):
     sandbox_hub.session("admin").makeTask("thing", [], channel="container")
     listed = sandbox_hub.session().listTasks({"state": [koji.TASK_STATES["OPEN"]]})
     assert [t["id"] for t in listed] == [opened]
+
+
+def test_list_tasks_rows_have_kojihubs_fields(sandbox_hub):
+    """RootExports.listTasks: Task.fields, request, result, owner_name and owner_type."""
+    sandbox_hub.session("admin").makeTask("thing", [], channel="container")
+    (row,) = sandbox_hub.session().listTasks()
+    assert set(row) == {
+        "id", "state", "create_time", "create_ts", "start_time", "start_ts",
+        "completion_time", "completion_ts", "channel_id", "host_id", "parent", "label",
+        "waiting", "awaited", "owner", "method", "arch", "priority", "weight",
+        "request", "result", "owner_name", "owner_type",
+    }  # fmt: skip
 
 
 def test_get_task_children_lists_only_direct_children(sandbox_hub):
