@@ -189,6 +189,18 @@ def test_get_host_of_a_missing_host_is_none(sandbox_hub):
     assert sandbox_hub.session().getHost("no-such-host") is None
 
 
+def test_host_get_id_of_a_user_that_is_not_a_host_is_refused(sandbox_hub):
+    """HostExports.getID -> Host(): AuthError 'User N is not a host'."""
+    with pytest.raises(koji.AuthError, match=r"^User \d+ is not a host$"):
+        sandbox_hub.session("alice").host.getID()
+
+
+def test_host_get_id_without_a_login_is_refused(sandbox_hub):
+    """HostExports.getID -> Host(): AuthError 'Not logged-in'."""
+    with pytest.raises(koji.AuthError, match=r"^Not logged-in$"):
+        sandbox_hub.session().host.getID()
+
+
 # -- getPackage -------------------------------------------------------------------------
 
 
