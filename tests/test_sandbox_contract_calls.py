@@ -207,3 +207,9 @@ def test_host_get_id_without_a_login_is_refused(sandbox_hub):
 def test_get_package_of_a_missing_package_is_none(sandbox_hub):
     """lookup_package(strict=False): None."""
     assert sandbox_hub.session().getPackage("no-such-package") is None
+
+
+def test_get_package_strict_of_a_missing_package_is_an_error(sandbox_hub):
+    """lookup_package(strict=True) -> lookup_name: 'No such entry in table package'."""
+    with pytest.raises(koji.GenericError, match=r"^No such entry in table package: nope$"):
+        sandbox_hub.session().getPackage("nope", strict=True)
