@@ -40,6 +40,25 @@ def test_cg_init_build_needs_cg_access(cg_hub):
         )
 
 
+def test_cg_init_build_of_a_build_in_progress_for_another_task_is_refused(cg_hub):
+    """cg_init_build -> new_build -> recycle_build: a BUILDING build of another task."""
+    first, second = open_task(cg_hub), open_task(cg_hub)
+    nvr = {"name": "demo-image", "version": "1.0", "release": "1"}
+    builder = cg_hub.session("builder")
+    builder.CGInitBuild(CG, dict(nvr, task_id=first))
+    with pytest.raises(koji.GenericError, match=rf"^Build already in progress \(task {first}\)$"):
+        builder.CGInitBuild(CG, dict(nvr, task_id=second))
+
+
+def test_cg_init_build_of_a_canceled_nvr_reuses_its_build(cg_hub):
+    """cg_init_build -> new_build -> recycle_build: a CANCELED build is recycled, same id."""
+    old = reserve(cg_hub, "1")
+    cg_hub.session("builder").CGRefundBuild(
+        CG, old["build_id"], old["token"], koji.BUILD_STATES["CANCELED"]
+    )
+    assert reserve(cg_hub, "1")["build_id"] == old["build_id"]
+
+
 def test_cg_refund_build_of_a_complete_build_is_refused(cg_hub):
     """cg_refund_build: only a build still BUILDING is refunded."""
     builder, res = reserve_and_upload(cg_hub)
