@@ -162,6 +162,20 @@ def test_list_builds_of_a_missing_package_is_empty(sandbox_hub):
     assert sandbox_hub.session().listBuilds(packageID="no-such-package") == []
 
 
+def test_list_builds_of_a_missing_user_is_empty(sandbox_hub):
+    """RootExports.listBuilds: get_user finds nothing, so [] (no error)."""
+    assert sandbox_hub.session().listBuilds(userID="nobody-here") == []
+
+
+def test_list_builds_with_task_id_minus_one_lists_only_builds_of_a_task(cg_hub):
+    """RootExports.listBuilds(taskID=-1): 'build.task_id IS NOT NULL'."""
+    reserve(cg_hub, "1")
+    of_task = cg_hub.session("builder").CGInitBuild(
+        CG, {"name": "demo-image", "version": "1.0", "release": "2", "task_id": open_task(cg_hub)}
+    )
+    assert [b["id"] for b in cg_hub.session().listBuilds(taskID=-1)] == [of_task["build_id"]]
+
+
 def test_list_archives_of_a_build_with_no_archives_is_empty(cg_hub):
     """list_archives(buildID=...): [] for a reserved build with nothing imported yet."""
     reservation = reserve(cg_hub, "1")
