@@ -131,3 +131,10 @@ def require_int(value, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise koji.ParameterError(f"Invalid type for {what}: {value!r}")
     return value
+
+
+def refuse_non_host(session: HubSession) -> None:
+    """Refuse a caller that is not a host, with the AuthError kojihub's Host() raises."""
+    if session.logged_in:
+        raise koji.AuthError(f"User {session.user_id} is not a host")
+    raise koji.AuthError("Not logged-in")

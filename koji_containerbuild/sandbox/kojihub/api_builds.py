@@ -115,9 +115,14 @@ def listBuilds(
         clauses.append("(p.id = ? OR p.name = ?)")
         params += [packageID, packageID]
     if userID is not None:
+        user = user_row(userID)
+        if user is None:  # as kojihub: an unknown user owns no builds
+            return []
         clauses.append("b.owner_id = ?")
-        params.append(user_row(userID, strict=True)["id"])
-    if taskID is not None:
+        params.append(user["id"])
+    if taskID == -1:  # as kojihub: -1 means 'built by any task'
+        clauses.append("b.task_id IS NOT NULL")
+    elif taskID is not None:
         clauses.append("b.task_id = ?")
         params.append(taskID)
     if state is not None:

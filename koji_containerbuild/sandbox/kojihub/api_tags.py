@@ -182,7 +182,7 @@ def package_row(info, strict: bool = False) -> dict | None:
     else:
         raise koji.GenericError(f"Invalid type for lookup: {type(info)}")
     if row is None and strict:
-        raise koji.GenericError(f"No such package: {info}")
+        raise koji.GenericError(f"No such entry in table package: {info}")  # lookup_name
     return row
 
 

@@ -118,6 +118,8 @@ _LIST_FILTERS = {
     "channel_id": "t.channel_id",
     "arch": "t.arch",
 }
+#: The int options kojihub's listTasks reads as 'IS NULL' when given as None.
+_NULLABLE_FILTERS = ("owner", "host_id", "channel_id", "parent")
 
 
 @export()
@@ -125,8 +127,12 @@ def listTasks(opts=None, queryOpts=None):
     opts = dict(opts or {})
     clauses, params = [], []
     for key, column in _LIST_FILTERS.items():
-        value = opts.get(key)
+        if key not in opts:
+            continue
+        value = opts[key]
         if value is None:
+            if key in _NULLABLE_FILTERS:  # as kojihub: None means 'IS NULL', not 'any'
+                clauses.append(f"{column} IS NULL")
             continue
         values = value if isinstance(value, (list, tuple)) else [value]
         clauses.append("{} IN ({})".format(column, ",".join("?" * len(values))))
@@ -136,20 +142,16 @@ def listTasks(opts=None, queryOpts=None):
         values = values if isinstance(values, (list, tuple)) else [values]
         clauses.append("t.state NOT IN ({})".format(",".join("?" * len(values))))
         params.extend(values)
-    if "parent" in opts and opts["parent"] is None:
-        clauses.append("t.parent IS NULL")
     where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
     rows = current().db.all(
-        "SELECT t.*, u.name AS owner_name, u.usertype AS owner_type, h.name AS host_name, "
-        "c.name AS channel_name FROM tasks t JOIN users u ON u.id = t.owner "
-        "JOIN channels c ON c.id = t.channel_id LEFT JOIN hosts h ON h.id = t.host_id" + where,
+        "SELECT t.*, u.name AS owner_name, u.usertype AS owner_type "
+        "FROM tasks t JOIN users u ON u.id = t.owner" + where,
         tuple(params),
     )
     tasks = []
     for row in rows:
         info = task_info(row)
-        info.update({k: row[k] for k in ("owner_name", "owner_type", "host_name")})
-        info["channel_name"] = row["channel_name"]
+        info.update({k: row[k] for k in ("owner_name", "owner_type")})
         if opts.get("decode"):
             info["request"] = decode_request(row["request"])
             info["result"] = _decoded_result(row["result"])

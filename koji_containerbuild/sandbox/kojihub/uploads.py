@@ -16,7 +16,7 @@ import koji
 import koji.util
 from koji.context import context
 
-from koji_containerbuild.sandbox.kojihub.api_base import current, export
+from koji_containerbuild.sandbox.kojihub.api_base import current, export, refuse_non_host
 
 _VERIFY = {
     "md5": hashlib.md5,
@@ -81,9 +81,7 @@ def _assert_host_owns_task(task_id: int) -> None:
     session = context.session
     host_id = session.getHostId()
     if host_id is None:
-        if session.logged_in:
-            raise koji.AuthError(f"User {session.user_id} is not a host")
-        raise koji.AuthError("Not logged-in")
+        refuse_non_host(session)
     row = current().db.one("SELECT state, host_id FROM tasks WHERE id = ?", (task_id,))
     if row is None:
         raise koji.GenericError(f"No such task: {task_id}")
