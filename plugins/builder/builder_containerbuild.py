@@ -30,9 +30,9 @@ class _ContainerTask(BaseTaskHandler):
             wait=self.wait,
         )
 
-    def _run(self, flow, *args):
+    def _run(self, step, *args):
         # every result and fault text leaves through here, made XML-safe
-        return xmlsafe.reported(flow, self._context(), *args)
+        return xmlsafe.reported(step, self._context(), *args)
 
 
 class BuildContainerTask(_ContainerTask):
