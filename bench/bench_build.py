@@ -166,10 +166,18 @@ def figure(name: str, value: float, limit: float, unit: str, ok: bool) -> bool:
     return ok
 
 
+def at_least_one(text: str) -> int:
+    """An argparse type: a count of builds, which the figures need one of at least."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} builds give no figure; give 1 or more")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--builds", type=int, default=5, help="sequential builds of each kind")
-    parser.add_argument("--concurrent", type=int, default=16, help="builds submitted at once")
+    parser.add_argument("--builds", type=at_least_one, default=5, help="sequential builds")
+    parser.add_argument("--concurrent", type=at_least_one, default=16, help="submitted at once")
     args = parser.parse_args(argv)
 
     state_dir = tempfile.mkdtemp(prefix="kcb-bench-build-", dir=os.environ.get("TMPDIR"))
