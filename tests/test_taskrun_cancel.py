@@ -30,11 +30,15 @@ class ChattyBackend(ImageBuildingBackend):
         super().__init__(workdir, session)
         self.stopped = threading.Event()
         self.lines = 0
+        #: called after each line was handed over, in the thread reading the logs
+        self.after_line = None
 
     def logs(self, handle):
         while not self.stopped.is_set() and self.lines < self.max_lines:
             self.lines += 1
             yield "x86_64", f"RUN line {self.lines}"
+            if self.after_line is not None:
+                self.after_line()
             self.stopped.wait(0.002)
 
     def cancel(self, handle):
@@ -103,18 +107,30 @@ def koji_cancel(sandbox_hub, task_id):
     return cancel
 
 
-def cancel_mid_build(backend, spy, sandbox_hub, task_id):
-    return when(
-        lambda: backend.lines > 200 and "ok" in spy.answers,
-        koji_cancel(sandbox_hub, task_id),
-        timeout=60,
+def cancel_between_two_lines(backend, spy, sandbox_hub, task_id):
+    """`koji cancel` after a line, kojid's SIGINT after the next one.
+
+    So a line printed after the cancel is still to be uploaded, however the
+    uploader's flushes fall: the one upload the hub must refuse.
+    """
+    steps = iter(
+        (
+            lambda: sandbox_hub.session("alice").cancelTask(task_id),
+            lambda: os.kill(os.getpid(), signal.SIGINT),
+        )
     )
+
+    def after_line():
+        if backend.lines > 200 and "ok" in spy.answers:
+            next(steps, lambda: None)()
+
+    backend.after_line = after_line
 
 
 def test_refused_upload_of_a_cancelled_task_is_never_retried(kojid, backend, source, sandbox_hub):
     spy = UploadSpy(kojid.session)
     task_id = kojid.submit(source, OPTS)
-    cancel_mid_build(backend, spy, sandbox_hub, task_id)
+    cancel_between_two_lines(backend, spy, sandbox_hub, task_id)
     with pytest.raises(TaskCancelled):
         kojid.run(task_id)
     assert spy.answers.count("ActionNotAllowed") == 1
