@@ -14,6 +14,7 @@ pytest_plugins = [
     "tests.image_fixture",
     "tests.osbs_harness",
     "tests.promote_fixture",
+    "tests.worker_harness",
 ]
 
 
