@@ -12,6 +12,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 pytest_plugins = [
     "tests.git_fixture",
     "tests.image_fixture",
+    "tests.logs_harness",
     "tests.osbs_harness",
     "tests.promote_fixture",
     "tests.worker_harness",
