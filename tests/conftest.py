@@ -13,6 +13,7 @@ pytest_plugins = [
     "tests.git_fixture",
     "tests.image_fixture",
     "tests.logs_harness",
+    "tests.osbs_builder_fixture",
     "tests.osbs_harness",
     "tests.promote_fixture",
     "tests.worker_harness",
