@@ -15,6 +15,7 @@ pytest_plugins = [
     "tests.logs_harness",
     "tests.osbs_builder_fixture",
     "tests.osbs_harness",
+    "tests.osbs_standin_harness",
     "tests.promote_fixture",
     "tests.worker_harness",
 ]
