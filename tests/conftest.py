@@ -12,8 +12,12 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 pytest_plugins = [
     "tests.git_fixture",
     "tests.image_fixture",
+    "tests.logs_harness",
+    "tests.osbs_builder_fixture",
     "tests.osbs_harness",
+    "tests.osbs_standin_harness",
     "tests.promote_fixture",
+    "tests.worker_harness",
 ]
 
 

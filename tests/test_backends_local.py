@@ -4,50 +4,22 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
-import sys
 import tarfile
-import textwrap
-import time
 
 import pytest
 
-from koji_containerbuild.backends.base import BackendError, BuildRequest, Outcome
+from koji_containerbuild.backends.base import BackendError, Outcome
 from koji_containerbuild.backends.local import build as local_build
 from koji_containerbuild.backends.local import buildah as bh
-from koji_containerbuild.backends.local.backend import LocalBackend
-from koji_containerbuild.backends.local.procs import runner_tree
-from koji_containerbuild.hostarch import host_arch
-from tests.local_backend_fixture import backend, settings  # noqa: F401 - fixtures
-
-HOST = host_arch()
-
-
-def make_request(tmp_path, dockerfile: str, *, name="demo/app", release="1", **kw):
-    source = tmp_path / f"source-{time.monotonic_ns()}"
-    source.mkdir()
-    (source / "Dockerfile").write_text(textwrap.dedent(dockerfile))
-    values = dict(
-        kind="binary",
-        task_id=42,
-        owner="alice",
-        target="demo",
-        component="app",
-        platforms=[HOST],
-        source_dir=str(source),
-        dockerfile="Dockerfile",
-        name=name,
-        version="1.0",
-        release=release,
-        additional_tags=["stable"],
-    )
-    values.update(kw)
-    return BuildRequest(**values)
-
-
-def registry_digest(settings, ref):
-    return bh.registry_digest(bh.settings_dict(settings), ref)
+from tests.local_backend_fixture import (  # noqa: F401 - fixtures
+    HOST,
+    backend,
+    make_request,
+    registry_digest,
+    registry_tags,
+    settings,
+)
 
 
 def collect_logs(backend, handle):
@@ -73,14 +45,6 @@ def test_build_pushes_every_tag_and_the_digest(tmp_path, backend, settings, base
         [f"{repo}:{tag}" for tag in tags] + [f"{repo}@{digest}"]
     )
     assert result.platforms == [HOST] and image.arch == HOST
-
-
-def registry_tags(settings, repository: str) -> list[str]:
-    done = subprocess.run(
-        ["skopeo", "list-tags", "--tls-verify=false", f"docker://{settings.registry}/{repository}"],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-    return sorted(json.loads(done.stdout)["Tags"]) if done.returncode == 0 else []
 
 
 def test_scratch_build_pushes_only_its_unique_tag(tmp_path, backend, settings, base_image):
@@ -207,123 +171,6 @@ def test_failing_run_fails_with_a_reason_and_pushes_nothing(
     assert registry_digest(settings, f"{repo}:1.0-fail") is None
 
 
-def running_processes_of(runner):
-    return sorted(runner_tree(runner["pid"], runner["pgid"]))
-
-
-def test_cancel_stops_every_process_and_pushes_no_tag(tmp_path, backend, settings, base_image):
-    request = make_request(
-        tmp_path,
-        f"FROM {base_image}\nRUN echo sleeping-now && sleep 60\n",
-        release="cancel",
-    )
-    handle = backend.start(request)
-    for _platform, line in backend.logs(handle):
-        if line == "sleeping-now":
-            break
-    runner = bh.read_json(os.path.join(settings.state_dir, handle, bh.RUNNER_FILE))
-    assert running_processes_of(runner)
-
-    backend.cancel(handle)
-
-    assert running_processes_of(runner) == []
-    assert backend.wait(handle).outcome is Outcome.CANCELLED
-    repo = f"{settings.registry}/demo/app"
-    assert registry_digest(settings, f"{repo}:1.0-cancel") is None
-    backend.cancel(handle)  # a second cancel of an ended build is harmless
-
-
-def test_cancel_withdraws_pushed_unique_tags(tmp_path, backend, settings, base_image):
-    repo = f"{settings.registry}/demo/withdrawn"
-    subprocess.run(
-        [
-            "skopeo",
-            "copy",
-            "--quiet",
-            "--src-tls-verify=false",
-            "--dest-tls-verify=false",
-            f"docker://{base_image}",
-            f"docker://{repo}:1-1-9-20250101",
-        ],
-        check=True,
-    )
-    build_dir = tmp_path / "fake-build"
-    build_dir.mkdir()
-    bh.write_json(
-        str(build_dir / bh.PUSHED_FILE),
-        {"repository": repo, "unique_tags": ["1-1-9-20250101"], "digests": []},
-    )
-
-    assert bh.withdraw_pushes(str(build_dir), bh.settings_dict(settings)) == []
-    assert registry_digest(settings, f"{repo}:1-1-9-20250101") is None
-    assert registry_digest(settings, base_image) is not None
-
-
-STARTER = """
-import sys, time
-from koji_containerbuild.backends.local.backend import create
-from koji_containerbuild.backends.base import BuildRequest
-from koji_containerbuild.config import LocalSettings
-from koji_containerbuild.hostarch import host_arch
-import json
-settings, request = json.loads(sys.argv[1]), json.loads(sys.argv[2])
-print(create(LocalSettings(**settings)).start(BuildRequest(**request)), flush=True)
-time.sleep(600)
-"""
-
-
-def test_build_survives_the_task_process_and_is_followed_again(
-    tmp_path, backend, settings, base_image
-):
-    import dataclasses
-
-    request = make_request(
-        tmp_path, f"FROM {base_image}\nRUN sleep 2 && echo after-restart\n", release="re"
-    )
-    starter = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            STARTER,
-            json.dumps(dataclasses.asdict(settings)),
-            json.dumps(dataclasses.asdict(request)),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-    )
-    handle = starter.stdout.readline().strip()
-    starter.send_signal(signal.SIGKILL)
-    starter.wait()
-
-    follower = LocalBackend(settings)
-    assert follower.lookup(handle)
-    lines = [line for _, line in follower.logs(handle)]
-    result = follower.wait(handle)
-    assert result.outcome is Outcome.SUCCEEDED, result.reason
-    assert "after-restart" in lines
-    repo = f"{settings.registry}/demo/app"
-    assert registry_digest(settings, f"{repo}:1.0-re") == result.images[0].digests[bh.MANIFEST_V2]
-
-
-def test_an_arch_the_machine_cannot_run_is_refused_with_advice(
-    tmp_path, backend, base_image, monkeypatch
-):
-    other = "s390x" if HOST != "s390x" else "x86_64"
-    # a binfmt_misc without a qemu entry for it (this machine may have one registered)
-    binfmt = tmp_path / "binfmt_misc"
-    binfmt.mkdir()
-    (binfmt / "status").write_text("enabled\n")
-    monkeypatch.setattr(bh, "BINFMT_DIR", str(binfmt))
-    request = make_request(tmp_path, f"FROM {base_image}\n", platforms=[HOST, other])
-    with pytest.raises(BackendError) as error:
-        backend.start(request)
-    assert other in str(error.value) and (
-        "option 'arch_override' (koji: --arch-override, fedpkg: --arches) to " + HOST
-    ) in str(error.value)
-    assert os.listdir(backend.state_dir) == []
-
-
 @pytest.mark.parametrize("name", ["Dockerfile", ".dockerignore", ".containerignore"])
 def test_a_file_buildah_opens_on_the_host_may_not_lead_out(tmp_path, backend, base_image, name):
     request = make_request(tmp_path, f"FROM {base_image}\n")
@@ -336,57 +183,6 @@ def test_a_file_buildah_opens_on_the_host_may_not_lead_out(tmp_path, backend, ba
     with pytest.raises(BackendError, match=f"The source file {name!r} is a symlink"):
         backend.start(request)
     assert os.listdir(backend.state_dir) == []
-
-
-def test_binfmt_emulation_makes_an_arch_buildable(tmp_path):
-    other = "aarch64" if HOST != "aarch64" else "x86_64"
-    entry = bh.ARCHES[other][1]
-    (tmp_path / "status").write_text("enabled\n")
-    assert not bh.can_run_arch(other, str(tmp_path))
-    (tmp_path / entry).write_text("enabled\ninterpreter /usr/bin/qemu\nflags: PF\n")
-    assert bh.can_run_arch(other, str(tmp_path))
-    (tmp_path / entry).write_text("disabled\n")
-    assert not bh.can_run_arch(other, str(tmp_path))
-
-
-OTHER_ARCH = "aarch64" if HOST != "aarch64" else "x86_64"
-OTHER_ENTRY = bh.ARCHES[OTHER_ARCH][1]
-
-
-def test_emulation_problem_says_binfmt_misc_is_not_mounted(tmp_path):
-    assert bh.emulation_problem(OTHER_ARCH, str(tmp_path)) == (
-        f"binfmt_misc is not mounted at {tmp_path}, so this machine cannot run {OTHER_ARCH} "
-        f"binaries; mount it (mount -t binfmt_misc binfmt_misc {tmp_path}) and install "
-        f"qemu-user-static."
-    )
-
-
-def test_emulation_problem_names_the_missing_qemu_entry(tmp_path):
-    (tmp_path / "status").write_text("enabled\n")
-    assert bh.emulation_problem(OTHER_ARCH, str(tmp_path)) == (
-        f"No binfmt_misc entry {OTHER_ENTRY} is registered, so this machine cannot run "
-        f"{OTHER_ARCH} binaries; install qemu-user-static (it registers {OTHER_ENTRY})."
-    )
-
-
-def test_emulation_problem_asks_for_the_fix_binary_flag(tmp_path):
-    # without F the kernel looks for qemu inside buildah's chroot, where it is not
-    (tmp_path / "status").write_text("enabled\n")
-    (tmp_path / OTHER_ENTRY).write_text("enabled\ninterpreter /usr/bin/qemu\nflags: P\n")
-    assert bh.emulation_problem(OTHER_ARCH, str(tmp_path)) == (
-        f"The binfmt_misc entry {OTHER_ENTRY} lacks the F (fix-binary) flag, so {OTHER_ARCH} "
-        f"binaries cannot run inside buildah's chroot; register it again with flag F."
-    )
-
-
-def test_emulation_problem_is_none_for_the_machines_own_arch(tmp_path):
-    assert bh.emulation_problem(HOST, str(tmp_path)) is None
-
-
-def test_emulation_problem_knows_no_emulator_for_an_unknown_arch(tmp_path):
-    assert bh.emulation_problem("ia64", str(tmp_path)) == (
-        "No emulator is known for arch ia64; a builder of that arch has to build it."
-    )
 
 
 def test_lookup_knows_only_its_own_build_dirs(backend):

@@ -14,8 +14,13 @@ import pytest
 
 from koji_containerbuild.backends.base import BackendError, Outcome
 from koji_containerbuild.backends.local import buildah as bh
-from tests.local_backend_fixture import backend, settings  # noqa: F401 - fixtures
-from tests.test_backends_local import make_request, registry_digest, registry_tags
+from tests.local_backend_fixture import (  # noqa: F401 - fixtures
+    backend,
+    make_request,
+    registry_digest,
+    registry_tags,
+    settings,
+)
 
 
 @pytest.fixture

@@ -1,19 +1,14 @@
 """The sandbox worker runs task handlers the way kojid does.
 
-A tiny fake builder plugin file (written into tmp_path) stands in for the
-real one; the worker talks to the sandbox hub over real XML-RPC and runs
-each task in its own process.
+A tiny fake builder plugin file (tests/worker_harness.py) stands in for the
+real one; the worker talks to the sandbox hub over real XML-RPC and runs each
+task in its own process.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import subprocess
-import sys
-import textwrap
-import threading
 import time
 
 import koji
@@ -21,103 +16,13 @@ import pytest
 
 from koji_containerbuild.sandbox.kojid import proctree
 from koji_containerbuild.sandbox.kojid.worker import Worker, kojid_options
+from tests.worker_harness import FAKE_PLUGIN, REPO_ROOT, finished, state_of, submit
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HOST_PASSWORD = "builder"
 
-FAKE_PLUGIN = textwrap.dedent(
-    '''
-    """A fake builder plugin: what it does depends on the source URL's path."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    import koji
-    from koji.tasks import BaseTaskHandler
-
-    def markers():
-        return os.environ["FAKE_PLUGIN_MARKERS"]
-
-
-    def record(text):
-        with open(os.path.join(markers(), "events"), "a") as handle:
-            handle.write(text + "\\n")
-
-
-    def stubborn(name):
-        """Record SIGINT and SIGTERM but keep running (only SIGKILL stops it)."""
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda num, _frame: record(f"{name} {signal.Signals(num).name}"))
-
-
-    class FakeContainerTask(BaseTaskHandler):
-        Methods = ["buildContainer"]
-
-        def handler(self, src, target, opts=None):
-            what = src.split("#")[0].rsplit("/", 1)[1]
-            record(f"run {what} {os.getpid()} {os.path.isdir(self.workdir)}")
-            sinfo = self.session.sinfo
-            record(f"session {sinfo['session-id']} {sinfo['session-key']}")
-            if what == "ok":
-                return {"repositories": [f"registry/{target}:1"], "src": src,
-                        "topdir": self.options.topdir}
-            if what == "parent":
-                child = self.session.host.subtask(
-                    "buildContainer", ["git://127.0.0.1/ok#0123abc", target, opts], self.id,
-                    label="child",
-                )
-                results = self.wait([child], all=True, failany=True)
-                return {"child": results[child]["src"]}
-            if what == "vanish":
-                time.sleep(1)  # the worker is asleep by now
-                os._exit(3)  # dies without reporting a result
-            if what == "builderror":
-                raise koji.BuildError("The Dockerfile has no name label.")
-            if what == "crash":
-                raise ValueError("internal trouble")
-            if what == "once-then-ok":
-                flag = os.path.join(markers(), "ran-once")
-                if not os.path.exists(flag):
-                    open(flag, "w").close()
-                    time.sleep(600)
-                return {"second_run": True}
-            if what == "stubborn":
-                child = subprocess.Popen([sys.executable, "-c", CHILD])
-                record(f"pids {os.getpid()} {child.pid}")
-                stubborn("parent")
-                record("parent ready")
-                while True:
-                    time.sleep(0.05)
-            raise koji.GenericError(f"unknown fake {what}")
-
-
-    CHILD = (
-        "import os, signal, time\\n"
-        "markers = os.environ['FAKE_PLUGIN_MARKERS']\\n"
-        "def rec(num, _f):\\n"
-        "    with open(os.path.join(markers, 'events'), 'a') as h:\\n"
-        "        h.write('child ' + signal.Signals(num).name + '\\\\n')\\n"
-        "signal.signal(signal.SIGINT, rec)\\n"
-        "signal.signal(signal.SIGTERM, rec)\\n"
-        "with open(os.path.join(markers, 'events'), 'a') as h:\\n"
-        "    h.write('child ready\\\\n')\\n"
-        "while True:\\n"
-        "    time.sleep(0.05)\\n"
-    )
-    '''
-)
 
 #: kojid's sequence, faster: one SIGINT and one SIGTERM per process, then SIGKILL.
 FAST_KILL = ((signal.SIGINT, 0.4, 0.5), (signal.SIGTERM, 0.4, 0.5), (signal.SIGKILL, 3.0, 0.5))
-
-
-@pytest.fixture
-def markers(tmp_path):
-    path = tmp_path / "markers"
-    path.mkdir()
-    return path
 
 
 @pytest.fixture
@@ -152,19 +57,6 @@ def make_worker(tmp_path, hub_server, sandbox_hub, markers):
         worker.shutdown()
 
 
-@pytest.fixture
-def alice(hub_server):
-    session = koji.ClientSession(hub_server.url, {"user": "alice", "password": "alice"})
-    session.login()
-    return session
-
-
-def submit(session, what: str) -> int:
-    return session.buildContainer(
-        f"git://127.0.0.1/{what}#0123abc", "demo", {"git_branch": "main"}
-    )
-
-
 def poll_until(worker: Worker, condition, timeout: float = 30.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -174,14 +66,6 @@ def poll_until(worker: Worker, condition, timeout: float = 30.0):
             return value
         time.sleep(0.05)
     raise AssertionError("condition not reached in time")
-
-
-def state_of(session, task_id: int) -> str:
-    return koji.TASK_STATES[session.getTaskInfo(task_id)["state"]]
-
-
-def finished(session, task_id):
-    return lambda: state_of(session, task_id) in ("CLOSED", "FAILED", "CANCELED")
 
 
 def events(markers) -> list[str]:
@@ -358,77 +242,3 @@ def test_a_task_waiting_for_its_subtask_is_woken_when_it_finished(make_worker, a
         "CLOSED",
         {"child": "git://127.0.0.1/ok#0123abc"},
     )
-
-
-# ---------------------------------------------------------------- waking up
-
-
-@pytest.fixture
-def worker_process(tmp_path, hub_server, sandbox_hub, markers):
-    """The worker as the sandbox runs it (its own process, ``--wake-fd``), polling hourly.
-
-    The hub writes to the wake-up pipe whenever it makes, frees or cancels a
-    task; with a one-hour poll interval only such an event, or a task
-    child's exit, can make the worker act within the test.
-    """
-    plugin = tmp_path / "plugins" / "fake_builder.py"
-    plugin.parent.mkdir()
-    plugin.write_text(FAKE_PLUGIN)
-    options = tmp_path / "kojid.json"
-    options.write_text(json.dumps({"workdir": str(tmp_path / "work"),
-                                   "topdir": sandbox_hub.topdir}))  # fmt: skip
-    env = dict(os.environ, FAKE_PLUGIN_MARKERS=str(markers), KOJI_SANDBOX_HOST_PASSWORD="builder")
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (REPO_ROOT, env.get("PYTHONPATH")) if p)
-    wake_read, wake_write = os.pipe()
-    os.set_blocking(wake_write, False)
-    sandbox_hub.task_listeners.append(lambda: os.write(wake_write, b"\0"))
-    polled = threading.Event()
-    get_tasks = sandbox_hub.exports["host.getTasks"]
-
-    def noted_get_tasks(*args, **kwargs):
-        polled.set()
-        return get_tasks(*args, **kwargs)
-
-    sandbox_hub.exports["host.getTasks"] = noted_get_tasks
-    log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115 - closed below
-    process = subprocess.Popen(
-        [sys.executable, "-m", "koji_containerbuild.sandbox.kojid.worker",
-         "--server", hub_server.url, "--user", "builder", "--plugin", str(plugin),
-         "--options", str(options), "--log-dir", str(tmp_path / "logs"),
-         "--poll-interval", "3600", "--wake-fd", str(wake_read)],
-        env=env, pass_fds=(wake_read,), stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    os.close(wake_read)
-    # its first poll found nothing: it sleeps for an hour now
-    assert polled.wait(60), "the worker never polled"
-    yield process
-    sandbox_hub.task_listeners.clear()
-    process.terminate()
-    process.wait(30)
-    os.close(wake_write)
-    log.close()
-
-
-def wait_until(condition, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
-
-
-def test_a_task_made_on_the_hub_wakes_the_worker_before_its_poll_interval(worker_process, alice):
-    task_id = submit(alice, "ok")
-    wait_until(finished(alice, task_id))
-    assert state_of(alice, task_id) == "CLOSED"
-
-
-def test_a_task_child_exit_wakes_the_worker_to_fail_its_task(worker_process, alice):
-    task_id = submit(alice, "vanish")
-    wait_until(finished(alice, task_id))
-    info = alice.getTaskInfo(task_id)
-    assert koji.TASK_STATES[info["state"]] == "FAILED"
-    with pytest.raises(koji.GenericError, match="exited with status 3 without reporting"):
-        alice.getTaskResult(task_id)
