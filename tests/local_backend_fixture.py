@@ -10,9 +10,7 @@ module's own names come first.
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import textwrap
 import time
 
@@ -74,8 +72,5 @@ def registry_digest(settings, ref):
 
 
 def registry_tags(settings, repository: str) -> list[str]:
-    done = subprocess.run(
-        ["skopeo", "list-tags", "--tls-verify=false", f"docker://{settings.registry}/{repository}"],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-    return sorted(json.loads(done.stdout)["Tags"]) if done.returncode == 0 else []
+    """The tags of ``repository`` in the settings' registry, sorted (none when it is missing)."""
+    return sorted(bh.list_tags(bh.settings_dict(settings), f"{settings.registry}/{repository}"))

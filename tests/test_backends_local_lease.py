@@ -20,10 +20,13 @@ import pytest
 from koji_containerbuild.backends.base import BuildRequest, Outcome
 from koji_containerbuild.backends.local import buildah as bh
 from koji_containerbuild.backends.local.procs import runner_tree
-from koji_containerbuild.hostarch import host_arch
-from tests.local_backend_fixture import backend, settings  # noqa: F401 - fixtures
-
-HOST = host_arch()
+from tests.local_backend_fixture import (  # noqa: F401 - fixtures
+    HOST,
+    backend,
+    make_request,
+    registry_tags,
+    settings,
+)
 
 
 @pytest.fixture
@@ -38,24 +41,11 @@ def task_id(sandbox_hub, builder):
     return task
 
 
-def make_request(tmp_path, run: str, task_id: int, hub_url: str | None, release: str):
-    source = tmp_path / f"source-{release}"
-    source.mkdir()
-    (source / "Dockerfile").write_text(f"FROM {{base}}\nRUN {run}\n")
-    return BuildRequest(
-        kind="binary",
-        task_id=task_id,
-        owner="alice",
-        target="demo",
-        component="lease-app",
-        platforms=[HOST],
-        source_dir=str(source),
-        dockerfile="Dockerfile",
-        name=f"demo/lease-{release}",
-        version="1.0",
-        release=release,
-        hub_url=hub_url,
-    )
+def lease_request(tmp_path, run: str, task_id: int, hub_url: str | None, release: str):
+    return make_request(
+        tmp_path, f"FROM {{base}}\nRUN {run}\n", name=f"demo/lease-{release}", release=release,
+        task_id=task_id, component="lease-app", additional_tags=[], hub_url=hub_url,
+    )  # fmt: skip
 
 
 def with_base(request: BuildRequest, base_image: str) -> BuildRequest:
@@ -70,10 +60,6 @@ def with_base(request: BuildRequest, base_image: str) -> BuildRequest:
 def fail_task(builder, task_id):
     fault = koji.xmlrpcplus.Fault(1000, "The task process was killed.")
     builder.host.failTask(task_id, koji.xmlrpcplus.dumps(fault))
-
-
-def tags(settings, repository):
-    return bh.list_tags(bh.settings_dict(settings), f"{settings.registry}/{repository}")
 
 
 def runner_processes(settings, handle):
@@ -102,7 +88,7 @@ def test_build_of_a_failed_task_is_stopped(
     tmp_path, backend, settings, base_image, hub_server, builder, task_id
 ):
     run = "echo lease-sleeping && sleep 120"
-    request = with_base(make_request(tmp_path, run, task_id, hub_server.url, "dead"), base_image)
+    request = with_base(lease_request(tmp_path, run, task_id, hub_server.url, "dead"), base_image)
     handle = start_until_line(backend, request, "lease-sleeping")
     fail_task(builder, task_id)
     result = backend.wait(handle)
@@ -118,7 +104,7 @@ def test_build_of_an_arch_subtask_is_stopped_when_its_parent_failed(
     subtask = builder.host.subtask("buildContainerArch", [], task_id, arch=HOST, label=HOST)
     builder.host.openTask(subtask)
     run = "echo lease-sleeping && sleep 120"
-    request = make_request(tmp_path, run, subtask, hub_server.url, "orphan")
+    request = lease_request(tmp_path, run, subtask, hub_server.url, "orphan")
     request = dataclasses.replace(with_base(request, base_image), parent_task_id=task_id)
     handle = start_until_line(backend, request, "lease-sleeping")
     fail_task(builder, task_id)  # the parent's process was killed: nobody imports the arch
@@ -133,7 +119,7 @@ def test_build_goes_on_while_its_task_is_freed(
     tmp_path, backend, settings, base_image, hub_server, builder, task_id
 ):
     run = "echo lease-sleeping && sleep 5 && echo lease-done"
-    request = with_base(make_request(tmp_path, run, task_id, hub_server.url, "free"), base_image)
+    request = with_base(lease_request(tmp_path, run, task_id, hub_server.url, "free"), base_image)
     handle = start_until_line(backend, request, "lease-sleeping")
     builder.host.freeTasks([task_id])
     assert backend.wait(handle).outcome is Outcome.SUCCEEDED
@@ -147,34 +133,34 @@ def test_finished_build_of_a_task_that_failed_before_import_is_withdrawn(
     tmp_path, backend, settings, base_image, hub_server, builder, task_id
 ):
     request = with_base(
-        make_request(tmp_path, "true", task_id, hub_server.url, "late"), base_image
+        lease_request(tmp_path, "true", task_id, hub_server.url, "late"), base_image
     )
     handle = backend.start(request)
     assert backend.wait(handle).outcome is Outcome.SUCCEEDED
     fail_task(builder, task_id)
     wait_for(lambda: not runner_processes(settings, handle))
-    assert tags(settings, "demo/lease-late") == []
+    assert registry_tags(settings, "demo/lease-late") == []
 
 
 def test_finished_build_of_a_closed_task_keeps_its_tags(
     tmp_path, backend, settings, base_image, hub_server, builder, task_id
 ):
     request = with_base(
-        make_request(tmp_path, "true", task_id, hub_server.url, "kept"), base_image
+        lease_request(tmp_path, "true", task_id, hub_server.url, "kept"), base_image
     )
     handle = backend.start(request)
     backend.wait(handle)
     builder.host.closeTask(task_id, koji.xmlrpcplus.dumps(({},), methodresponse=1))
     wait_for(lambda: not runner_processes(settings, handle))
-    assert "1.0-kept" in tags(settings, "demo/lease-kept")
+    assert "1.0-kept" in registry_tags(settings, "demo/lease-kept")
 
 
 def test_cancel_of_a_finished_build_withdraws_its_tags(tmp_path, backend, settings, base_image):
-    request = with_base(make_request(tmp_path, "true", 7, None, "after"), base_image)
+    request = with_base(lease_request(tmp_path, "true", 7, None, "after"), base_image)
     handle = backend.start(request)
     assert backend.wait(handle).outcome is Outcome.SUCCEEDED
     backend.cancel(handle)
-    assert tags(settings, "demo/lease-after") == []
+    assert registry_tags(settings, "demo/lease-after") == []
 
 
 def copy_image(source: str, destination: str) -> None:
@@ -200,7 +186,7 @@ def test_withdraw_keeps_a_manifest_an_older_builds_tag_points_at(tmp_path, setti
     copy_image(base_image, f"{repository}:scratch-9-2026")  # this build, same digest
     build_dir = journal_build(tmp_path, repository, "scratch-9-2026")
     assert bh.withdraw_pushes(build_dir, bh.settings_dict(settings)) == []
-    assert "1.0-1" in tags(settings, "demo/shared")
+    assert "1.0-1" in registry_tags(settings, "demo/shared")
 
 
 def test_withdraw_keeps_a_tag_it_moved_onto_the_digest_it_had(tmp_path, settings, base_image):
@@ -210,7 +196,7 @@ def test_withdraw_keeps_a_tag_it_moved_onto_the_digest_it_had(tmp_path, settings
     copy_image(base_image, f"{repository}:1.0-2-7-2026")
     build_dir = journal_build(tmp_path, repository, "1.0-2-7-2026", moved={"latest": digest})
     bh.withdraw_pushes(build_dir, bh.settings_dict(settings))
-    assert "latest" in tags(settings, "demo/moved")
+    assert "latest" in registry_tags(settings, "demo/moved")
 
 
 def test_withdraw_deletes_a_tag_it_moved_from_another_digest(tmp_path, settings, base_image):
@@ -221,20 +207,22 @@ def test_withdraw_deletes_a_tag_it_moved_from_another_digest(tmp_path, settings,
         tmp_path, repository, "1.0-3-7-2026", moved={"latest": "sha256:" + "0" * 64}
     )
     bh.withdraw_pushes(build_dir, bh.settings_dict(settings))
-    assert tags(settings, "demo/floating") == []
+    assert registry_tags(settings, "demo/floating") == []
 
 
 def test_lingering_runner_withdraws_on_the_cancel_marker_alone(
     tmp_path, backend, settings, base_image, hub_server, task_id
 ):
     """A cancel() cut short right after its marker (kojid's SIGKILL) still withdraws."""
-    request = with_base(make_request(tmp_path, "true", task_id, hub_server.url, "cut"), base_image)
+    request = with_base(
+        lease_request(tmp_path, "true", task_id, hub_server.url, "cut"), base_image
+    )
     handle = backend.start(request)
     assert backend.wait(handle).outcome is Outcome.SUCCEEDED
     with open(os.path.join(settings.state_dir, handle, bh.CANCEL_FILE), "w") as marker:
         marker.write("cancelled\n")
     wait_for(lambda: not runner_processes(settings, handle))
-    assert tags(settings, "demo/lease-cut") == []
+    assert registry_tags(settings, "demo/lease-cut") == []
 
 
 def test_withdraw_tries_again_when_the_registry_fails_a_delete(
@@ -257,4 +245,4 @@ def test_withdraw_tries_again_when_the_registry_fails_a_delete(
     (bin_dir / "skopeo").chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
     assert bh.withdraw_pushes(build_dir, bh.settings_dict(settings)) == []
-    assert tags(settings, "demo/flaky") == []
+    assert registry_tags(settings, "demo/flaky") == []

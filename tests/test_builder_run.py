@@ -84,6 +84,11 @@ def paused_build(fake_osbs):
     return pause
 
 
+def once_logs_open(fake_osbs, action):
+    """Run ``action`` in a thread as soon as the task follows a build's logs."""
+    when(lambda: any(run.log_opens for run in fake_osbs.runs.values()), action)
+
+
 def test_koji_cancel_signal_cancels_the_osbs_build(kojid, fake_osbs, source, sandbox_hub):
     paused_build(fake_osbs)
     task_id = kojid.submit(source, BUILD_OPTS)
@@ -92,7 +97,7 @@ def test_koji_cancel_signal_cancels_the_osbs_build(kojid, fake_osbs, source, san
         sandbox_hub.session("admin").cancelTask(task_id)
         os.kill(os.getpid(), signal.SIGINT)
 
-    when(lambda: any(run.log_opens for run in fake_osbs.runs.values()), cancel)
+    once_logs_open(fake_osbs, cancel)
     with pytest.raises(TaskCancelled):
         kojid.run(task_id)
     assert fake_osbs.cancelled == list(fake_osbs.runs)
@@ -101,10 +106,7 @@ def test_koji_cancel_signal_cancels_the_osbs_build(kojid, fake_osbs, source, san
 def test_shutdown_signal_keeps_the_build_and_rerun_follows_it(kojid, fake_osbs, source):
     pause = paused_build(fake_osbs)
     task_id = kojid.submit(source, BUILD_OPTS)
-    when(
-        lambda: any(run.log_opens for run in fake_osbs.runs.values()),
-        lambda: os.kill(os.getpid(), signal.SIGINT),
-    )
+    once_logs_open(fake_osbs, lambda: os.kill(os.getpid(), signal.SIGINT))
     with pytest.raises(TaskCancelled):
         kojid.run(task_id)  # the task is still OPEN: kojid is going down
     assert fake_osbs.cancelled == []
@@ -122,10 +124,7 @@ def test_rerun_follows_a_binary_build_named_like_a_source_build(
     source = git_sources.publish("source-highlight", {"Dockerfile": dockerfile})
     pause = paused_build(fake_osbs)
     task_id = kojid.submit(source, BUILD_OPTS)
-    when(
-        lambda: any(run.log_opens for run in fake_osbs.runs.values()),
-        lambda: os.kill(os.getpid(), signal.SIGINT),
-    )
+    once_logs_open(fake_osbs, lambda: os.kill(os.getpid(), signal.SIGINT))
     with pytest.raises(TaskCancelled):
         kojid.run(task_id)
     pause.event.set()

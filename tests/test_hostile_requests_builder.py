@@ -10,19 +10,13 @@ import koji
 import koji.xmlrpcplus
 import pytest
 
-from tests.builder_harness import DOCKERFILE, Kojid, write_builder_config
+from tests.builder_harness import DOCKERFILE
 from tests.hostile_requests_harness import MAX_SENTENCES, MB, _opts
 
 # -- task args to the builder ---------------------------------------------------------
 
 
-@pytest.fixture
-def kojid(sandbox_hub, tmp_path, monkeypatch):
-    config = write_builder_config(
-        str(tmp_path / "builder.conf"), "osbs", osbs={"conf_file": str(tmp_path / "osbs.conf")}
-    )
-    monkeypatch.setenv("KOJI_CONTAINERBUILD_BUILDER_CONFIG", config)
-    return Kojid(sandbox_hub, str(tmp_path / "kojid-work"))
+# kojid: the builder plugin on the OSBS backend (tests/osbs_builder_fixture.py)
 
 
 def _nested(depth: int) -> dict:
