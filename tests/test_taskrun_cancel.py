@@ -81,9 +81,11 @@ class UploadSpy:
         def upload(*args, **kwargs):
             cancel, self.cancel_from_upload = self.cancel_from_upload, None
             if cancel is not None:
-                cancel()
-                # a hub that stops answering uploads (overloaded, network gone)
+                # a hub that stops answering uploads (overloaded, network gone);
+                # marked before the cancel, whose SIGINT the main thread may
+                # handle before this thread runs again
                 self.hanging.set()
+                cancel()
                 self.release.wait(10)
                 self.hanging.clear()
             try:
