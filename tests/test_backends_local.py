@@ -205,6 +205,19 @@ def test_cleanup_removes_archives_but_keeps_the_outcome(tmp_path, backend, base_
     assert backend.wait(handle).outcome is Outcome.SUCCEEDED
 
 
+def test_cleanup_removes_the_local_image(tmp_path, backend, settings, base_image):
+    request = make_request(tmp_path, f"FROM {base_image}\nRUN true\n", release="rmi")
+    handle = backend.start(request)
+    assert backend.wait(handle).outcome is Outcome.SUCCEEDED
+    ref = bh.local_image_ref(handle, HOST)
+    exists = bh.buildah_cmd(bh.settings_dict(settings), "inspect", "--type", "image", ref)
+    assert bh.run(exists).returncode == 0
+
+    backend.cleanup(handle)
+
+    assert bh.run(exists).returncode != 0
+
+
 TINY_SPEC = """\
 Name: tiny
 Version: 1.2

@@ -133,3 +133,18 @@ def test_log_writer_records_hold_at_most_max_line_bytes(tmp_path):
         len(b"x86_64\t") + 1,
         len(b"x86_64\tshort"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ({"request": {"platforms": ["x86_64"]}}, ["x86_64"]),
+        ({"request": {"platforms": ["x86_64", "aarch64"]}}, ["x86_64", "aarch64", "list"]),
+        ({"request": {"platforms": ["aarch64"], "push_by_digest": True}}, ["aarch64"]),
+        ({"request": {"platforms": ["x86_64", "aarch64"]}, "images": [{}, {}]}, ["list"]),
+    ],
+    ids=["one-arch", "two-arches", "arch-subtask", "image-list"],
+)
+def test_local_refs_name_only_the_images_the_runner_makes(spec, expected):
+    refs = bh.local_refs("7-build", spec)
+    assert refs == [f"localhost/koji-containerbuild/7-build:{tag}" for tag in expected]

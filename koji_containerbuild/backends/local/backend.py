@@ -285,13 +285,9 @@ class LocalBackend(BuildBackend):
         with open(self._path(handle, bh.RELEASED_FILE), "w", encoding="ascii") as marker:
             marker.write("released\n")  # a lingering runner may exit now
         spec = bh.read_json(self._path(handle, bh.BUILD_FILE))
-        refs = [
-            f"localhost/koji-containerbuild/{handle}:{arch}"
-            for arch in spec["request"]["platforms"]
-        ]
-        refs.append(f"localhost/koji-containerbuild/{handle}:list")
-        for ref in refs:
-            bh.run(bh.buildah_cmd(spec["settings"], "rmi", ref))
+        # one buildah process for them all: it removes each image it finds
+        # (a failed build may have made none) and names the others in its error
+        bh.run(bh.buildah_cmd(spec["settings"], "rmi", *bh.local_refs(handle, spec)))
         shutil.rmtree(self._path(handle, bh.WORK_DIR), ignore_errors=True)
 
     def lookup(self, handle: str) -> bool:

@@ -156,7 +156,7 @@ class Runner(PushSteps):
     def build_arch(self, arch: str) -> dict[str, Any]:
         self.check_cancelled()
         req = self.request
-        local_ref = f"localhost/koji-containerbuild/{self.handle}:{arch}"
+        local_ref = bh.local_image_ref(self.handle, arch)
         iidfile = os.path.join(self.work, f"{arch}.iid")
         dockerfile = os.path.join(req["source_dir"], req.get("dockerfile") or "Dockerfile")
         cmd = self.buildah("bud", "--format", "docker", "--isolation", self.settings["isolation"])

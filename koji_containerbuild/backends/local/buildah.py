@@ -116,6 +116,31 @@ def valid_handle(handle: str) -> bool:
     return bool(_HANDLE_RE.match(handle or "")) and handle not in (".", "..")
 
 
+def local_image_ref(handle: str, arch: str) -> str:
+    """The name of one arch's image of a build in buildah's local storage."""
+    return f"localhost/koji-containerbuild/{handle}:{arch}"
+
+
+def local_list_ref(handle: str) -> str:
+    """The name of a build's image list in buildah's local storage."""
+    return f"localhost/koji-containerbuild/{handle}:list"
+
+
+def local_refs(handle: str, spec: Mapping[str, Any]) -> list[str]:
+    """The local images the runner of ``spec`` (its build.json) makes, for cleanup.
+
+    An image list over arch images built elsewhere makes only the list; a
+    build makes one image per arch, and a list when it pushes more than one.
+    """
+    if spec.get("images"):
+        return [local_list_ref(handle)]
+    platforms = spec["request"]["platforms"]
+    refs = [local_image_ref(handle, arch) for arch in platforms]
+    if len(platforms) > 1 and not spec["request"].get("push_by_digest"):
+        refs.append(local_list_ref(handle))
+    return refs
+
+
 def settings_dict(settings: Any) -> dict[str, Any]:
     """The LocalSettings fields the runner needs, JSON-ready."""
     names = (

@@ -50,7 +50,7 @@ class PushSteps:
     def push_list(self, images: list[dict[str, Any]]) -> str:
         """The manifest list of ``images`` (pushed already), under the unique tag; its digest."""
         tls = bh.tls_flag(self.settings)
-        list_name = f"localhost/koji-containerbuild/{self.handle}:list"
+        list_name = bh.local_list_ref(self.handle)
         self.checked(self.buildah("manifest", "create", list_name), "Creating the image list")
         for image in images:
             self.checked(
