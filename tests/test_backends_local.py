@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import tarfile
+import time
 
 import pytest
 
@@ -169,6 +170,27 @@ def test_failing_run_fails_with_a_reason_and_pushes_nothing(
     assert "about-to-fail" in [line for _, line in lines]
     repo = f"{settings.registry}/demo/app"
     assert registry_digest(settings, f"{repo}:1.0-fail") is None
+
+
+def test_failed_archive_step_withdraws_the_image_pushed_alongside(
+    tmp_path, backend, settings, base_image, monkeypatch
+):
+    def failing_archive(runner, arch, image_id, local_ref):
+        # the image's push runs meanwhile: let it reach the registry first
+        deadline = time.monotonic() + 60
+        while not runner.journal["digests"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        raise local_build.BuildFailed("Writing the image archive failed: disk full")
+
+    monkeypatch.setattr(local_build.Runner, "describe_image", failing_archive)  # the runner forks
+    request = make_request(
+        tmp_path, f"FROM {base_image}\nRUN true\n", name="demo/halfway", release="halfway"
+    )
+    result = backend.wait(backend.start(request))
+
+    assert result.outcome is Outcome.FAILED
+    assert result.reason == "Writing the image archive failed: disk full"
+    assert registry_tags(settings, "demo/halfway") == []
 
 
 @pytest.mark.parametrize("name", ["Dockerfile", ".dockerignore", ".containerignore"])

@@ -7,6 +7,7 @@ process reads it: the framed log, the push journal and the final status.
 
 from __future__ import annotations
 
+import concurrent.futures
 import gzip
 import json
 import os
@@ -103,10 +104,26 @@ class Runner(PushSteps):
 
     # -- the build ---------------------------------------------------------
     def run(self) -> dict[str, Any]:
+        if self.request.get("push_by_digest") and len(self.request["platforms"]) != 1:
+            raise BuildFailed("An arch subtask builds exactly one arch.")
         self.repo_dir = self.fetch_yum_repos()
-        images = [self.build_arch(arch) for arch in self.request["platforms"]]
+        # Each arch's image is pushed while its archive is written and read
+        # (both only read the image from the local storage): the build waits
+        # for the longer of the two, not for both in turn.
+        images: list[dict[str, Any]] = []
+        pushes: list[concurrent.futures.Future] = []
+        # Leaving the block waits for the pushes, also when a step failed: the
+        # push journal must name all they reached before the runner withdraws it.
+        with concurrent.futures.ThreadPoolExecutor(1) as pusher:
+            for arch in self.request["platforms"]:
+                raise_failed_push(pushes)  # no next arch after a failed push
+                image_id, local_ref = self.build_image(arch)
+                pushes.append(pusher.submit(self.push_arch, arch, local_ref))
+                images.append(self.describe_arch(arch, image_id, local_ref))
+        for image, push in zip(images, pushes):
+            image["digests"] = {bh.MANIFEST_V2: push.result()}
         self.check_cancelled()
-        digest, list_digest = self.push(images)
+        digest, list_digest = self.push_rest(images)
         return self.outcome(images, digest, list_digest)
 
     def outcome(
@@ -153,7 +170,8 @@ class Runner(PushSteps):
             )
         return repo_dir
 
-    def build_arch(self, arch: str) -> dict[str, Any]:
+    def build_image(self, arch: str) -> tuple[str, str]:
+        """``buildah bud`` for one arch; the image id and its local name."""
         self.check_cancelled()
         req = self.request
         local_ref = bh.local_image_ref(self.handle, arch)
@@ -177,7 +195,10 @@ class Runner(PushSteps):
                 f"the {arch} build log shows why."
             )
         with open(iidfile, encoding="ascii") as handle:
-            image_id = handle.read().strip()
+            return handle.read().strip(), local_ref
+
+    def describe_arch(self, arch: str, image_id: str, local_ref: str) -> dict[str, Any]:
+        """The image's archive and its CG facts: parent, RPMs, tools, buildroot."""
         image = self.describe_image(arch, image_id, local_ref)
         image["parent_id"] = self.parent_id()
         has_rpmdb = image.pop("has_rpmdb")
@@ -253,6 +274,13 @@ class Runner(PushSteps):
         finally:
             bh.run(self.buildah("umount", container))
             bh.run(self.buildah("rm", container))
+
+
+def raise_failed_push(pushes: list[concurrent.futures.Future]) -> None:
+    """Raise the error of the first push that already failed, if one did."""
+    for push in pushes:
+        if push.done() and push.exception() is not None:
+            raise push.exception()
 
 
 #: Where an image keeps its RPM database, relative to its root.

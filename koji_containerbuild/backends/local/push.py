@@ -26,23 +26,31 @@ class PushSteps:
     def save_journal(self) -> None:
         bh.write_json(os.path.join(self.build_dir, bh.PUSHED_FILE), self.journal)
 
-    def push(self, images: list[dict[str, Any]]) -> tuple[str, str | None]:
-        """Push the unique tag first, then the primary and floating tags (self.tags).
+    def push_arch(self, arch: str, local_ref: str) -> str:
+        """The first push of one arch's image; its manifest digest.
 
-        One arch of a multi-arch build (push_by_digest) gets no tag at all.
+        An arch of a multi-arch build (push_by_digest) is pushed by digest
+        only, the image of a one-arch build under the unique tag, each image
+        of a local multi-arch build under the unique tag and its arch.
         """
         if self.request.get("push_by_digest"):
-            if len(images) != 1:
-                raise BuildFailed("An arch subtask builds exactly one arch.")
-            return self.push_by_digest(images[0]), None
+            return self.push_by_digest(arch, local_ref)
+        if len(self.request["platforms"]) == 1:
+            return self.push_image(arch, local_ref, self.unique_tag)
+        return self.push_image(arch, local_ref, f"{self.unique_tag}-{arch}")
+
+    def push_rest(self, images: list[dict[str, Any]]) -> tuple[str, str | None]:
+        """After push_arch of each image: the list, then the primary and floating tags.
+
+        The digest the tags point at, and the list's digest (None without a
+        list). One arch of a multi-arch build (push_by_digest) gets no tag at all.
+        """
+        if self.request.get("push_by_digest"):
+            return images[0]["digests"][bh.MANIFEST_V2], None
         if len(images) == 1:
-            digest = self.push_image(images[0], self.unique_tag)
-            images[0]["digests"] = {bh.MANIFEST_V2: digest}
+            digest = images[0]["digests"][bh.MANIFEST_V2]
             self.push_tags(f"{self.repository}@{digest}", [])
             return digest, None
-        for image in images:
-            arch_digest = self.push_image(image, f"{self.unique_tag}-{image['arch']}")
-            image["digests"] = {bh.MANIFEST_V2: arch_digest}
         list_digest = self.push_list(images)
         self.push_tags(f"{self.repository}@{list_digest}", ["--all"])
         return list_digest, list_digest
@@ -121,20 +129,17 @@ class PushSteps:
             f"Tagging {tag}",
         )
 
-    def push_by_digest(self, image: dict[str, Any]) -> str:
+    def push_by_digest(self, arch: str, local_ref: str) -> str:
         """Push the image under its manifest digest only (no tag); the digest.
 
         The manifest is written locally first, so its digest is known before
         the push: the journal names it before anything reaches the registry.
         """
         self.check_cancelled()
-        arch = image["arch"]
         layout = os.path.join(self.work, f"{arch}.dir")
         shutil.rmtree(layout, ignore_errors=True)
         self.checked(
-            self.buildah(
-                "push", "--quiet", "--format", "v2s2", image["local_ref"], f"dir:{layout}"
-            ),
+            self.buildah("push", "--quiet", "--format", "v2s2", local_ref, f"dir:{layout}"),
             f"Writing the {arch} image manifest",
         )
         with open(os.path.join(layout, "manifest.json"), "rb") as handle:
@@ -151,22 +156,21 @@ class PushSteps:
             f"Pushing the {arch} image to {self.repository}",
         )  # fmt: skip
         shutil.rmtree(layout, ignore_errors=True)
-        image["digests"] = {bh.MANIFEST_V2: digest}
         return digest
 
-    def push_image(self, image: dict[str, Any], tag: str) -> str:
+    def push_image(self, arch: str, local_ref: str, tag: str) -> str:
         self.check_cancelled()
         ref = f"{self.repository}:{tag}"
         self.journal["unique_tags"].append(tag)
         self.save_journal()
-        self.log.write(image["arch"], f"Pushing {ref}")
-        digest_file = os.path.join(self.work, f"{image['arch']}.digest")
+        self.log.write(arch, f"Pushing {ref}")
+        digest_file = os.path.join(self.work, f"{arch}.digest")
         cmd = self.buildah("push", "--format", "v2s2", bh.tls_flag(self.settings))
-        cmd += ["--digestfile", digest_file, image["local_ref"], f"docker://{ref}"]
-        status = bh.run_streamed(cmd, lambda line: self.log.write(image["arch"], line))
+        cmd += ["--digestfile", digest_file, local_ref, f"docker://{ref}"]
+        status = bh.run_streamed(cmd, lambda line: self.log.write(arch, line))
         if status != 0:
             raise BuildFailed(
-                f"Pushing the {image['arch']} image to {self.repository} failed "
+                f"Pushing the {arch} image to {self.repository} failed "
                 f"(buildah exited with status {status}); check that the registry is up."
             )
         with open(digest_file, encoding="ascii") as handle:
