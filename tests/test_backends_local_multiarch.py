@@ -37,6 +37,13 @@ def raw_manifest(settings, ref: str) -> dict:
     return json.loads(done.stdout) if done.returncode == 0 else {}
 
 
+def built(backend, request):
+    """The result of a build that must succeed (a failure shows its reason)."""
+    result = backend.wait(backend.start(request))
+    assert (result.outcome, result.reason) == (Outcome.SUCCEEDED, "")
+    return result
+
+
 @pytest.fixture
 def arch_images(tmp_path, backend, base_image, name):
     """Two arch builds pushed by digest (both of this host's arch: buildah gives two images)."""
@@ -45,15 +52,13 @@ def arch_images(tmp_path, backend, base_image, name):
         request = make_request(
             tmp_path, f"FROM {base_image}\nRUN echo {word} > /w\n", name=name, push_by_digest=True
         )
-        result = backend.wait(backend.start(request))
-        assert result.outcome is Outcome.SUCCEEDED, result.reason
-        images.extend(result.images)
+        images.extend(built(backend, request).images)
     return images
 
 
 def test_arch_build_pushes_its_image_by_digest_only(tmp_path, backend, settings, base_image, name):
     request = make_request(tmp_path, f"FROM {base_image}\n", name=name, push_by_digest=True)
-    result = backend.wait(backend.start(request))
+    result = built(backend, request)
     [image] = result.images
     digest = image.digests[bh.MANIFEST_V2]
     repo = f"{settings.registry}/{name}"
@@ -64,7 +69,7 @@ def test_arch_image_pushed_by_digest_is_in_the_registry(
     tmp_path, backend, settings, base_image, name
 ):
     request = make_request(tmp_path, f"FROM {base_image}\n", name=name, push_by_digest=True)
-    [image] = backend.wait(backend.start(request)).images
+    [image] = built(backend, request).images
     digest = image.digests[bh.MANIFEST_V2]
     ref = f"{settings.registry}/{name}@{digest}"
     assert registry_digest(settings, ref) == digest

@@ -116,3 +116,26 @@ def test_build_survives_the_task_process_and_is_followed_again(
     assert "after-restart" in lines
     repo = f"{settings.registry}/demo/app"
     assert registry_digest(settings, f"{repo}:1.0-re") == result.images[0].digests[bh.MANIFEST_V2]
+
+
+def test_stale_object_of_the_task_process_cannot_close_the_runners_files(tmp_path):
+    """A task-process file object closed late by the garbage collector in the runner."""
+    from koji_containerbuild.backends.local.runner import blank_inherited_descriptors
+
+    pid = os.fork()
+    if pid == 0:  # the runner's side of start_detached, in a child of its own
+        code = 1
+        try:
+            stale = open(tmp_path / "task.log", "wb")  # noqa: SIM115 - the task's, left open
+            blank_inherited_descriptors()
+            with open(tmp_path / "build.log", "wb", buffering=0) as own:
+                stale.close()  # as the garbage collector would, any time later
+                own.write(b"still open\n")
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert (os.waitstatus_to_exitcode(status), (tmp_path / "build.log").read_bytes()) == (
+        0,
+        b"still open\n",
+    )

@@ -104,6 +104,29 @@ def detach_and_run(build_dir: str) -> int:
         os._exit(code)
 
 
+def blank_inherited_descriptors() -> None:
+    """Point every descriptor above stderr at /dev/null, keeping its number taken.
+
+    The forked runner still holds the task process's Python objects (its hub
+    connection, log files), which close their descriptor numbers whenever the
+    garbage collector gets to them. Closed outright here, those numbers would
+    be handed to the runner's own files and pipes, and a stale object's close
+    would then close one of them under the build ("Bad file descriptor").
+    Replaced by /dev/null, the task's files and sockets are let go all the
+    same, and a stale close only closes /dev/null.
+    """
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for descriptor in sorted(map(int, os.listdir("/proc/self/fd"))):
+        if descriptor <= 2 or descriptor == devnull:
+            continue
+        try:
+            os.fstat(descriptor)
+        except OSError:  # the listing's own, closed by now
+            continue
+        os.dup2(devnull, descriptor, inheritable=False)
+    os.close(devnull)
+
+
 def start_detached(build_dir: str) -> None:
     """In a child just forked from the task process: detach, start the runner, exit.
 
@@ -122,7 +145,8 @@ def start_detached(build_dir: str) -> None:
         )
         os.dup2(errors, 1)
         os.dup2(errors, 2)
-        os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+        os.close(errors)
+        blank_inherited_descriptors()
         code = detach_and_run(build_dir)
     except BaseException:
         traceback.print_exc()
