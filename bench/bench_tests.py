@@ -71,6 +71,14 @@ class CpuAccount:
                 os.rmdir(self.path)  # fails while a leftover process is in it
 
 
+def failure_report(lines: list[str]) -> list[str]:
+    """A failed run's pytest failure sections and summary (its whole output without them)."""
+    for index, line in enumerate(lines):
+        if line.startswith("=") and (" FAILURES " in line or " ERRORS " in line):
+            return lines[index:]
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("args", nargs="*", help="arguments for scripts/test (after --)")
@@ -97,8 +105,11 @@ def main(argv: list[str] | None = None) -> int:
         cpu = children.ru_utime + children.ru_stime
         source = "waited-for children only: detached build runners not counted"
 
-    tail = done.stdout.strip().splitlines()[-3:]
-    print("\n".join(tail))
+    lines = done.stdout.strip().splitlines()
+    if done.returncode == 0:
+        print("\n".join(lines[-3:]))
+    else:  # what failed, and why, or the run says nothing a later one can use
+        print("\n".join(failure_report(lines)))
     print(f"./scripts/test {' '.join(args.args)}".rstrip() + f" on {os.cpu_count()} CPUs")
     print(f"  exit status      {done.returncode}")
     print(f"  load average     {load_before[0]:.2f} before, {load_after[0]:.2f} after (1 min)")
