@@ -21,6 +21,35 @@ pytest_plugins = [
 ]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def koji_forkserver(tmp_path_factory):
+    """Every koji command of the tests runs through one fork server per test process.
+
+    See tests/koji_forkserver.py: the runs are the real koji script, without
+    paying for its imports each time. The sandbox's helpers find it through
+    KCB_KOJI; tests/cli_harness.py through koji_executable().
+    """
+    import os
+
+    from koji_containerbuild.sandbox.env.layout import koji_executable
+    from tests import koji_forkserver
+    from tests.koji_forkserver_client import REAL_VAR, SOCKET_VAR
+
+    real = koji_executable()
+    directory = tmp_path_factory.mktemp("koji-forkserver")
+    process, socket_path, launcher = koji_forkserver.start(directory, real)
+    saved = {name: os.environ.get(name) for name in ("KCB_KOJI", REAL_VAR, SOCKET_VAR)}
+    os.environ.update({"KCB_KOJI": str(launcher), REAL_VAR: real, SOCKET_VAR: str(socket_path)})
+    yield launcher
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    process.terminate()
+    process.wait(30)
+
+
 @pytest.fixture
 def repo_root() -> Path:
     return REPO_ROOT

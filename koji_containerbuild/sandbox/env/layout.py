@@ -334,7 +334,14 @@ def write_koji_config(paths: Paths, hub_url: str, topurl: str | None = None) -> 
 
 
 def koji_executable() -> str:
-    """The koji command of this Python (a venv's bin/ need not be on PATH)."""
+    """The koji command the sandbox runs: ``$KCB_KOJI``, else the one of this Python.
+
+    A venv's bin/ need not be on PATH. The tests set KCB_KOJI to their koji
+    fork server's client (tests/koji_forkserver.py).
+    """
+    chosen = os.environ.get("KCB_KOJI")
+    if chosen:
+        return chosen
     beside = os.path.join(os.path.dirname(sys.executable), "koji")
     return beside if os.access(beside, os.X_OK) else shutil.which("koji") or "koji"
 

@@ -1,0 +1,124 @@
+"""The tests' koji fork server: a run through it is the run the real koji command makes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+from tests import koji_forkserver
+from tests.koji_forkserver_client import REAL_VAR, SOCKET_VAR
+
+
+@pytest.fixture
+def real_koji() -> str:
+    return os.environ[REAL_VAR]
+
+
+@pytest.fixture
+def server(tmp_path, real_koji):
+    """A fork server of this test's own; its process, socket and client command."""
+    process, socket_path, launcher = koji_forkserver.start(tmp_path, real_koji)
+    yield process, socket_path, launcher
+    process.terminate()
+    process.wait(30)
+
+
+@pytest.fixture
+def hung_hub(tmp_path):
+    """A hub URL whose listener takes connections and never answers: koji waits on it."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    config = tmp_path / "hung.conf"
+    config.write_text(f"[hung]\nserver = http://127.0.0.1:{listener.getsockname()[1]}/kojihub\n")
+    yield config
+    listener.close()
+
+
+def run(command: str, *args: str, env: dict | None = None, cwd=None):
+    done = subprocess.run(
+        [command, *args], capture_output=True, text=True, timeout=60, env=env, cwd=cwd,
+        stdin=subprocess.DEVNULL, check=False,
+    )  # fmt: skip
+    return done.returncode, done.stdout, done.stderr
+
+
+def client_env(socket_path, real_koji, **extra) -> dict:
+    return dict(os.environ, **{SOCKET_VAR: str(socket_path), REAL_VAR: real_koji}, **extra)
+
+
+def children(pid: int) -> set[int]:
+    with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as handle:
+        return {int(word) for word in handle.read().split()}
+
+
+def test_run_answers_as_the_real_koji_does(server, real_koji):
+    _, socket_path, launcher = server
+    env = client_env(socket_path, real_koji)
+    args = ("--noauth", "no-such-command")
+    assert run(str(launcher), *args, env=env) == run(real_koji, *args, env=env)
+
+
+def test_run_has_the_callers_working_directory(server, real_koji, tmp_path):
+    _, socket_path, launcher = server
+    (tmp_path / "here.conf").write_text("[here]\nserver = http://127.0.0.1:9/kojihub\n")
+    env = client_env(socket_path, real_koji)
+    args = ("-c", "here.conf", "-p", "here", "help")  # fails where here.conf is not found
+    through_server = run(str(launcher), *args, env=env, cwd=tmp_path)
+    assert (through_server, through_server[0]) == (run(real_koji, *args, env=env, cwd=tmp_path), 0)
+
+
+def test_run_has_the_callers_environment(server, real_koji, tmp_path):
+    _, socket_path, launcher = server
+    (tmp_path / ".koji").mkdir()
+    (tmp_path / ".koji" / "config").write_text("[athome]\nserver = http://127.0.0.1:9/kojihub\n")
+    env = client_env(socket_path, real_koji, HOME=str(tmp_path))
+    args = ("-p", "athome", "help")  # fails where HOME has no such profile
+    through_server = run(str(launcher), *args, env=env)
+    assert (through_server, through_server[0]) == (run(real_koji, *args, env=env), 0)
+
+
+def test_signal_to_the_client_ends_koji_as_it_would_end_koji(server, real_koji, hung_hub):
+    _, socket_path, launcher = server
+    waiting = subprocess.Popen(
+        [str(launcher), "-c", str(hung_hub), "-p", "hung", "--noauth", "moshimoshi"],
+        env=client_env(socket_path, real_koji), stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    waiting.send_signal(signal.SIGTERM)
+    assert waiting.wait(30) == -signal.SIGTERM
+
+
+def test_killed_client_takes_its_koji_with_it(server, real_koji, hung_hub):
+    process, socket_path, launcher = server
+    waiting = subprocess.Popen(
+        [str(launcher), "-c", str(hung_hub), "-p", "hung", "--noauth", "moshimoshi"],
+        env=client_env(socket_path, real_koji), stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not children(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    [koji_pid] = children(process.pid)
+    waiting.kill()
+    waiting.wait(30)
+    deadline = time.monotonic() + 30
+    while children(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert koji_pid not in children(process.pid)
+
+
+def test_other_interpreter_settings_get_a_real_interpreter(server):
+    _, socket_path, _ = server
+    env = dict(os.environ, PYTHONWARNINGS="ignore::UserWarning:kcb_forkserver_test")
+    request = json.dumps({"argv": ["koji"], "env": env, "cwd": "/"}).encode() + b"\n"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.connect(str(socket_path))
+        socket.send_fds(conn, [request], [0, 1, 2])
+        assert conn.makefile("rb").readline() == b"fallback\n"
