@@ -84,32 +84,34 @@ def test_run_has_the_callers_environment(server, real_koji, tmp_path):
     assert (through_server, through_server[0]) == (run(real_koji, *args, env=env), 0)
 
 
-def test_signal_to_the_client_ends_koji_as_it_would_end_koji(server, real_koji, hung_hub):
-    _, socket_path, launcher = server
-    waiting = subprocess.Popen(
+def waiting_run(server, real_koji, hung_hub) -> tuple[subprocess.Popen, int]:
+    """A client whose koji waits on the hung hub; the client and the koji process's pid."""
+    process, socket_path, launcher = server
+    client = subprocess.Popen(
         [str(launcher), "-c", str(hung_hub), "-p", "hung", "--noauth", "moshimoshi"],
         env=client_env(socket_path, real_koji), stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    waiting.send_signal(signal.SIGTERM)
-    assert waiting.wait(30) == -signal.SIGTERM
-
-
-def test_killed_client_takes_its_koji_with_it(server, real_koji, hung_hub):
-    process, socket_path, launcher = server
-    waiting = subprocess.Popen(
-        [str(launcher), "-c", str(hung_hub), "-p", "hung", "--noauth", "moshimoshi"],
-        env=client_env(socket_path, real_koji), stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     deadline = time.monotonic() + 30
     while not children(process.pid) and time.monotonic() < deadline:
         time.sleep(0.02)
     [koji_pid] = children(process.pid)
-    waiting.kill()
-    waiting.wait(30)
+    return client, koji_pid
+
+
+def test_signal_to_the_client_ends_koji_as_it_would_end_koji(server, real_koji, hung_hub):
+    client, _ = waiting_run(server, real_koji, hung_hub)
+    client.send_signal(signal.SIGTERM)
+    assert client.wait(30) == -signal.SIGTERM
+
+
+def test_killed_client_takes_its_koji_with_it(server, real_koji, hung_hub):
+    client, koji_pid = waiting_run(server, real_koji, hung_hub)
+    client.kill()
+    client.wait(30)
+    process = server[0]
     deadline = time.monotonic() + 30
-    while children(process.pid) and time.monotonic() < deadline:
+    while koji_pid in children(process.pid) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert koji_pid not in children(process.pid)
 
