@@ -216,7 +216,12 @@ class Server:
             with contextlib.suppress(OSError):
                 os.close(fd)
         conn.close()
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        # The dispositions of an interpreter the client would have started:
+        # what it ignores stays ignored, the rest as Python sets them up.
+        for number, ignored in request["ignored"].items():
+            sig = int(number)
+            default = signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL
+            signal.signal(sig, signal.SIG_IGN if ignored else default)
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
             os.close(fd)

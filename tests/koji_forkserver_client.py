@@ -51,7 +51,12 @@ def main() -> None:
     except OSError:
         run_real(real)
     env = {key: value for key, value in os.environ.items() if key not in (SOCKET_VAR, REAL_VAR)}
-    request = json.dumps({"argv": [real, *sys.argv[1:]], "env": env, "cwd": os.getcwd()})
+    # Whether each signal is ignored here, as a background job's SIGINT and
+    # SIGQUIT are: a koji started from here would inherit that.
+    ignored = {int(sig): signal.getsignal(sig) == signal.SIG_IGN for sig in FORWARDED}
+    request = json.dumps(
+        {"argv": [real, *sys.argv[1:]], "env": env, "cwd": os.getcwd(), "ignored": ignored}
+    )
     # Blocked until a handler forwards them: a signal arriving before the koji
     # process exists is held, then delivered to it.
     signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)

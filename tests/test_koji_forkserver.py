@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -30,15 +31,23 @@ def server(tmp_path, real_koji):
 
 
 @pytest.fixture
-def hung_hub(tmp_path):
-    """A hub URL whose listener takes connections and never answers: koji waits on it."""
+def hung_listener():
+    """A listener that takes connections and never answers: koji waits on it."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
     listener.listen(16)
-    config = tmp_path / "hung.conf"
-    config.write_text(f"[hung]\nserver = http://127.0.0.1:{listener.getsockname()[1]}/kojihub\n")
-    yield config
+    listener.settimeout(30)
+    yield listener
     listener.close()
+
+
+@pytest.fixture
+def hung_hub(tmp_path, hung_listener):
+    """A koji config whose hub is hung_listener."""
+    config = tmp_path / "hung.conf"
+    port = hung_listener.getsockname()[1]
+    config.write_text(f"[hung]\nserver = http://127.0.0.1:{port}/kojihub\n")
+    return config
 
 
 def run(command: str, *args: str, env: dict | None = None, cwd=None):
@@ -114,6 +123,48 @@ def test_killed_client_takes_its_koji_with_it(server, real_koji, hung_hub):
     while koji_pid in children(process.pid) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert koji_pid not in children(process.pid)
+
+
+def interrupted_status(command: str, env: dict, hung_hub, listener, sigint) -> int:
+    """The exit status of ``command`` sent SIGINT, then SIGTERM, while koji waits on the hub.
+
+    ``sigint`` is the SIGINT disposition the command starts with (a test
+    process may have inherited SIGINT ignored, as background jobs do).
+    """
+    waiting = subprocess.Popen(
+        [command, "-c", str(hung_hub), "-p", "hung", "--noauth", "moshimoshi"],
+        env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, sigint),
+    )  # fmt: skip
+    conn, _ = listener.accept()  # koji is in its first hub call
+    with conn:
+        waiting.send_signal(signal.SIGINT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            return waiting.wait(5)  # koji needs well under a second to leave
+        waiting.send_signal(signal.SIGTERM)
+        return waiting.wait(30)
+
+
+def test_interrupted_run_exits_as_the_real_koji_does(server, real_koji, hung_hub, hung_listener):
+    _, socket_path, launcher = server
+    env = client_env(socket_path, real_koji)
+    statuses = [
+        interrupted_status(command, env, hung_hub, hung_listener, signal.SIG_DFL)
+        for command in (str(launcher), real_koji)
+    ]
+    assert statuses == [1, 1]  # koji's main catches the KeyboardInterrupt
+
+
+def test_run_of_a_client_that_ignores_sigint_ignores_it_too(
+    server, real_koji, hung_hub, hung_listener
+):
+    _, socket_path, launcher = server
+    env = client_env(socket_path, real_koji)
+    statuses = [
+        interrupted_status(command, env, hung_hub, hung_listener, signal.SIG_IGN)
+        for command in (str(launcher), real_koji)
+    ]
+    assert statuses == [-signal.SIGTERM, -signal.SIGTERM]  # the SIGINT changed nothing
 
 
 def test_other_interpreter_settings_get_a_real_interpreter(server):
