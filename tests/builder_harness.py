@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import optparse
 import os
+import signal
 import threading
 import time
 
@@ -108,13 +109,35 @@ class Kojid:
         return koji.TASK_STATES[self.session.getTaskInfo(task_id)["state"]]
 
 
-def when(condition, action, timeout: float = 20.0) -> threading.Thread:
-    """Run ``action`` in a thread as soon as ``condition()`` holds."""
+def kojid_signal(signum: int = signal.SIGINT) -> None:
+    """Send kojid's stop signal to this task process the way only its main thread takes it.
+
+    In kojid the task's own threads block it (logs.uploads.block_async_signals),
+    so the kernel hands it to the main thread, whose handlers run. Here a
+    pytest-xdist thread that blocks nothing could take it instead, and a main
+    thread that waits without a timeout would never see it.
+    """
+    signal.pthread_kill(threading.main_thread().ident, signum)
+
+
+def when(condition, action) -> threading.Thread:
+    """Run ``action`` in a thread as soon as ``condition()`` holds.
+
+    The tests hold their builds (a paused log, a held step) until the action
+    comes, so the thread does not give up while a slow machine gets there;
+    it stops after ten minutes only so a failed test's waiter does not poll
+    on for good. A condition that reads what the task's thread is changing
+    may raise (a dict that grew while it was read): that counts as not yet.
+    """
 
     def waiter():
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
-            if condition():
+            try:
+                ready = condition()
+            except RuntimeError:
+                ready = False
+            if ready:
                 action()
                 return
             time.sleep(0.02)

@@ -28,6 +28,7 @@ from tests.builder_harness import (
     DOCKERFILE,
     Kojid,
     import_image_build,
+    kojid_signal,
     write_builder_config,
 )
 
@@ -181,7 +182,7 @@ def test_cancel_during_start_cancels_build_and_refunds(kojid, backend, source, s
 
     def cancel_in_koji():
         sandbox_hub.session("admin").cancelTask(task_id)
-        os.kill(os.getpid(), signal.SIGINT)
+        kojid_signal(signal.SIGINT)
 
     backend.on_start = cancel_in_koji
     with pytest.raises(TaskCancelled):
@@ -252,7 +253,7 @@ def cancel_then_import(sandbox_hub, task_id, real_import):
 
     def importer(*args, **kwargs):
         sandbox_hub.session("admin").cancelTask(task_id)
-        os.kill(os.getpid(), signal.SIGINT)
+        kojid_signal(signal.SIGINT)
         return real_import(*args, **kwargs)
 
     return importer
@@ -352,7 +353,7 @@ def test_kojid_shutdown_during_import_keeps_the_build_for_the_rerun(
     kojid, backend, source, monkeypatch
 ):
     def shutdown_during_import(*args, **kwargs):
-        os.kill(os.getpid(), signal.SIGINT)  # the task is still OPEN: kojid is stopping
+        kojid_signal(signal.SIGINT)  # the task is still OPEN: kojid is stopping
 
     monkeypatch.setattr(results.cg, "import_build", shutdown_during_import)
     with pytest.raises(TaskCancelled):

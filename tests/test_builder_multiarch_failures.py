@@ -7,13 +7,13 @@ waiting parent, and the rerun of a stopped parent.
 
 from __future__ import annotations
 
-import os
 import signal
 
 import koji
 import koji.xmlrpcplus
 import pytest
 
+from tests.builder_harness import kojid_signal
 from tests.multiarch_harness import (  # noqa: F401 - fixtures
     OPTS,
     ArchHosts,
@@ -85,7 +85,7 @@ def stop_when_waiting(hub, kojid, parent, cancel: bool):
     def stop(task):
         if cancel:
             hub.session("alice").cancelTask(parent)
-        os.kill(os.getpid(), signal.SIGINT)
+        kojid_signal(signal.SIGINT)
 
     with ArchHosts(hub, kojid) as hosts:
         hosts.sessions = {}  # no arch host free: the subtasks wait

@@ -5,14 +5,13 @@ failed or cancelled build ends the task, a stop signal cancels the build or
 keeps it for the rerun, and a rerun follows the recorded build or starts anew.
 """
 
-import os
 import signal
 
 import koji
 import pytest
 
 from koji_containerbuild.builder.cancel import TaskCancelled
-from tests.builder_harness import DOCKERFILE, when
+from tests.builder_harness import DOCKERFILE, kojid_signal, when
 from tests.osbs_builder_fixture import BUILD_OPTS
 
 
@@ -95,7 +94,7 @@ def test_koji_cancel_signal_cancels_the_osbs_build(kojid, fake_osbs, source, san
 
     def cancel():
         sandbox_hub.session("admin").cancelTask(task_id)
-        os.kill(os.getpid(), signal.SIGINT)
+        kojid_signal(signal.SIGINT)
 
     once_logs_open(fake_osbs, cancel)
     with pytest.raises(TaskCancelled):
@@ -106,7 +105,7 @@ def test_koji_cancel_signal_cancels_the_osbs_build(kojid, fake_osbs, source, san
 def test_shutdown_signal_keeps_the_build_and_rerun_follows_it(kojid, fake_osbs, source):
     pause = paused_build(fake_osbs)
     task_id = kojid.submit(source, BUILD_OPTS)
-    once_logs_open(fake_osbs, lambda: os.kill(os.getpid(), signal.SIGINT))
+    once_logs_open(fake_osbs, lambda: kojid_signal(signal.SIGINT))
     with pytest.raises(TaskCancelled):
         kojid.run(task_id)  # the task is still OPEN: kojid is going down
     assert fake_osbs.cancelled == []
@@ -124,7 +123,7 @@ def test_rerun_follows_a_binary_build_named_like_a_source_build(
     source = git_sources.publish("source-highlight", {"Dockerfile": dockerfile})
     pause = paused_build(fake_osbs)
     task_id = kojid.submit(source, BUILD_OPTS)
-    once_logs_open(fake_osbs, lambda: os.kill(os.getpid(), signal.SIGINT))
+    once_logs_open(fake_osbs, lambda: kojid_signal(signal.SIGINT))
     with pytest.raises(TaskCancelled):
         kojid.run(task_id)
     pause.event.set()

@@ -8,7 +8,6 @@ uploads as kojihub does) with a backend whose build prints without end.
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 
@@ -17,7 +16,7 @@ import pytest
 
 from koji_containerbuild.builder import run as taskrun
 from koji_containerbuild.builder.cancel import TaskCancelled
-from tests.builder_harness import DOCKERFILE, Kojid, when, write_builder_config
+from tests.builder_harness import DOCKERFILE, Kojid, kojid_signal, when, write_builder_config
 from tests.test_builder_cg import OPTS, ImageBuildingBackend, build_state
 
 
@@ -104,7 +103,7 @@ def koji_cancel(sandbox_hub, task_id):
 
     def cancel():
         sandbox_hub.session("alice").cancelTask(task_id)
-        os.kill(os.getpid(), signal.SIGINT)
+        kojid_signal(signal.SIGINT)
 
     return cancel
 
@@ -118,7 +117,7 @@ def cancel_between_two_lines(backend, spy, sandbox_hub, task_id):
     steps = iter(
         (
             lambda: sandbox_hub.session("alice").cancelTask(task_id),
-            lambda: os.kill(os.getpid(), signal.SIGINT),
+            lambda: kojid_signal(signal.SIGINT),
         )
     )
 
@@ -154,7 +153,7 @@ def test_build_is_cancelled_and_refunded_while_an_upload_still_hangs(
     backend.cancel = cancel
     task_id = kojid.submit(source, OPTS)
     arm = koji_cancel(sandbox_hub, task_id)
-    when(lambda: backend.lines > 200, lambda: setattr(spy, "cancel_from_upload", arm), 60)
+    when(lambda: backend.lines > 200, lambda: setattr(spy, "cancel_from_upload", arm))
     try:
         with pytest.raises(TaskCancelled):
             kojid.run(task_id)
@@ -168,7 +167,7 @@ def test_build_is_cancelled_and_refunded_while_an_upload_still_hangs(
 def test_kojid_shutdown_keeps_the_build_and_uploads_the_logs(kojid, backend, source):
     spy = UploadSpy(kojid.session)
     task_id = kojid.submit(source, OPTS)
-    when(lambda: backend.lines > 200, lambda: os.kill(os.getpid(), signal.SIGINT), 60)
+    when(lambda: backend.lines > 200, lambda: kojid_signal(signal.SIGINT))
     with pytest.raises(TaskCancelled):
         kojid.run(task_id)  # the task is still OPEN: kojid is going down
     assert backend.cancelled == []

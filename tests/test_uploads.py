@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 import xmlrpc.client
@@ -227,3 +228,27 @@ def test_a_few_lines_of_one_file_are_not_held_back_for_as_long_as_another_bursts
     burst_still_on = quiet.uploaded
     uploader.close()
     assert burst_still_on == 13
+
+
+def blocked_signals(thread: threading.Thread) -> int:
+    """The SigBlk mask the kernel shows for ``thread``."""
+    with open(f"/proc/self/task/{thread.native_id}/status", encoding="ascii") as handle:
+        [mask] = [line.split()[1] for line in handle if line.startswith("SigBlk:")]
+    return int(mask, 16)
+
+
+def test_upload_thread_leaves_kojids_signals_to_the_main_thread(sandbox_hub, task_id):
+    uploader = LiveUploader(
+        sandbox_hub.session("builder"), koji.pathinfo.taskrelpath(task_id), 0.2
+    )
+    uploader.start()
+    try:
+        deadline = time.monotonic() + 30
+        wanted = (1 << (signal.SIGINT - 1)) | (1 << (signal.SIGTERM - 1))
+        while blocked_signals(uploader._thread) & wanted != wanted:
+            assert time.monotonic() < deadline, (
+                "the upload thread never blocked SIGINT and SIGTERM"
+            )
+            time.sleep(0.01)
+    finally:
+        uploader.close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import signal
 import threading
 import time
 import xmlrpc.client
@@ -116,6 +117,23 @@ def chunks(parts: list[bytes], limit: int) -> Iterator[bytes]:
         size += length
     if small:
         yield b"".join(small)
+
+
+#: Signals a fault in the thread itself raises: blocking them would hide the fault.
+_FAULT_SIGNALS = frozenset(
+    {signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGILL, signal.SIGABRT, signal.SIGTRAP}
+)
+
+
+def block_async_signals() -> None:
+    """Leave kojid's signals to the main thread, where the task's handlers run.
+
+    The kernel hands a signal sent to the process to any thread that does
+    not block it. Taken by this thread, it would not interrupt the main
+    thread's blocking wait (a quiet build's log read), and the task would
+    not see kojid's SIGINT until that wait ended by itself.
+    """
+    signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals() - _FAULT_SIGNALS)
 
 
 class LiveUploader:
@@ -225,6 +243,7 @@ class LiveUploader:
 
     # -- the thread ----------------------------------------------------------
     def _run(self) -> None:
+        block_async_signals()
         try:
             self._flush_until_closed()
         finally:
