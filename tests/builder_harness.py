@@ -112,7 +112,7 @@ class Kojid:
 def kojid_signal(signum: int = signal.SIGINT) -> None:
     """Send kojid's stop signal to this task process the way only its main thread takes it.
 
-    In kojid the task's own threads block it (logs.uploads.block_async_signals),
+    In kojid the task's own threads block it (threadsignals.block_async_signals),
     so the kernel hands it to the main thread, whose handlers run. Here a
     pytest-xdist thread that blocks nothing could take it instead, and a main
     thread that waits without a timeout would never see it.

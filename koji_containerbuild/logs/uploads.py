@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import signal
 import threading
 import time
 import xmlrpc.client
@@ -23,6 +22,7 @@ import koji
 from koji.util import adler32_constructor, base64encode
 
 from koji_containerbuild import LOGGER_NAME
+from koji_containerbuild.threadsignals import block_async_signals
 
 logger = logging.getLogger(f"{LOGGER_NAME}.uploads")
 
@@ -117,23 +117,6 @@ def chunks(parts: list[bytes], limit: int) -> Iterator[bytes]:
         size += length
     if small:
         yield b"".join(small)
-
-
-#: Signals a fault in the thread itself raises: blocking them would hide the fault.
-_FAULT_SIGNALS = frozenset(
-    {signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGILL, signal.SIGABRT, signal.SIGTRAP}
-)
-
-
-def block_async_signals() -> None:
-    """Leave kojid's signals to the main thread, where the task's handlers run.
-
-    The kernel hands a signal sent to the process to any thread that does
-    not block it. Taken by this thread, it would not interrupt the main
-    thread's blocking wait (a quiet build's log read), and the task would
-    not see kojid's SIGINT until that wait ended by itself.
-    """
-    signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals() - _FAULT_SIGNALS)
 
 
 class LiveUploader:
