@@ -149,9 +149,15 @@ class Server:
                 conn.sendall(b"fallback\n")
             conn.close()
             return
+        # Signals wait, blocked, until the child has the client's dispositions:
+        # one the client forwards at once would otherwise run the server's
+        # handlers in the child, inside os.fork's at-fork callbacks, where
+        # Python drops what they raise.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
         pid = os.fork()
         if pid == 0:
-            self.become_koji(conn, fds, request)  # does not return
+            self.become_koji(conn, fds, request, mask)  # does not return
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         for fd in fds:
             os.close(fd)
         run = Run(conn, pid)
@@ -209,7 +215,9 @@ class Server:
         run.conn.close()
         del self.runs[run.pid]
 
-    def become_koji(self, conn: socket.socket, fds: list[int], request: dict) -> None:
+    def become_koji(
+        self, conn: socket.socket, fds: list[int], request: dict, mask: set[int]
+    ) -> None:
         """In the forked child: the process a fresh ``koji`` would have been."""
         # None of the server's descriptors belongs to this process.
         for fd in self.own_fds():
@@ -222,6 +230,7 @@ class Server:
             sig = int(number)
             default = signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL
             signal.signal(sig, signal.SIG_IGN if ignored else default)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
             os.close(fd)
