@@ -21,6 +21,15 @@ pytest_plugins = [
 ]
 
 
+def pytest_xdist_make_scheduler(config, log):
+    """With ``--dist loadgroup`` (scripts/test): tests/xdist_units.py's units."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from tests.xdist_units import ModuleUnitScheduling
+
+    return ModuleUnitScheduling(config, log)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def koji_forkserver(tmp_path_factory):
     """Every koji command of the tests runs through one fork server per test process.

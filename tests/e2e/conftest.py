@@ -52,6 +52,12 @@ def sandbox(tmp_path_factory):
         box.stop()
 
 
+@pytest.fixture(scope="session")
+def session(sandbox):
+    """The demo user's ClientSession on the shared sandbox."""
+    return sandbox.session(runtime.USER)
+
+
 def require(problem: str | None) -> None:
     """Skip a test this machine cannot run (one sentence why); under CI, fail it."""
     if problem is None:

@@ -111,11 +111,6 @@ def task_log_text(session, task_id: int) -> str:
     return "\n".join(texts)
 
 
-@pytest.fixture(scope="module")
-def session(sandbox):
-    return sandbox.session(runtime.USER)
-
-
 # ---------------------------------------------------------------- builds
 
 

@@ -14,7 +14,6 @@ import time
 import koji
 import pytest
 
-from koji_containerbuild.sandbox.env import runtime
 from koji_containerbuild.sandbox.kojid import proctree
 from koji_containerbuild.sandbox.kojid.fork import task_pid_file
 from tests.e2e.test_e2e import (
@@ -31,11 +30,6 @@ from tests.e2e.test_e2e import (
 )
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def session(sandbox):
-    return sandbox.session(runtime.USER)
 
 
 def task_process(sandbox, task_id: int) -> tuple[int, int]:

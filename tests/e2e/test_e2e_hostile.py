@@ -20,11 +20,6 @@ from tests.e2e.test_e2e import build, dockerfile, registry_tags, task_state
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def session(sandbox):
-    return sandbox.session(runtime.USER)
-
-
 def publish_tree(sandbox, tmp_path, component: str, files: dict, symlinks: dict | None = None):
     """Commit ``files`` (name -> text) and ``symlinks`` (name -> target) as repo ``component``."""
     sandbox.hub.add_package(runtime.DEST_TAG, component, runtime.USER)

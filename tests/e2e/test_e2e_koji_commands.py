@@ -18,11 +18,6 @@ from tests.e2e.test_e2e import build, dockerfile, koji_cli, publish, task_log_te
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def session(sandbox):
-    return sandbox.session(runtime.USER)
-
-
 def test_non_scratch_build_ends_tagged_in_the_destination_tag(sandbox, tmp_path):
     url = publish(sandbox, tmp_path, "e2e-tagged", dockerfile("e2e-tagged", "1", "true"))
     done, _ = build(sandbox, url)

@@ -26,11 +26,6 @@ COMPONENT = "e2e-promote"
 
 # session scope: under xdist one module's tests may be split across runs of a
 # worker, and a module fixture made again would build the same NVR twice
-@pytest.fixture(scope="session")
-def session(sandbox):
-    return sandbox.session(runtime.USER)
-
-
 def image_build(sandbox, tmp_path, release: str, *extra: str) -> str:
     """Build COMPONENT at ``release``; its NVR."""
     sandbox.hub.add_package(runtime.RELEASE_TAG, COMPONENT, runtime.USER)

@@ -21,11 +21,6 @@ COMPONENT = "e2e-tags"
 REPOSITORY = f"e2e/{COMPONENT}"
 
 
-@pytest.fixture(scope="module")
-def session(sandbox):
-    return sandbox.session(runtime.USER)
-
-
 def digest_of(pull_spec: str) -> str:
     inspected = skopeo("inspect", f"docker://{pull_spec}")
     assert inspected.returncode == 0, inspected.stderr

@@ -228,11 +228,6 @@ def build_state(session, nvr: str) -> str | None:
     return koji.BUILD_STATES[info["state"]] if info else None
 
 
-@pytest.fixture(scope="module")
-def session(sandbox):
-    return sandbox.session()
-
-
 def cell_params():
     for phase in PHASES:
         for fault in FAULTS:
