@@ -92,7 +92,8 @@ def two_arch_sandbox(tmp_path_factory):
 
     hosts = parse_hosts(f"{runtime.host_arch()},{OTHER_ARCH}", runtime.host_arch())
     state_dir = tmp_path_factory.mktemp("sandbox-two-arch")
-    box = runtime.Sandbox(str(state_dir), worker_poll=0.2, hosts=hosts)
+    # as the sandbox above: its polls only bound what no event announces
+    box = runtime.Sandbox(str(state_dir), worker_poll=1.0, hosts=hosts)
     box.start()
     try:
         yield box
