@@ -187,21 +187,25 @@ class ArchHosts:
             if waiting:
                 self.on_waiting, action = None, self.on_waiting
                 action(waiting[0])
-        for host, session in self.sessions.items():
-            for task in session.host.getTasks():
-                if task["method"] != "buildContainerArch" or task["state"] != 0:
-                    continue
-                if not session.host.openTask(task["id"]):
-                    continue
-                if self.before_run:
-                    self.before_run(task)
-                info = session.getTaskInfo(task["id"], request=True)
-                cls = self.kojid.handlers[info["method"]]
-                handler = cls(
-                    task["id"], info["method"], info["request"], session, self.kojid.options
-                )
-                self.ran.append((host, task["arch"], task["id"]))
-                report_result(session, handler)
+        # Every host's queue first, then the runs in host order: the parent makes
+        # its subtasks in arch order, so the x86_64 one runs first whenever it
+        # exists, also when the parent made both between two hosts' looks.
+        queued = [
+            (host, session, task)
+            for host, session in self.sessions.items()
+            for task in session.host.getTasks()
+            if task["method"] == "buildContainerArch" and task["state"] == 0
+        ]
+        for host, session, task in queued:
+            if not session.host.openTask(task["id"]):
+                continue
+            if self.before_run:
+                self.before_run(task)
+            info = session.getTaskInfo(task["id"], request=True)
+            cls = self.kojid.handlers[info["method"]]
+            handler = cls(task["id"], info["method"], info["request"], session, self.kojid.options)
+            self.ran.append((host, task["arch"], task["id"]))
+            report_result(session, handler)
         for task in self.parent_session.host.getHostTasks():
             if task.get("alert"):
                 os.kill(self._main_pid, signal.SIGUSR2)
