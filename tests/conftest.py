@@ -25,9 +25,9 @@ def pytest_xdist_make_scheduler(config, log):
     """With ``--dist loadgroup`` (scripts/test): tests/xdist_units.py's units."""
     if config.getvalue("dist") != "loadgroup":
         return None
-    from tests.xdist_units import ModuleUnitScheduling
+    from tests.xdist_units import make_scheduler
 
-    return ModuleUnitScheduling(config, log)
+    return make_scheduler(config, log)
 
 
 @pytest.fixture(scope="session", autouse=True)

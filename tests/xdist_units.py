@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
-
-from xdist.scheduler import LoadScopeScheduling
+from typing import Any
 
 SHARED_SCOPES = frozenset({"module", "session"})
 
@@ -70,12 +69,20 @@ class WorkUnits:
         return module if self.module_is_whole(module) else nodeid
 
 
-class ModuleUnitScheduling(LoadScopeScheduling):
-    """Load scheduling with the modules that share their own fixtures kept whole."""
+def make_scheduler(config: Any, log: Any) -> Any:
+    """pytest-xdist's load scheduling with the modules that share their own fixtures kept whole.
 
-    def __init__(self, config, log=None) -> None:
-        super().__init__(config, log)
-        self._unit_of = WorkUnits(Path(config.rootpath))
+    xdist is imported only here, in a run that uses it: the rule above is
+    tested (and the RPM's %check runs the tests) without it.
+    """
+    from xdist.scheduler import LoadScopeScheduling
 
-    def _split_scope(self, nodeid: str) -> str:
-        return self._unit_of(nodeid)
+    class ModuleUnitScheduling(LoadScopeScheduling):
+        def __init__(self) -> None:
+            super().__init__(config, log)
+            self._unit_of = WorkUnits(Path(config.rootpath))
+
+        def _split_scope(self, nodeid: str) -> str:
+            return self._unit_of(nodeid)
+
+    return ModuleUnitScheduling()
