@@ -21,6 +21,7 @@ pytest_plugins = [
 ]
 
 
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist, which a run may lack
 def pytest_xdist_make_scheduler(config, log):
     """With ``--dist loadgroup`` (scripts/test): tests/xdist_units.py's units."""
     if config.getvalue("dist") != "loadgroup":
