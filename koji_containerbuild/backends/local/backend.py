@@ -213,18 +213,17 @@ class LocalBackend(BuildBackend):
         with open(path, "rb") as stream:
             while True:
                 chunk = stream.read(1024 * 1024)
-                if chunk:
-                    *records, pending = (pending + chunk).split(b"\n")
-                    for record in records:
-                        yield _parse_record(record)
-                    continue
-                if self._finished(handle):
+                if not chunk:
+                    if not self._finished(handle):
+                        time.sleep(_POLL)
+                        continue
+                    # what the runner wrote between the last read and its end
                     chunk = stream.read()
                     if not chunk:
                         break
-                    pending += chunk
-                    continue
-                time.sleep(_POLL)
+                *records, pending = (pending + chunk).split(b"\n")
+                for record in records:
+                    yield _parse_record(record)
         if pending:
             yield _parse_record(pending)
 
