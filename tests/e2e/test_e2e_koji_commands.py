@@ -74,7 +74,8 @@ def test_repo_url_is_seen_by_the_run_steps(sandbox, session, tmp_path, repo_serv
     url = publish(sandbox, tmp_path, "e2e-repos", text)
     done, task_id = build(sandbox, url, "--repo-url", repo_server)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "baseurl=http://127.0.0.1/e2e-extra/" in task_log_text(session, task_id)
+    logs = task_log_text(session, task_id)
+    assert "baseurl=http://127.0.0.1/e2e-extra/" in logs, logs  # the whole log if it fails
 
 
 def test_compose_id_is_refused_by_the_local_backend_before_a_build_exists(
