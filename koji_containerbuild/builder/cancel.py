@@ -101,21 +101,23 @@ class CancelWatch:
             self.event.set()
             logger.warning("Received signal %s: stopping the task", signum)
             threading.Thread(
-                target=self._redeliver, args=(threading.main_thread().ident,), daemon=True
+                target=self._redeliver,
+                args=(threading.main_thread().ident, signum),
+                daemon=True,
             ).start()
         if self._held:
             return
         raise TaskCancelled(f"signal {signum}")
 
-    def _redeliver(self, main_ident: int) -> None:
+    def _redeliver(self, main_ident: int, signum: int) -> None:
         """Signal the main thread again until the task flow settles (see the module doc)."""
         block_async_signals()
         while not self._settled.wait(REDELIVER_SECS):
             with self._redeliver_lock:
-                if self._settled.is_set() or self._held or self.signum is None:
+                if self._settled.is_set() or self._held:
                     continue
                 self._redelivering = True
-                signal.pthread_kill(main_ident, self.signum)
+                signal.pthread_kill(main_ident, signum)
 
     def _settle(self) -> None:
         with self._redeliver_lock:
