@@ -23,6 +23,11 @@ from koji_containerbuild.image.dockerfile import DockerfileError, read_dockerfil
 from koji_containerbuild.image.imagetags import ImageTags
 from koji_containerbuild.image.sourcefiles import SourceFileError
 
+#: zlib level of the image archive the CG import uploads. At level 6 this
+#: compression was the build runner's largest CPU cost in Python (deflate's
+#: lazy matching); level 1 is three times faster for an archive about a tenth
+#: larger, and the archive is read only by those who download it from Koji.
+ARCHIVE_GZIP_LEVEL = 1
 RPM_QUERYFORMAT = (
     "%{NAME}\\t%{VERSION}\\t%{RELEASE}\\t%{EPOCH}\\t%{ARCH}\\t%{SIGMD5}\\t"
     "%{SIGPGP:pgpsig}\\t%{SIGGPG:pgpsig}\\n"
@@ -226,7 +231,8 @@ class Runner(PushSteps):
         layer_sizes = [{"diff_id": d, "size": s} for d, s in zip(diff_ids, sizes)]
         short_id = image_id.replace("sha256:", "")[:12]
         archive_path = os.path.join(self.work, f"docker-image-{short_id}.{arch}.tar.gz")
-        with open(plain, "rb") as src, gzip.open(archive_path, "wb", compresslevel=6) as dst:
+        level = ARCHIVE_GZIP_LEVEL
+        with open(plain, "rb") as src, gzip.open(archive_path, "wb", compresslevel=level) as dst:
             shutil.copyfileobj(src, dst, 1024 * 1024)
         os.unlink(plain)
         return {
