@@ -125,11 +125,28 @@ def test_killed_client_takes_its_koji_with_it(server, real_koji, hung_hub):
     assert koji_pid not in children(process.pid)
 
 
-def interrupted_status(command: str, env: dict, hung_hub, listener, sigint) -> int:
+def ignored_signals(pid: int) -> int:
+    """The mask of signals the process ignores (the kernel drops them on arrival)."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as handle:
+        for line in handle:
+            if line.startswith("SigIgn:"):
+                return int(line.split()[1], 16)
+    raise AssertionError(f"no SigIgn line for process {pid}")
+
+
+def ignores_sigint(pid: int) -> bool:
+    return bool(ignored_signals(pid) & (1 << (signal.SIGINT - 1)))
+
+
+def interrupted_status(command: str, env: dict, hung_hub, listener, sigint, koji_pid=None) -> int:
     """The exit status of ``command`` sent SIGINT, then SIGTERM, while koji waits on the hub.
 
     ``sigint`` is the SIGINT disposition the command starts with (a test
-    process may have inherited SIGINT ignored, as background jobs do).
+    process may have inherited SIGINT ignored, as background jobs do). With
+    SIG_IGN, that the SIGINT changed nothing is read off the kernel instead of
+    waited for: the process running koji (``koji_pid(process)``, else the
+    command's own) ignores it, so the kernel drops it, also when the fork
+    server's client passes it on.
     """
     waiting = subprocess.Popen(
         [command, "-c", str(hung_hub), "-p", "hung", "--noauth", "moshimoshi"],
@@ -139,8 +156,13 @@ def interrupted_status(command: str, env: dict, hung_hub, listener, sigint) -> i
     conn, _ = listener.accept()  # koji is in its first hub call
     with conn:
         waiting.send_signal(signal.SIGINT)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            return waiting.wait(5)  # koji needs well under a second to leave
+        if sigint == signal.SIG_IGN:
+            running_koji = koji_pid(waiting) if koji_pid else waiting.pid
+            assert ignores_sigint(running_koji)
+            assert waiting.poll() is None
+        else:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                return waiting.wait(30)  # koji needs well under a second to leave
         waiting.send_signal(signal.SIGTERM)
         return waiting.wait(30)
 
@@ -158,11 +180,17 @@ def test_interrupted_run_exits_as_the_real_koji_does(server, real_koji, hung_hub
 def test_run_of_a_client_that_ignores_sigint_ignores_it_too(
     server, real_koji, hung_hub, hung_listener
 ):
-    _, socket_path, launcher = server
+    process, socket_path, launcher = server
     env = client_env(socket_path, real_koji)
+
+    def forked_koji(_client) -> int:
+        running = children(process.pid)
+        assert len(running) == 1, f"the server runs {len(running)} koji processes after the SIGINT"
+        return running.pop()
+
     statuses = [
-        interrupted_status(command, env, hung_hub, hung_listener, signal.SIG_IGN)
-        for command in (str(launcher), real_koji)
+        interrupted_status(command, env, hung_hub, hung_listener, signal.SIG_IGN, koji_pid)
+        for command, koji_pid in ((str(launcher), forked_koji), (real_koji, None))
     ]
     assert statuses == [-signal.SIGTERM, -signal.SIGTERM]  # the SIGINT changed nothing
 
