@@ -31,6 +31,7 @@ sys.path.insert(0, ROOT)
 
 import koji  # noqa: E402
 
+from koji_containerbuild.backends.local.build import ARCHIVE_GZIP_LEVEL  # noqa: E402
 from koji_containerbuild.backends.local.buildah import oci_arch  # noqa: E402
 from koji_containerbuild.hostarch import host_arch  # noqa: E402
 from koji_containerbuild.sandbox.env import runtime  # noqa: E402
@@ -146,7 +147,9 @@ class Bench:
         self._run([*buildah, "push", "--format", "v2s2", "--tls-verify=false",
                    "--digestfile", os.path.join(source, "digest"), ref, dest])  # fmt: skip
         self._run([*buildah, "push", "--quiet", ref, f"docker-archive:{plain}:{component}:x"])
-        with open(plain, "rb") as src, gzip.open(plain + ".gz", "wb", compresslevel=6) as dst:
+        # at the level the local backend compresses the archive with
+        level = ARCHIVE_GZIP_LEVEL
+        with open(plain, "rb") as src, gzip.open(plain + ".gz", "wb", compresslevel=level) as dst:
             shutil.copyfileobj(src, dst, 1024 * 1024)
         elapsed = time.monotonic() - start
         self._run([*buildah, "rmi", ref])
