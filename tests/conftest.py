@@ -21,15 +21,6 @@ pytest_plugins = [
 ]
 
 
-def pytest_collection_modifyitems(session, config, items):
-    """The end-to-end builds spread over the run (tests/xdist_units.py, spread_builds)."""
-    from tests.xdist_units import WorkUnits, spread_builds
-
-    position = {item.nodeid: item for item in items}
-    order = spread_builds([item.nodeid for item in items], WorkUnits(Path(config.rootpath)))
-    items[:] = [position[nodeid] for nodeid in order]
-
-
 @pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist, which a run may lack
 def pytest_xdist_make_scheduler(config, log):
     """With ``--dist loadgroup`` (scripts/test): tests/xdist_units.py's units."""

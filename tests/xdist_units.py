@@ -5,9 +5,7 @@ of the tests using it. Where a test module defines such a fixture itself
 (a sandbox's builds that all its tests then look at), spreading its tests
 over the workers repeats those builds in each of them. So such a module is
 one unit of work, run by one worker; every other test is a unit of its own,
-handed to whichever worker runs low first, the largest units first. The
-end-to-end tests that are units of their own are spread over the run
-(spread_builds): they keep the CPUs busy while the unit tests wait.
+handed to whichever worker runs low first, the largest units first.
 
 pytest-xdist's own ``loadgroup`` would do this from ``xdist_group`` marks, but
 it tags the marked tests' node ids through an attribute pytest 9.2 no longer
@@ -20,7 +18,6 @@ test modules' source here: a fixture decorator with ``scope="module"`` or
 from __future__ import annotations
 
 import ast
-import bisect
 from pathlib import Path
 from typing import Any
 
@@ -70,42 +67,6 @@ class WorkUnits:
     def __call__(self, nodeid: str) -> str:
         module = nodeid.split("::", 1)[0]
         return module if self.module_is_whole(module) else nodeid
-
-
-#: Where the build-heavy end-to-end tests go: spread over this first part of
-#: the run, so that the last tests a worker takes are short ones.
-SPREAD_OVER = 0.8
-
-
-def spread_builds(nodeids: list[str], unit_of: WorkUnits) -> list[str]:
-    """The node ids with the end-to-end tests that are units of their own spread out.
-
-    Those tests build images and keep both CPUs busy; most unit tests wait
-    on their fakes' timers instead. Run in collection order (tests/e2e
-    first), the first part of a run queued for CPU and the last part left
-    it idle, so each end-to-end test goes between the unit tests, evenly
-    over the first SPREAD_OVER of them. A module kept whole stays together
-    and in place: its tests share one fixture.
-    """
-    heavy = [n for n in nodeids if n.startswith("tests/e2e/") and unit_of(n) == n]
-    if not heavy:
-        return list(nodeids)
-    chosen = set(heavy)
-    light = [n for n in nodeids if n not in chosen]
-    # places between two units of work: never inside a module kept whole
-    starts = [0]
-    starts += [i for i in range(1, len(light)) if unit_of(light[i]) != unit_of(light[i - 1])]
-    starts.append(len(light))
-    reach = max(1, int(len(light) * SPREAD_OVER))
-    spread: list[str] = []
-    taken = 0
-    for index, nodeid in enumerate(heavy):
-        slot = max(taken, starts[bisect.bisect_left(starts, index * reach // len(heavy))])
-        spread.extend(light[taken:slot])
-        spread.append(nodeid)
-        taken = slot
-    spread.extend(light[taken:])
-    return spread
 
 
 def make_scheduler(config: Any, log: Any) -> Any:
