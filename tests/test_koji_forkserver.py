@@ -138,13 +138,15 @@ def ignores_sigint(pid: int) -> bool:
     return bool(ignored_signals(pid) & (1 << (signal.SIGINT - 1)))
 
 
-def interrupted_status(command: str, env: dict, hung_hub, listener, sigint, koji_pid=None) -> int:
+def interrupted_status(
+    command: str, env: dict, hung_hub, listener, sigint, koji_pid_of=None
+) -> int:
     """The exit status of ``command`` sent SIGINT, then SIGTERM, while koji waits on the hub.
 
     ``sigint`` is the SIGINT disposition the command starts with (a test
     process may have inherited SIGINT ignored, as background jobs do). With
     SIG_IGN, that the SIGINT changed nothing is read off the kernel instead of
-    waited for: the process running koji (``koji_pid(process)``, else the
+    waited for: the process running koji (``koji_pid_of(process)``, else the
     command's own) ignores it, so the kernel drops it, also when the fork
     server's client passes it on.
     """
@@ -157,7 +159,7 @@ def interrupted_status(command: str, env: dict, hung_hub, listener, sigint, koji
     with conn:
         waiting.send_signal(signal.SIGINT)
         if sigint == signal.SIG_IGN:
-            running_koji = koji_pid(waiting) if koji_pid else waiting.pid
+            running_koji = koji_pid_of(waiting) if koji_pid_of else waiting.pid
             assert ignores_sigint(running_koji)
             assert waiting.poll() is None
         else:
@@ -189,8 +191,8 @@ def test_run_of_a_client_that_ignores_sigint_ignores_it_too(
         return running.pop()
 
     statuses = [
-        interrupted_status(command, env, hung_hub, hung_listener, signal.SIG_IGN, koji_pid)
-        for command, koji_pid in ((str(launcher), forked_koji), (real_koji, None))
+        interrupted_status(command, env, hung_hub, hung_listener, signal.SIG_IGN, koji_pid_of)
+        for command, koji_pid_of in ((str(launcher), forked_koji), (real_koji, None))
     ]
     assert statuses == [-signal.SIGTERM, -signal.SIGTERM]  # the SIGINT changed nothing
 
