@@ -125,17 +125,11 @@ def test_killed_client_takes_its_koji_with_it(server, real_koji, hung_hub):
     assert koji_pid not in children(process.pid)
 
 
-def ignored_signals(pid: int) -> int:
-    """The mask of signals the process ignores (the kernel drops them on arrival)."""
-    with open(f"/proc/{pid}/status", encoding="ascii") as handle:
-        for line in handle:
-            if line.startswith("SigIgn:"):
-                return int(line.split()[1], 16)
-    raise AssertionError(f"no SigIgn line for process {pid}")
-
-
 def ignores_sigint(pid: int) -> bool:
-    return bool(ignored_signals(pid) & (1 << (signal.SIGINT - 1)))
+    """Whether the SigIgn mask the kernel shows for ``pid`` holds SIGINT (dropped on arrival)."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as handle:
+        [mask] = [line.split()[1] for line in handle if line.startswith("SigIgn:")]
+    return bool(int(mask, 16) & (1 << (signal.SIGINT - 1)))
 
 
 def interrupted_status(
