@@ -7,12 +7,12 @@ import http.server
 import io
 import re
 import tarfile
-import threading
 
 import pytest
 
 from koji_containerbuild.backends.base import Outcome
 from koji_containerbuild.backends.local import yum_repos
+from koji_containerbuild.sandbox.httpthread import serve_in_thread, stop_serving
 from tests import test_backends_local as local_tests
 
 # the local backend's fixtures: real buildah, registry and base image
@@ -41,11 +41,9 @@ def repo_server():
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    thread = serve_in_thread(server, "repo-files")
     yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    stop_serving(server, thread)
 
 
 def image_paths(archive_path: str) -> set[str]:

@@ -7,12 +7,12 @@ hub plugin); every check goes through the real koji CLI.
 from __future__ import annotations
 
 import http.server
-import threading
 
 import koji
 import pytest
 
 from koji_containerbuild.sandbox.env import runtime
+from koji_containerbuild.sandbox.httpthread import serve_in_thread, stop_serving
 from tests.e2e.test_e2e import build, dockerfile, koji_cli, publish, task_log_text
 
 pytestmark = pytest.mark.e2e
@@ -63,10 +63,9 @@ def repo_server():
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    thread = serve_in_thread(server, "e2e-extra-repo")
     yield f"http://127.0.0.1:{server.server_address[1]}/e2e-extra.repo"
-    server.shutdown()
-    server.server_close()
+    stop_serving(server, thread)
 
 
 def test_repo_url_is_seen_by_the_run_steps(sandbox, session, tmp_path, repo_server):

@@ -18,6 +18,7 @@ import subprocess
 import threading
 
 from koji_containerbuild import LOGGER_NAME
+from koji_containerbuild.sandbox.httpthread import serve_in_thread, stop_serving
 
 log = logging.getLogger(f"{LOGGER_NAME}.sandbox.signing")
 
@@ -98,12 +99,14 @@ class LookasideServer:
         handler = functools.partial(_QuietHandler, directory=directory)
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread: threading.Thread | None = None
 
     def start(self) -> str:
-        self._thread.start()
+        self._thread = serve_in_thread(self._server, "sandbox-lookaside")
         return self.url
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        if self._thread is None:
+            self._server.server_close()
+        else:
+            stop_serving(self._server, self._thread)

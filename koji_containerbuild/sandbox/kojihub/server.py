@@ -21,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import koji
 import koji.xmlrpcplus as xmlrpcplus
 
+from koji_containerbuild.sandbox.httpthread import serve_in_thread, stop_serving
 from koji_containerbuild.sandbox.kojihub.api_base import fault_for
 from koji_containerbuild.sandbox.kojihub.uploads import raw_upload
 from koji_containerbuild.sandbox.kojiweb import web
@@ -48,9 +49,7 @@ class ServerHandle:
     thread: threading.Thread
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=10)
+        stop_serving(self.server, self.thread)
 
 
 class _KojiHandler(BaseHTTPRequestHandler):
@@ -203,10 +202,7 @@ def serve(hub, host: str = "127.0.0.1", port: int = 0) -> ServerHandle:
     handler = type("SandboxKojiHandler", (_KojiHandler,), {"hub": hub})
     server = _Server((host, port), handler)
     real_port = server.server_address[1]
-    thread = threading.Thread(
-        target=server.serve_forever, name=f"sandbox-hub-{real_port}", daemon=True
-    )
-    thread.start()
+    thread = serve_in_thread(server, f"sandbox-hub-{real_port}")
     base = f"http://{host}:{real_port}"
     return ServerHandle(
         url=f"{base}/kojihub",
