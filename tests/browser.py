@@ -1,13 +1,16 @@
 """A real browser for the web view tests: Debian's/Fedora's chromium, headless.
 
-dump_dom() and screenshot() are one-shot runs (--dump-dom, --screenshot).
-LivePage keeps a page open and reads it while its scripts run, through the
-DevTools protocol over --remote-debugging-pipe (fd 3 in, fd 4 out, JSON
+One chromium serves all the pages of a test session (a Browser): starting it
+costs about a CPU-second, a page in it a small part of that. Each page opens
+in a browser context of its own (no cookies, cache or storage shared with
+another page, as separate profiles would be). The browser is driven through
+the DevTools protocol over --remote-debugging-pipe (fd 3 in, fd 4 out, JSON
 messages ending in NUL), so no port and no websocket client are needed.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import fcntl
 import json
@@ -41,37 +44,15 @@ def find_chromium() -> str | None:
     return None
 
 
-def _command(binary: str, profile: str, *extra: str) -> list[str]:
-    return [binary, *FLAGS, f"--user-data-dir={profile}", *extra]
+class Browser:
+    """One headless chromium and its DevTools pipe; pages are LivePage objects."""
 
-
-def dump_dom(binary: str, url: str, timeout: float = 90) -> str:
-    """The DOM after the page loaded, as chromium serialises it."""
-    with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
-        done = subprocess.run(
-            [*_command(binary, profile), "--dump-dom", url],
-            capture_output=True, text=True, timeout=timeout, check=True,
-        )  # fmt: skip
-    return done.stdout
-
-
-def screenshot(binary: str, url: str, path: str, size: str = "1100,820") -> None:
-    with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
-        subprocess.run(
-            [*_command(binary, profile, f"--window-size={size}", "--hide-scrollbars",
-                       f"--screenshot={os.path.abspath(path)}"), url],
-            capture_output=True, timeout=90, check=True,
-        )  # fmt: skip
-
-
-class LivePage:
-    """One open page in a headless chromium, read through the DevTools pipe."""
-
-    def __init__(self, binary: str, url: str, javascript: bool = True):
+    def __init__(self, binary: str) -> None:
         self._profile = tempfile.TemporaryDirectory(prefix="chromium-")
         to_browser_r, self._to_browser = os.pipe()
         self._from_browser, from_browser_w = os.pipe()
-        command = _command(binary, self._profile.name, "--remote-debugging-pipe", "about:blank")
+        command = [binary, *FLAGS, f"--user-data-dir={self._profile.name}",
+                   "--remote-debugging-pipe", "about:blank"]  # fmt: skip
 
         def wire_fds() -> None:
             # Out of the way first, so neither end is overwritten by the other's dup2.
@@ -90,12 +71,10 @@ class LivePage:
         os.close(from_browser_w)
         self._buffer = b""
         self._next_id = 0
-        self._session = self._attach()
-        if not javascript:
-            self.call("Emulation.setScriptExecutionDisabled", {"value": True}, self._session)
-        self.call("Page.navigate", {"url": url}, self._session)
+        #: events read while waiting for an answer, for wait_event
+        self._events: list[dict] = []
 
-    def _send(self, method: str, params: dict | None = None, session: str | None = None) -> int:
+    def _send(self, method: str, params: dict | None, session: str | None) -> int:
         self._next_id += 1
         message: dict[str, Any] = {"id": self._next_id, "method": method, "params": params or {}}
         if session:
@@ -126,33 +105,75 @@ class LivePage:
                 if "error" in message:
                     raise RuntimeError(f"{method}: {message['error']}")
                 return message.get("result", {})
+            if "method" in message:
+                self._events.append(message)
 
-    def _attach(self) -> str:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            pages = [
-                t for t in self.call("Target.getTargets")["targetInfos"] if t["type"] == "page"
-            ]
-            if pages:
-                attached = self.call(
-                    "Target.attachToTarget", {"targetId": pages[0]["targetId"], "flatten": True}
-                )
-                return attached["sessionId"]
-            time.sleep(0.1)
-        raise TimeoutError("chromium opened no page")
+    def wait_event(self, method: str, session: str, timeout: float) -> dict:
+        """The first event ``method`` of ``session`` not waited for yet."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for event in self._events:
+                if event["method"] == method and event.get("sessionId") == session:
+                    self._events.remove(event)
+                    return event
+            message = self._receive(deadline)
+            if "method" in message:
+                self._events.append(message)
+
+    def forget_events(self, session: str) -> None:
+        self._events = [e for e in self._events if e.get("sessionId") != session]
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError, TimeoutError, ConnectionError, RuntimeError):
+            self.call("Browser.close", timeout=5)
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait(timeout=10)
+        os.close(self._to_browser)
+        os.close(self._from_browser)
+        self._profile.cleanup()
+
+
+class LivePage:
+    """One open page of a Browser, read while its scripts run."""
+
+    def __init__(self, browser: Browser, url: str, javascript: bool = True,
+                 size: tuple[int, int] | None = None) -> None:  # fmt: skip
+        self._browser = browser
+        self._context = browser.call("Target.createBrowserContext")["browserContextId"]
+        self._target = browser.call(
+            "Target.createTarget", {"url": "about:blank", "browserContextId": self._context}
+        )["targetId"]
+        self._session = browser.call(
+            "Target.attachToTarget", {"targetId": self._target, "flatten": True}
+        )["sessionId"]
+        self.call("Page.enable")
+        if not javascript:
+            self.call("Emulation.setScriptExecutionDisabled", {"value": True})
+        if size is not None:
+            width, height = size
+            metrics = {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}
+            self.call("Emulation.setDeviceMetricsOverride", metrics)
+            self.call("Emulation.setScrollbarsHidden", {"hidden": True})
+        self.call("Page.navigate", {"url": url})
+
+    def call(self, method: str, params: dict | None = None, timeout: float = 30) -> dict:
+        return self._browser.call(method, params, self._session, timeout)
+
+    def wait_loaded(self, timeout: float = 90) -> None:
+        """Until the page's load event (what --dump-dom and --screenshot wait for)."""
+        self._browser.wait_event("Page.loadEventFired", self._session, timeout)
 
     def evaluate(self, expression: str) -> Any:
-        result = self.call(
-            "Runtime.evaluate", {"expression": expression, "returnByValue": True}, self._session
-        )
+        result = self.call("Runtime.evaluate", {"expression": expression, "returnByValue": True})
         return result.get("result", {}).get("value")
 
     def html(self) -> str:
         """The document as it is now (DOM.getOuterHTML: works with scripts off too)."""
-        root = self.call("DOM.getDocument", {"depth": -1}, self._session)["root"]
-        return self.call("DOM.getOuterHTML", {"nodeId": root["nodeId"]}, self._session)[
-            "outerHTML"
-        ]
+        root = self.call("DOM.getDocument", {"depth": -1})["root"]
+        return self.call("DOM.getOuterHTML", {"nodeId": root["nodeId"]})["outerHTML"]
 
     def text(self) -> str:
         """What the page shows now (document.body.innerText), '' while it loads."""
@@ -168,20 +189,33 @@ class LivePage:
             time.sleep(0.25)
         raise AssertionError(f"the page never showed {wanted!r}; it shows:\n{shown}")
 
+    def png(self) -> bytes:
+        return base64.b64decode(self.call("Page.captureScreenshot", {"format": "png"})["data"])
+
     def close(self) -> None:
         with contextlib.suppress(OSError, TimeoutError, ConnectionError, RuntimeError):
-            self.call("Browser.close", timeout=5)
-        try:
-            self._process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait(timeout=10)
-        os.close(self._to_browser)
-        os.close(self._from_browser)
-        self._profile.cleanup()
+            self._browser.call("Target.closeTarget", {"targetId": self._target})
+            self._browser.call("Target.disposeBrowserContext", {"browserContextId": self._context})
+        self._browser.forget_events(self._session)
 
     def __enter__(self) -> LivePage:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def dump_dom(browser: Browser, url: str, timeout: float = 90) -> str:
+    """The DOM once the page loaded, as chromium serialises it."""
+    with LivePage(browser, url) as page:
+        page.wait_loaded(timeout)
+        return page.html()
+
+
+def screenshot(browser: Browser, url: str, path: str, size: tuple[int, int] = (1100, 820)) -> None:
+    """A PNG of the loaded page at ``size`` (width, height), without scrollbars."""
+    with LivePage(browser, url, size=size) as page:
+        page.wait_loaded()
+        data = page.png()
+    with open(path, "wb") as handle:
+        handle.write(data)

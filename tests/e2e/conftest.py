@@ -102,9 +102,9 @@ def two_arch_sandbox(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def chromium() -> str:
+def chromium():
     """The headless browser the web view tests open pages in (tests/browser.py)."""
-    from tests.browser import find_chromium
+    from tests.browser import Browser, find_chromium
 
     binary = find_chromium()
     if binary is None:
@@ -112,4 +112,8 @@ def chromium() -> str:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message + " (CI must install it)", pytrace=False)
         pytest.skip(message)
-    return binary
+    browser = Browser(binary)
+    try:
+        yield browser
+    finally:
+        browser.close()
