@@ -19,6 +19,7 @@ import pytest
 from koji_containerbuild.backends import create_backend
 from koji_containerbuild.backends.base import BuildRequest
 from koji_containerbuild.backends.local import buildah as bh
+from koji_containerbuild.backends.local import registry
 from koji_containerbuild.config import LocalSettings
 from koji_containerbuild.hostarch import host_arch
 
@@ -68,9 +69,11 @@ def make_request(tmp_path, dockerfile: str, *, name="demo/app", release="1", **k
 
 
 def registry_digest(settings, ref):
-    return bh.registry_digest(bh.settings_dict(settings), ref)
+    return registry.registry_digest(bh.settings_dict(settings), ref)
 
 
 def registry_tags(settings, repository: str) -> list[str]:
     """The tags of ``repository`` in the settings' registry, sorted (none when it is missing)."""
-    return sorted(bh.list_tags(bh.settings_dict(settings), f"{settings.registry}/{repository}"))
+    return sorted(
+        registry.list_tags(bh.settings_dict(settings), f"{settings.registry}/{repository}")
+    )

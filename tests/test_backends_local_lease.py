@@ -19,6 +19,7 @@ import pytest
 
 from koji_containerbuild.backends.base import BuildRequest, Outcome
 from koji_containerbuild.backends.local import buildah as bh
+from koji_containerbuild.backends.local import registry
 from koji_containerbuild.backends.local.procs import runner_tree
 from tests.local_backend_fixture import (  # noqa: F401 - fixtures
     HOST,
@@ -185,17 +186,17 @@ def test_withdraw_keeps_a_manifest_an_older_builds_tag_points_at(tmp_path, setti
     copy_image(base_image, f"{repository}:1.0-1")  # an older build's record
     copy_image(base_image, f"{repository}:scratch-9-2026")  # this build, same digest
     build_dir = journal_build(tmp_path, repository, "scratch-9-2026")
-    assert bh.withdraw_pushes(build_dir, bh.settings_dict(settings)) == []
+    assert registry.withdraw_pushes(build_dir, bh.settings_dict(settings)) == []
     assert "1.0-1" in registry_tags(settings, "demo/shared")
 
 
 def test_withdraw_keeps_a_tag_it_moved_onto_the_digest_it_had(tmp_path, settings, base_image):
     repository = f"{settings.registry}/demo/moved"
     copy_image(base_image, f"{repository}:latest")
-    digest = bh.registry_digest(bh.settings_dict(settings), f"{repository}:latest")
+    digest = registry.registry_digest(bh.settings_dict(settings), f"{repository}:latest")
     copy_image(base_image, f"{repository}:1.0-2-7-2026")
     build_dir = journal_build(tmp_path, repository, "1.0-2-7-2026", moved={"latest": digest})
-    bh.withdraw_pushes(build_dir, bh.settings_dict(settings))
+    registry.withdraw_pushes(build_dir, bh.settings_dict(settings))
     assert "latest" in registry_tags(settings, "demo/moved")
 
 
@@ -206,7 +207,7 @@ def test_withdraw_deletes_a_tag_it_moved_from_another_digest(tmp_path, settings,
     build_dir = journal_build(
         tmp_path, repository, "1.0-3-7-2026", moved={"latest": "sha256:" + "0" * 64}
     )
-    bh.withdraw_pushes(build_dir, bh.settings_dict(settings))
+    registry.withdraw_pushes(build_dir, bh.settings_dict(settings))
     assert registry_tags(settings, "demo/floating") == []
 
 
@@ -244,5 +245,5 @@ def test_withdraw_tries_again_when_the_registry_fails_a_delete(
     )
     (bin_dir / "skopeo").chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
-    assert bh.withdraw_pushes(build_dir, bh.settings_dict(settings)) == []
+    assert registry.withdraw_pushes(build_dir, bh.settings_dict(settings)) == []
     assert registry_tags(settings, "demo/flaky") == []

@@ -14,6 +14,7 @@ import sys
 
 from koji_containerbuild.backends.base import Outcome
 from koji_containerbuild.backends.local import buildah as bh
+from koji_containerbuild.backends.local import registry
 from koji_containerbuild.backends.local.backend import LocalBackend
 from koji_containerbuild.backends.local.procs import runner_tree
 from tests.local_backend_fixture import backend, make_request, registry_digest, settings  # noqa: F401 - fixtures
@@ -66,7 +67,7 @@ def test_cancel_withdraws_pushed_unique_tags(tmp_path, backend, settings, base_i
         {"repository": repo, "unique_tags": ["1-1-9-20250101"], "digests": []},
     )
 
-    assert bh.withdraw_pushes(str(build_dir), bh.settings_dict(settings)) == []
+    assert registry.withdraw_pushes(str(build_dir), bh.settings_dict(settings)) == []
     assert registry_digest(settings, f"{repo}:1-1-9-20250101") is None
     assert registry_digest(settings, base_image) is not None
 

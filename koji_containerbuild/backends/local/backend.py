@@ -32,6 +32,7 @@ from koji_containerbuild.backends.base import (
     Outcome,
 )
 from koji_containerbuild.backends.local import buildah as bh
+from koji_containerbuild.backends.local import registry
 from koji_containerbuild.backends.local import runner as local_runner
 from koji_containerbuild.backends.local.procs import same_process, stop_runner
 from koji_containerbuild.hostarch import host_arch
@@ -121,7 +122,7 @@ class LocalBackend(BuildBackend):
             digest = image.digests.get(bh.MANIFEST_V2, "")
             for pull in image.repositories:
                 if digest and pull.endswith(f"@{digest}"):
-                    for failure in bh.delete_untagged(
+                    for failure in registry.delete_untagged(
                         self.settings, pull.rsplit("@", 1)[0], digest
                     ):
                         log.warning("could not withdraw an arch image: %s", failure)
@@ -266,7 +267,7 @@ class LocalBackend(BuildBackend):
         # just before it sees the marker, and withdrawing what is already gone
         # deletes nothing.
         spec = bh.read_json(self._path(handle, bh.BUILD_FILE))
-        failures = bh.withdraw_pushes(self.build_dir(handle), spec["settings"])
+        failures = registry.withdraw_pushes(self.build_dir(handle), spec["settings"])
         for failure in failures:
             log.warning("could not withdraw a cancelled push: %s", failure)
         if self._status(handle) is None:

@@ -7,13 +7,12 @@ cancelled and cleaned up by another after kojid restarts the task.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
 import subprocess
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import IO, Any
 
 import koji
@@ -300,100 +299,3 @@ def write_json(path: str, data: Any) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
-
-
-def registry_digest(settings: Mapping[str, Any], ref: str) -> str | None:
-    """Manifest digest of ``docker://ref`` in the registry, None when absent."""
-    result = subprocess.run(
-        ["skopeo", "inspect", tls_flag(settings), "--raw", f"docker://{ref}"],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
-    if result.returncode != 0:
-        return None
-    return "sha256:" + hashlib.sha256(result.stdout).hexdigest()
-
-
-def delete_manifests(settings: Mapping[str, Any], repository: str, digests: Iterable[str]) -> list:
-    """Delete manifests by digest (and with them every tag pointing at them)."""
-    failures = []
-    for digest in digests:
-        result = run(
-            ["skopeo", "delete", tls_flag(settings), f"docker://{repository}@{digest}"],
-            timeout=60,
-        )
-        if result.returncode != 0 and "manifest unknown" not in result.stderr.lower():
-            failures.append(f"{repository}@{digest}: {result.stderr.strip()}")
-    return failures
-
-
-def list_tags(settings: Mapping[str, Any], repository: str) -> list[str]:
-    """Tags of ``repository`` in the registry (none when it does not exist)."""
-    result = run(["skopeo", "list-tags", tls_flag(settings), f"docker://{repository}"], timeout=60)
-    if result.returncode != 0:
-        return []
-    try:
-        return list(json.loads(result.stdout).get("Tags") or [])
-    except ValueError:
-        return []
-
-
-def delete_untagged(settings: Mapping[str, Any], repository: str, digest: str) -> list[str]:
-    """Delete the manifest ``digest`` unless a tag of ``repository`` points at it; failures."""
-    for tag in list_tags(settings, repository):
-        if registry_digest(settings, f"{repository}:{tag}") == digest:
-            return []
-    return delete_manifests(settings, repository, [digest])
-
-
-#: Rounds of deleting a build's manifests before withdraw_pushes gives up.
-WITHDRAW_ATTEMPTS = 3
-
-
-def withdraw_pushes(build_dir: str, settings: Mapping[str, Any]) -> list[str]:
-    """Remove from the registry whatever this build pushed; returns failures.
-
-    The runner journals each reference BEFORE pushing it, so a push cut short
-    by a kill is still found here; digests are looked up again in the registry
-    because the runner may have died before recording them. Only digests that
-    belong to this build (its unique tags) are deleted, and only when no tag
-    another build set still points at them: the registry deletes a manifest
-    with every tag on it, so a digest shared with an older build's tag (the
-    same image built twice, or a tag this build moved onto the digest it
-    already had) is kept.
-    """
-    journal = read_json(os.path.join(build_dir, PUSHED_FILE), {}) or {}
-    repository = journal.get("repository")
-    if not repository:
-        return []
-    digests = list(journal.get("digests", []))
-    ours = set(journal.get("unique_tags", []))
-    for tag in ours:
-        digest = registry_digest(settings, f"{repository}:{tag}")
-        if digest and digest not in digests:
-            digests.append(digest)
-    if not digests:
-        return []
-    moved = journal.get("moved_tags", {})
-    shared = set()
-    for tag in list_tags(settings, repository):
-        if tag in ours:
-            continue
-        digest = registry_digest(settings, f"{repository}:{tag}")
-        if digest in digests and (tag not in moved or moved[tag] == digest):
-            shared.add(digest)
-    doomed = [d for d in digests if d not in shared]
-    # a registry under load may fail a delete: check what is left and try again
-    mine = ours | set(moved)
-    failures: list[str] = []
-    for attempt in range(WITHDRAW_ATTEMPTS):
-        if attempt:
-            time.sleep(0.5 * attempt)
-        failures = delete_manifests(settings, repository, doomed)
-        left = {registry_digest(settings, f"{repository}:{tag}") for tag in mine}
-        doomed = [d for d in doomed if d in left]
-        if not doomed:
-            return failures
-    return failures or [f"{repository}@{d}: still in the registry after deleting" for d in doomed]

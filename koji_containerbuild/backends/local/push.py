@@ -2,18 +2,18 @@
 
 Part of the detached runner (:class:`.build.Runner` mixes it in). Every
 reference is journaled in ``pushed.json`` BEFORE it is pushed, so a push cut
-short by a kill is still withdrawn (:func:`.buildah.withdraw_pushes`).
+short by a kill is still withdrawn (:func:`.registry.withdraw_pushes`).
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import hashlib
 import os
 import shutil
 from typing import Any
 
 from koji_containerbuild.backends.local import buildah as bh
+from koji_containerbuild.backends.local import registry
 
 
 class BuildFailed(Exception):
@@ -91,8 +91,8 @@ class PushSteps:
     def push_tags(self, source: str, copy_all: list[str]) -> None:
         """Point every tag but the unique one (pushed already) at ``source``.
 
-        What each tag pointed at before is read at once and journaled first
-        (see withdraw_pushes); the tags are then pushed one after the other:
+        What each tag pointed at before is read and journaled first (see
+        withdraw_pushes); the tags are then pushed one after the other:
         docker-distribution answers 500 to reads of a manifest that another
         request writes at the same time.
         """
@@ -101,8 +101,7 @@ class PushSteps:
             return
         self.check_cancelled()
         self.hold("push")
-        with concurrent.futures.ThreadPoolExecutor(len(tags)) as pool:
-            before = list(pool.map(self.registry_digest_of, tags))
+        before = [self.registry_digest_of(tag) for tag in tags]
         self.journal["moved_tags"].update(zip(tags, before))
         self.save_journal()
         for tag in tags:
@@ -111,9 +110,14 @@ class PushSteps:
             self.push_tag(source, copy_all, tag)
 
     def registry_digest_of(self, tag: str) -> str | None:
-        return bh.registry_digest(self.settings, f"{self.repository}:{tag}")
+        return registry.registry_digest(self.settings, f"{self.repository}:{tag}")
 
     def push_tag(self, source: str, copy_all: list[str], tag: str) -> None:
+        repository, _, digest = source.partition("@")
+        if repository == self.repository and registry.tag_over_http(
+            self.settings, repository, digest, tag
+        ):
+            return
         self.checked(
             [
                 "skopeo",

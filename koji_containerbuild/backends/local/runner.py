@@ -19,6 +19,7 @@ import sys
 import traceback
 
 from koji_containerbuild.backends.local import buildah as bh
+from koji_containerbuild.backends.local import registry
 from koji_containerbuild.backends.local.build import BuildCancelled, BuildFailed, Runner
 from koji_containerbuild.backends.local.image_list import ListRunner
 from koji_containerbuild.backends.local.lease import LeaseWatch
@@ -37,16 +38,16 @@ def execute(build_dir: str) -> None:
         runner.log.write(None, "Build finished: " + " ".join(status["repositories"]))
     except BuildCancelled:
         runner.log.write(None, "Build cancelled.")
-        bh.withdraw_pushes(build_dir, runner.settings)
+        registry.withdraw_pushes(build_dir, runner.settings)
         status = {"outcome": "cancelled", "reason": "The build was cancelled."}
     except BuildFailed as exc:
         runner.log.write(None, f"Build failed: {exc}")
-        bh.withdraw_pushes(build_dir, runner.settings)
+        registry.withdraw_pushes(build_dir, runner.settings)
         status = {"outcome": "failed", "reason": str(exc)}
     except Exception as exc:  # the owner gets a sentence, the log keeps the traceback
         for line in traceback.format_exc().splitlines():
             runner.log.write(None, line)
-        bh.withdraw_pushes(build_dir, runner.settings)
+        registry.withdraw_pushes(build_dir, runner.settings)
         status = {"outcome": "failed", "reason": f"The local build runner failed: {exc}"}
     watch.stop()
     cancelled = os.path.exists(os.path.join(build_dir, bh.CANCEL_FILE))
@@ -54,7 +55,7 @@ def execute(build_dir: str) -> None:
         status = {"outcome": "cancelled", "reason": "The build was cancelled."}
     if watch.ended_state:  # the task ended first: whatever the steps did is withdrawn
         if status["outcome"] == "succeeded":
-            bh.withdraw_pushes(build_dir, runner.settings)
+            registry.withdraw_pushes(build_dir, runner.settings)
         status = {
             "outcome": "cancelled",
             "reason": f"Task {watch.ended_task} ended ({watch.ended_state}) while its build ran.",
@@ -70,7 +71,7 @@ def execute(build_dir: str) -> None:
             else ("The build was cancelled")
         )
         runner.log.write(None, f"{why} without importing it: withdrawing its pushes.")
-        status["withdrawn"] = bh.withdraw_pushes(build_dir, runner.settings) == []
+        status["withdrawn"] = registry.withdraw_pushes(build_dir, runner.settings) == []
         bh.write_json(status_path, status)
     runner.log.close()
 
