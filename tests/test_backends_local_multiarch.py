@@ -7,13 +7,17 @@ with the list when it is cancelled.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import subprocess
 
 import pytest
 
+from koji_containerbuild.backends import create_backend
 from koji_containerbuild.backends.base import BackendError, Outcome
 from koji_containerbuild.backends.local import buildah as bh
+from koji_containerbuild.config import LocalSettings
 from tests.local_backend_fixture import (  # noqa: F401 - fixtures
     backend,
     make_request,
@@ -44,16 +48,51 @@ def built(backend, request):
     return result
 
 
-@pytest.fixture
-def arch_images(tmp_path, backend, base_image, name):
-    """Two arch builds pushed by digest (both of this host's arch: buildah gives two images)."""
+@pytest.fixture(scope="module")
+def built_arch_images(tmp_path_factory, image_storage, registry, base_image):
+    """Two arch builds pushed by digest, once for the module: (repository, images).
+
+    Both are of this host's arch (buildah gives two images); the tests get
+    copies of them in repositories of their own (arch_images).
+    """
+    tmp_path = tmp_path_factory.mktemp("arch-images")
+    module_settings = LocalSettings(
+        registry=registry, registry_tls_verify=False, state_dir=str(tmp_path / "state"),
+        storage_root=image_storage.root, storage_runroot=image_storage.runroot,
+        storage_driver="vfs", isolation="chroot",
+    )  # fmt: skip
+    os.makedirs(module_settings.state_dir)
+    module_backend = create_backend("local", module_settings)
     images = []
     for word in ("one", "two"):
         request = make_request(
-            tmp_path, f"FROM {base_image}\nRUN echo {word} > /w\n", name=name, push_by_digest=True
+            tmp_path, f"FROM {base_image}\nRUN echo {word} > /w\n", name="demo/arch-images",
+            push_by_digest=True,
+        )  # fmt: skip
+        images.extend(built(module_backend, request).images)
+    return f"{registry}/demo/arch-images", images
+
+
+@pytest.fixture
+def arch_images(built_arch_images, settings, name):
+    """The module's two arch images, copied by digest into this test's own repository."""
+    source, images = built_arch_images
+    repository = f"{settings.registry}/{name}"
+    copies = []
+    for image in images:
+        digest = image.digests[bh.MANIFEST_V2]
+        subprocess.run(
+            ["skopeo", "copy", "--quiet", "--preserve-digests", "--src-tls-verify=false",
+             "--dest-tls-verify=false", f"docker://{source}@{digest}",
+             f"docker://{repository}@{digest}"],
+            check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
+        copies.append(
+            dataclasses.replace(
+                image, digests=dict(image.digests), repositories=[f"{repository}@{digest}"]
+            )
         )
-        images.extend(built(backend, request).images)
-    return images
+    return copies
 
 
 def test_arch_build_pushes_its_image_by_digest_only(tmp_path, backend, settings, base_image, name):
