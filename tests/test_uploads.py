@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 import time
 import xmlrpc.client
@@ -10,6 +11,7 @@ import xmlrpc.client
 import koji
 import pytest
 
+from koji_containerbuild.logs.switchinterval import UPLOAD_SWITCH_INTERVAL
 from koji_containerbuild.logs.uploads import LiveUploader, LogUploadError, chunks, is_transient
 from tests.conftest import open_task
 
@@ -228,6 +230,15 @@ def test_a_few_lines_of_one_file_are_not_held_back_for_as_long_as_another_bursts
     burst_still_on = quiet.uploaded
     uploader.close()
     assert burst_still_on == 13
+
+
+def test_the_gil_switch_interval_is_short_while_the_uploader_runs(sandbox_hub, task_id, tmp_path):
+    saved = sys.getswitchinterval()
+    uploader, _ = uploader_for(sandbox_hub, task_id, tmp_path, sandbox_hub.session("builder"))
+    uploader.start()
+    running = sys.getswitchinterval()
+    uploader.close()
+    assert (running, sys.getswitchinterval()) == (UPLOAD_SWITCH_INTERVAL, saved)
 
 
 def blocked_signals(thread: threading.Thread) -> int:

@@ -22,6 +22,7 @@ import koji
 from koji.util import adler32_constructor, base64encode
 
 from koji_containerbuild import LOGGER_NAME
+from koji_containerbuild.logs.switchinterval import short_switch_interval
 from koji_containerbuild.threadsignals import block_async_signals
 
 logger = logging.getLogger(f"{LOGGER_NAME}.uploads")
@@ -32,7 +33,9 @@ MAX_CHUNK = 1024 * 1024
 BURST_THRESHOLD = MAX_CHUNK
 #: Queued bytes at which the writer waits for the uploader (bounds memory; each
 #: file may hold back up to one more MAX_CHUNK during a burst, see LiveUploader._send).
-MAX_QUEUED = 2 * 1024 * 1024
+#: Four chunks, not two: the uploader's calls vary in length, and with room for
+#: two the writer waited on the slow ones (bench_logs' HTTP burst: +2 points).
+MAX_QUEUED = 4 * 1024 * 1024
 #: Pieces a held-back chunk is queued again in: small enough for chunks() to join
 #: them with the bytes that follow (a quarter of its limit or more would go alone).
 _HELD_PIECE = MAX_CHUNK // 8
@@ -171,8 +174,11 @@ class LiveUploader:
         self.feeding = False
         self.peek: Callable[[], bool] = lambda: False
         self._thread = threading.Thread(target=self._run, name="log-uploader", daemon=True)
+        self._short_switch = False
 
     def start(self) -> None:
+        short_switch_interval.enter()
+        self._short_switch = True
         self._thread.start()
 
     def add(self, path: str, name: str) -> UploadedFile:
@@ -212,6 +218,9 @@ class LiveUploader:
                 self.deadline = time.monotonic() + budget
             self.cond.notify()
         self._thread.join(budget)
+        if self._short_switch:
+            self._short_switch = False
+            short_switch_interval.leave()
         if self._thread.is_alive():
             # a call still in flight; the daemon thread closes the files when it returns
             self.errors.append(
