@@ -117,8 +117,13 @@ class Server:
         self.koji_script = koji_script
         self.settings = startup_settings(dict(os.environ))
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.listener.bind(socket_path)
+        # bound under another name and renamed once it listens: start() takes
+        # the socket file for a ready server, and a connect() between bind()
+        # and listen() is refused
+        binding = f"{socket_path}.{os.getpid()}"
+        self.listener.bind(binding)
         self.listener.listen(64)
+        os.rename(binding, socket_path)
         self.selector = selectors.DefaultSelector()
         self.selector.register(self.listener, selectors.EVENT_READ, None)
         self.runs: dict[int, Run] = {}
