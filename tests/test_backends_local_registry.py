@@ -105,13 +105,15 @@ def test_tag_of_a_digest_that_is_not_there_is_left_to_skopeo(repository, no_skop
 class _AnswerServer(http.server.BaseHTTPRequestHandler):
     status = 401
     headers_out: dict[str, str] = {}
+    body = b""
 
     def do_GET(self):
         self.send_response(self.status)
         for name, value in self.headers_out.items():
             self.send_header(name, value)
-        self.send_header("Content-Length", "0")
+        self.send_header("Content-Length", str(len(self.body)))
         self.end_headers()
+        self.wfile.write(self.body)
 
     do_PUT = do_GET
 
@@ -121,9 +123,10 @@ class _AnswerServer(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def answering(request):
-    """A server answering every request with (status, headers) of the test's param."""
-    status, headers = request.param
-    handler = type("Handler", (_AnswerServer,), {"status": status, "headers_out": headers})
+    """A server answering every request with (status, headers[, body]) of the test's param."""
+    status, headers, *body = request.param
+    attributes = {"status": status, "headers_out": headers, "body": b"".join(body)}
+    handler = type("Handler", (_AnswerServer,), attributes)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = serve_in_thread(server, "answering")
     yield f"127.0.0.1:{server.server_address[1]}"
@@ -160,6 +163,23 @@ def test_tags_are_listed_by_skopeo_where_the_registry_wants_credentials(
 ):
     calls = fake_skopeo(tmp_path, monkeypatch, """printf '{"Tags": ["a", "b"]}'""")
     assert local_registry.list_tags(SETTINGS, f"{answering}/app") == ["a", "b"]
+    assert calls_of(calls) == f"list-tags --tls-verify=false docker://{answering}/app\n"
+
+
+REGISTRY_JSON = {local_registry.API_HEADER: "registry/2.0", "Content-Type": "application/json"}
+
+
+@pytest.mark.parametrize(
+    "answering",
+    [(200, REGISTRY_JSON, b'["a"]'), (200, REGISTRY_JSON, b'{"tags": [1]}')],
+    indirect=True,
+    ids=["not-an-object", "not-strings"],
+)
+def test_tags_are_listed_by_skopeo_where_the_answer_holds_no_tag_list(
+    answering, tmp_path, monkeypatch
+):
+    calls = fake_skopeo(tmp_path, monkeypatch, """printf '{"Tags": ["a"]}'""")
+    assert local_registry.list_tags(SETTINGS, f"{answering}/app") == ["a"]
     assert calls_of(calls) == f"list-tags --tls-verify=false docker://{answering}/app\n"
 
 

@@ -139,7 +139,13 @@ def list_tags(settings: Mapping[str, Any], repository: str) -> list[str]:
                 return []
             if response.status_code != 200:
                 raise NotOverHttp(f"GET tags of {repository}: HTTP {response.status_code}")
-            tags += response.json().get("tags") or []
+            listing = response.json()
+            page = listing.get("tags") if isinstance(listing, dict) else ()
+            if not isinstance(page, (list, type(None))) or not all(
+                isinstance(tag, str) for tag in page or ()
+            ):
+                raise NotOverHttp(f"GET tags of {repository}: no tag list in the answer")
+            tags += page or []
             # a registry that pages the list links the next page
             following = response.links.get("next", {}).get("url", "")
             path = following.split("/v2/", 1)[1] if "/v2/" in following else ""
