@@ -102,6 +102,15 @@ def test_tag_of_a_digest_that_is_not_there_is_left_to_skopeo(repository, no_skop
     assert local_registry.tag_over_http(SETTINGS, repository, missing, "moved") is False
 
 
+def test_tag_move_without_a_digest_is_left_to_skopeo(repository, request):
+    # an empty digest must not be read as the manifest of "latest"
+    skopeo("copy", "--quiet", "--src-tls-verify=false", "--dest-tls-verify=false",
+           f"docker://{repository}:one", f"docker://{repository}:latest")  # fmt: skip
+    request.getfixturevalue("no_skopeo")
+    assert local_registry.tag_over_http(SETTINGS, repository, "", "moved") is False
+    assert local_registry.registry_digest(SETTINGS, f"{repository}:moved") is None
+
+
 class _AnswerServer(http.server.BaseHTTPRequestHandler):
     status = 401
     headers_out: dict[str, str] = {}

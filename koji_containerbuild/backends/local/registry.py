@@ -168,6 +168,8 @@ def tag_over_http(settings: Mapping[str, Any], repository: str, digest: str, tag
     digest (skopeo copy --preserve-digests; a list's images are in the
     repository already). False when skopeo must do it instead.
     """
+    if not digest.startswith("sha256:"):
+        return False  # not a manifest digest: nothing to read the tag's bytes from
     host, name, _ = split_reference(repository)
     try:
         source = _manifest(settings, f"{repository}@{digest}")
