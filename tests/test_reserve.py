@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 import threading
 
 import koji
@@ -65,7 +66,10 @@ def reserve_for(session, task_id, handle="h-1", release="1"):
         session, KnownBuilds(), CG, "demo-image", "1.0", release, task_id
     )
     record = attach.AttachRecord("local", handle, reservation.__dict__)
-    attach.write_record(session, koji.pathinfo.taskrelpath(task_id), "/tmp", record)
+    # a directory of the call's own, as each task has its own workdir: tests
+    # running at once in other processes write a record of the same name
+    with tempfile.TemporaryDirectory() as local_dir:
+        attach.write_record(session, koji.pathinfo.taskrelpath(task_id), local_dir, record)
     return reservation
 
 
