@@ -192,6 +192,34 @@ def test_tags_are_listed_by_skopeo_where_the_answer_holds_no_tag_list(
     assert calls_of(calls) == f"list-tags --tls-verify=false docker://{answering}/app\n"
 
 
+HIDING = (404, {local_registry.API_HEADER: "registry/2.0"})
+
+
+@pytest.mark.parametrize("answering", [HIDING], indirect=True, ids=["404"])
+def test_a_digest_http_does_not_find_is_absent_unless_it_must_be_confirmed(
+    answering, tmp_path, monkeypatch
+):
+    calls = fake_skopeo(tmp_path, monkeypatch, """printf '{"m": 1}'""")
+    ref = f"{answering}/app:1"
+    found = [
+        local_registry.registry_digest(SETTINGS, ref, confirm_absent=c) for c in (False, True)
+    ]
+    assert found == [None, "sha256:" + hashlib.sha256(b'{"m": 1}').hexdigest()]
+    assert calls_of(calls) == f"inspect --tls-verify=false --raw docker://{ref}\n"
+
+
+@pytest.mark.parametrize("answering", [HIDING], indirect=True, ids=["404"])
+def test_an_image_a_tag_names_is_kept_where_http_sees_no_tags(answering, tmp_path, monkeypatch):
+    # skopeo, with the host's credentials, sees tag "t" on the image
+    script = (
+        """case "$1" in list-tags) printf '{"Tags": ["t"]}';; inspect) printf '{"m": 1}';; esac"""
+    )
+    calls = fake_skopeo(tmp_path, monkeypatch, script)
+    digest = "sha256:" + hashlib.sha256(b'{"m": 1}').hexdigest()
+    assert local_registry.delete_untagged(SETTINGS, f"{answering}/app", digest) == []
+    assert "delete" not in calls_of(calls)
+
+
 @pytest.mark.parametrize("answering", [CREDENTIALS_WANTED], indirect=True, ids=["401"])
 def test_tag_move_is_left_to_skopeo_where_the_registry_wants_credentials(answering):
     digest = "sha256:" + "1" * 64

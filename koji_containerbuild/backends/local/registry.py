@@ -8,7 +8,10 @@ Registry HTTP API V2) where the registry answers without credentials; a
 registry that asks for them (401, 403), one whose certificate this Python
 cannot check, or any answer that is not a registry's leaves the call to
 skopeo, which reads the host's containers-auth.json, certs.d and
-registries.conf. Deletes always go through skopeo.
+registries.conf. Deletes always go through skopeo, and so do the reads a
+delete is decided on when HTTP finds nothing: a registry may answer an
+anonymous client 404 for what its credentials would show, and a tag
+missed there would let the delete take an image someone else's tag names.
 """
 
 from __future__ import annotations
@@ -93,23 +96,38 @@ def _request(settings: Mapping[str, Any], method: str, host: str, path: str,
     return response
 
 
-def _manifest(settings: Mapping[str, Any], ref: str) -> requests.Response | None:
+def _absent(what: str, confirm_absent: bool) -> None:
+    """A 404 over HTTP: final, or (``confirm_absent``) skopeo's to confirm."""
+    if confirm_absent:
+        raise NotOverHttp(f"{what}: HTTP 404 without credentials")
+
+
+def _manifest(
+    settings: Mapping[str, Any], ref: str, confirm_absent: bool = False
+) -> requests.Response | None:
     host, name, reference = split_reference(ref)
     response = _request(
         settings, "GET", host, f"{name}/manifests/{reference or 'latest'}",
         headers={"Accept": MANIFEST_ACCEPT},
     )  # fmt: skip
     if response.status_code == 404:
+        _absent(f"GET manifest {ref}", confirm_absent)
         return None
     if response.status_code != 200:
         raise NotOverHttp(f"GET manifest {ref}: HTTP {response.status_code}")
     return response
 
 
-def registry_digest(settings: Mapping[str, Any], ref: str) -> str | None:
-    """Manifest digest of ``docker://ref`` in the registry, None when absent."""
+def registry_digest(
+    settings: Mapping[str, Any], ref: str, confirm_absent: bool = False
+) -> str | None:
+    """Manifest digest of ``docker://ref`` in the registry, None when absent.
+
+    With ``confirm_absent``, a manifest HTTP does not find is looked up again
+    with skopeo, which has the host's credentials.
+    """
     try:
-        response = _manifest(settings, ref)
+        response = _manifest(settings, ref, confirm_absent)
         return (
             None if response is None else "sha256:" + hashlib.sha256(response.content).hexdigest()
         )
@@ -127,8 +145,14 @@ def registry_digest(settings: Mapping[str, Any], ref: str) -> str | None:
     return "sha256:" + hashlib.sha256(result.stdout).hexdigest()
 
 
-def list_tags(settings: Mapping[str, Any], repository: str) -> list[str]:
-    """Tags of ``repository`` in the registry (none when it does not exist)."""
+def list_tags(
+    settings: Mapping[str, Any], repository: str, confirm_absent: bool = False
+) -> list[str]:
+    """Tags of ``repository`` in the registry (none when it does not exist).
+
+    With ``confirm_absent``, a repository HTTP does not find is listed again
+    with skopeo.
+    """
     host, name, _ = split_reference(repository)
     try:
         tags: list[str] = []
@@ -136,6 +160,7 @@ def list_tags(settings: Mapping[str, Any], repository: str) -> list[str]:
         while path:
             response = _request(settings, "GET", host, path)
             if response.status_code == 404:
+                _absent(f"GET tags of {repository}", confirm_absent)
                 return []
             if response.status_code != 200:
                 raise NotOverHttp(f"GET tags of {repository}: HTTP {response.status_code}")
@@ -201,8 +226,8 @@ def delete_manifests(settings: Mapping[str, Any], repository: str, digests: Iter
 
 def delete_untagged(settings: Mapping[str, Any], repository: str, digest: str) -> list[str]:
     """Delete the manifest ``digest`` unless a tag of ``repository`` points at it; failures."""
-    for tag in list_tags(settings, repository):
-        if registry_digest(settings, f"{repository}:{tag}") == digest:
+    for tag in list_tags(settings, repository, confirm_absent=True):
+        if registry_digest(settings, f"{repository}:{tag}", confirm_absent=True) == digest:
             return []
     return delete_manifests(settings, repository, [digest])
 
@@ -230,17 +255,17 @@ def withdraw_pushes(build_dir: str, settings: Mapping[str, Any]) -> list[str]:
     digests = list(journal.get("digests", []))
     ours = set(journal.get("unique_tags", []))
     for tag in ours:
-        digest = registry_digest(settings, f"{repository}:{tag}")
+        digest = registry_digest(settings, f"{repository}:{tag}", confirm_absent=True)
         if digest and digest not in digests:
             digests.append(digest)
     if not digests:
         return []
     moved = journal.get("moved_tags", {})
     shared = set()
-    for tag in list_tags(settings, repository):
+    for tag in list_tags(settings, repository, confirm_absent=True):
         if tag in ours:
             continue
-        digest = registry_digest(settings, f"{repository}:{tag}")
+        digest = registry_digest(settings, f"{repository}:{tag}", confirm_absent=True)
         if digest in digests and (tag not in moved or moved[tag] == digest):
             shared.add(digest)
     doomed = [d for d in digests if d not in shared]
@@ -251,7 +276,9 @@ def withdraw_pushes(build_dir: str, settings: Mapping[str, Any]) -> list[str]:
         if attempt:
             time.sleep(0.5 * attempt)
         failures = delete_manifests(settings, repository, doomed)
-        left = {registry_digest(settings, f"{repository}:{tag}") for tag in mine}
+        left = {
+            registry_digest(settings, f"{repository}:{tag}", confirm_absent=True) for tag in mine
+        }
         doomed = [d for d in doomed if d in left]
         if not doomed:
             return failures
