@@ -32,6 +32,12 @@ TASK_RUNNING_STATES = (
 
 #: Seconds between two reads of the task state by a detached build.
 LEASE_INTERVAL = 2.0
+#: The same while the task process that follows the build is alive. That
+#: process ends the build itself when its task ends (kojid kills it on a
+#: cancel, and its stop handler cancels the build), so the reads are only a
+#: backstop, for a process whose kojid died; a quiet build costs 2 hub calls a
+#: minute, not 30.
+FOLLOWED_LEASE_INTERVAL = 30.0
 
 
 def task_state(session: Any, task_id: int) -> str | None:
