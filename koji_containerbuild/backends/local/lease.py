@@ -1,7 +1,7 @@
 """The detached runner's side of the lease (:mod:`koji_containerbuild.lease`).
 
 A thread of the runner reads its task's state on the hub every few seconds,
-or every half minute while the task process that follows the build (the one
+or every 15 s while the task process that follows the build (the one
 reading its logs, see LocalBackend.logs) is alive on this host.
 When the task ended (killed task process failed by kojid, cancel while no
 task process was there to pass it on) the thread marks the build cancelled
