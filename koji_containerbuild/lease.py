@@ -32,13 +32,6 @@ TASK_RUNNING_STATES = (
 
 #: Seconds between two reads of the task state by a detached build.
 LEASE_INTERVAL = 2.0
-#: The same while the task process that follows the build is alive: kojid's
-#: own default poll (sleeptime). That process ends the build itself when its
-#: task ends (kojid kills it on a cancel, and its stop handler cancels the
-#: build), so the reads are a backstop: for a process whose kojid died, and
-#: for an arch build whose parent task ended (its process knows nothing of
-#: that). A quiet build costs 4 hub calls a minute, not 30.
-FOLLOWED_LEASE_INTERVAL = 15.0
 
 
 def task_state(session: Any, task_id: int) -> str | None:

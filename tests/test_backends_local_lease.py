@@ -17,12 +17,10 @@ import koji
 import koji.xmlrpcplus
 import pytest
 
-from koji_containerbuild import lease
 from koji_containerbuild.backends.base import BuildRequest, Outcome
 from koji_containerbuild.backends.local import buildah as bh
 from koji_containerbuild.backends.local import registry
-from koji_containerbuild.backends.local.lease import LeaseWatch
-from koji_containerbuild.backends.local.procs import runner_tree, start_ticks_of
+from koji_containerbuild.backends.local.procs import runner_tree
 from tests.local_backend_fixture import (  # noqa: F401 - fixtures
     HOST,
     backend,
@@ -79,11 +77,6 @@ def wait_for(condition, timeout=60.0):
     raise AssertionError("condition not reached in time")
 
 
-def lose_follower(settings, handle):
-    """The task process that read the logs is gone (killed): the runner sees no follower."""
-    os.unlink(os.path.join(settings.state_dir, handle, bh.FOLLOWER_FILE))
-
-
 def start_until_line(backend, request, line):
     handle = backend.start(request)
     for _platform, text in backend.logs(handle):
@@ -98,7 +91,6 @@ def test_build_of_a_failed_task_is_stopped(
     run = "echo lease-sleeping && sleep 120"
     request = with_base(lease_request(tmp_path, run, task_id, hub_server.url, "dead"), base_image)
     handle = start_until_line(backend, request, "lease-sleeping")
-    lose_follower(settings, handle)
     fail_task(builder, task_id)
     result = backend.wait(handle)
     assert (result.outcome, result.reason) == (
@@ -116,7 +108,6 @@ def test_build_of_an_arch_subtask_is_stopped_when_its_parent_failed(
     request = lease_request(tmp_path, run, subtask, hub_server.url, "orphan")
     request = dataclasses.replace(with_base(request, base_image), parent_task_id=task_id)
     handle = start_until_line(backend, request, "lease-sleeping")
-    lose_follower(settings, handle)  # this test's process reads the logs: as if killed too
     fail_task(builder, task_id)  # the parent's process was killed: nobody imports the arch
     result = backend.wait(handle)
     assert (result.outcome, result.reason) == (
@@ -137,47 +128,6 @@ def test_build_goes_on_while_its_task_is_freed(
     # (left lingering, it would outlive the test's hub, which it never gives up on)
     backend.cleanup(handle)
     wait_for(lambda: not runner_processes(settings, handle))
-
-
-def watch_of(tmp_path, spec=None):
-    build_dir = tmp_path / "build"
-    build_dir.mkdir(exist_ok=True)
-    return LeaseWatch(str(build_dir), spec, note=lambda _text: None), build_dir
-
-
-def follow_as(build_dir, pid):
-    bh.write_json(
-        str(build_dir / bh.FOLLOWER_FILE), {"pid": pid, "start_ticks": start_ticks_of(pid)}
-    )
-
-
-def test_without_a_follower_the_hub_is_read_every_interval(tmp_path):
-    watch, _ = watch_of(tmp_path)
-    assert watch._read_due(time.monotonic() - lease.LEASE_INTERVAL) is True
-
-
-def test_while_the_follower_lives_the_hub_is_read_only_as_a_backstop(tmp_path):
-    watch, build_dir = watch_of(tmp_path)
-    follow_as(build_dir, os.getpid())
-    since = time.monotonic() - lease.LEASE_INTERVAL
-    assert (watch._read_due(since), watch._read_due(since - lease.FOLLOWED_LEASE_INTERVAL)) == (
-        False,
-        True,
-    )
-
-
-def test_a_follower_that_exited_holds_no_lease(tmp_path):
-    watch, build_dir = watch_of(tmp_path)
-    gone = subprocess.Popen(["true"])
-    follow_as(build_dir, gone.pid)
-    gone.wait()
-    assert watch._read_due(time.monotonic() - lease.LEASE_INTERVAL) is True
-
-
-def test_a_follower_record_that_is_no_json_holds_no_lease(tmp_path):
-    watch, build_dir = watch_of(tmp_path)
-    (build_dir / bh.FOLLOWER_FILE).write_text("{not json")
-    assert watch._read_due(time.monotonic() - lease.LEASE_INTERVAL) is True
 
 
 def test_finished_build_of_a_task_that_failed_before_import_is_withdrawn(

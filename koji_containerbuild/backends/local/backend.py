@@ -32,7 +32,7 @@ from koji_containerbuild.backends.base import (
     Outcome,
 )
 from koji_containerbuild.backends.local import buildah as bh
-from koji_containerbuild.backends.local import procs, registry
+from koji_containerbuild.backends.local import registry
 from koji_containerbuild.backends.local import runner as local_runner
 from koji_containerbuild.backends.local.procs import same_process, stop_runner
 from koji_containerbuild.hostarch import host_arch
@@ -205,12 +205,6 @@ class LocalBackend(BuildBackend):
             )
 
     def logs(self, handle: str) -> Iterator[LogLine]:
-        # the process reading the logs follows the build: while it lives, the
-        # runner's lease reads the task state rarely (see lease.py)
-        bh.write_json(
-            self._path(handle, bh.FOLLOWER_FILE),
-            {"pid": os.getpid(), "start_ticks": procs.start_ticks_of(os.getpid())},
-        )
         path = self._path(handle, bh.LOG_FILE)
         while not os.path.exists(path):
             if self._finished(handle):

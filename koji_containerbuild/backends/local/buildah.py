@@ -40,8 +40,6 @@ PUSHED_FILE = "pushed.json"
 CANCEL_FILE = "cancelled"
 #: Written by cleanup(): the task is done with the build (imported or withdrawn).
 RELEASED_FILE = "released"
-#: Written by logs(): the task process following the build ({"pid", "start_ticks"}).
-FOLLOWER_FILE = "follower.json"
 WORK_DIR = "work"
 
 #: Media type of the manifests the local backend pushes (Docker schema 2).

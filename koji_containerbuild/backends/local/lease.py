@@ -1,8 +1,6 @@
 """The detached runner's side of the lease (:mod:`koji_containerbuild.lease`).
 
-A thread of the runner reads its task's state on the hub every few seconds,
-or every 15 s while the task process that follows the build (the one
-reading its logs, see LocalBackend.logs) is alive on this host.
+A thread of the runner reads its task's state on the hub every few seconds.
 When the task ended (killed task process failed by kojid, cancel while no
 task process was there to pass it on) the thread marks the build cancelled
 and stops the runner's child processes (buildah, skopeo), so the build ends
@@ -26,7 +24,6 @@ import koji
 
 from koji_containerbuild import LOGGER_NAME, lease
 from koji_containerbuild.backends.local import buildah as bh
-from koji_containerbuild.backends.local.procs import same_process
 
 log = logging.getLogger(f"{LOGGER_NAME}.backends.local_lease")
 
@@ -102,24 +99,6 @@ class LeaseWatch:
     def task_id(self) -> int:
         return int(self.spec["task_id"])
 
-    def _followed(self) -> bool:
-        """Whether the task process that reads the build's logs is alive."""
-        try:
-            follower = bh.read_json(os.path.join(self.build_dir, bh.FOLLOWER_FILE), None)
-        except (OSError, ValueError):
-            return False
-        return bool(
-            isinstance(follower, dict)
-            and isinstance(follower.get("pid"), int)
-            and isinstance(follower.get("start_ticks"), str)
-            and same_process(follower["pid"], follower["start_ticks"])
-        )
-
-    def _read_due(self, last_read: float) -> bool:
-        """Whether the task state is to be read from the hub now."""
-        gap = lease.FOLLOWED_LEASE_INTERVAL if self._followed() else self.interval
-        return time.monotonic() - last_read >= gap
-
     def _over(self) -> bool:
         if self._session is None:
             return False
@@ -140,11 +119,7 @@ class LeaseWatch:
         self._thread.start()
 
     def _watch(self) -> None:
-        last_read = time.monotonic()
         while not self._stop.wait(self.interval):
-            if not self._read_due(last_read):
-                continue
-            last_read = time.monotonic()
             if self._over():
                 self._end_build()
                 return
@@ -176,16 +151,16 @@ class LeaseWatch:
         cancel_marker = os.path.join(self.build_dir, bh.CANCEL_FILE)
         if self._session is None:
             return os.path.exists(cancel_marker)
-        last_read = -float("inf")
+        next_read = 0.0
         while True:
             if os.path.exists(cancel_marker):
                 return True  # the task process cancelled it: it will not import it
             if os.path.exists(os.path.join(self.build_dir, bh.RELEASED_FILE)):
                 return False  # the task process is done with it and kept it
-            if self._read_due(last_read):
-                last_read = time.monotonic()
+            if time.monotonic() >= next_read:
                 if self._over():
                     break
+                next_read = time.monotonic() + self.interval
             time.sleep(0.1)
         if self.ended_state == "CLOSED":
             return False

@@ -29,12 +29,6 @@ def _proc_stat(pid: int) -> list[str] | None:
         return None
 
 
-def start_ticks_of(pid: int) -> str | None:
-    """When ``pid`` started (clock ticks after boot): tells it from a later one of that pid."""
-    fields = _proc_stat(pid)
-    return fields[19] if fields else None
-
-
 def same_process(pid: int, start_ticks: str) -> bool:
     """Alive, not a zombie, and not another process that reused the pid."""
     fields = _proc_stat(pid)

@@ -19,7 +19,7 @@ import sys
 import traceback
 
 from koji_containerbuild.backends.local import buildah as bh
-from koji_containerbuild.backends.local import procs, registry
+from koji_containerbuild.backends.local import registry
 from koji_containerbuild.backends.local.build import BuildCancelled, BuildFailed, Runner
 from koji_containerbuild.backends.local.image_list import ListRunner
 from koji_containerbuild.backends.local.lease import LeaseWatch
@@ -85,9 +85,11 @@ def detach_and_run(build_dir: str) -> int:
     """
     pid = os.fork()
     if pid:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            start_ticks = handle.read().rsplit(")", 1)[1].split()[19]
         bh.write_json(
             os.path.join(build_dir, bh.RUNNER_FILE),
-            {"pid": pid, "pgid": os.getpgid(0), "start_ticks": procs.start_ticks_of(pid)},
+            {"pid": pid, "pgid": os.getpgid(0), "start_ticks": start_ticks},
         )
         return 0
     code = 0
