@@ -16,6 +16,7 @@ import subprocess
 
 import pytest
 
+from koji_containerbuild.backends.local import buildah as bh
 from koji_containerbuild.backends.local import registry as local_registry
 from koji_containerbuild.sandbox.httpthread import serve_in_thread, stop_serving
 
@@ -100,6 +101,16 @@ def test_tag_moved_over_http_has_the_digest_of_its_source(repository, request):
 def test_tag_of_a_digest_that_is_not_there_is_left_to_skopeo(repository, no_skopeo):
     missing = "sha256:" + "0" * 64
     assert local_registry.tag_over_http(SETTINGS, repository, missing, "moved") is False
+
+
+def test_a_withdrawal_in_a_repository_http_shows_takes_its_404s_as_final(
+    repository, tmp_path, request
+):
+    # the build died before its push: nothing to withdraw, and no skopeo run to be sure
+    journal = {"repository": repository, "unique_tags": ["1.0-1-9-2026"], "digests": []}
+    (tmp_path / bh.PUSHED_FILE).write_text(json.dumps(journal))
+    request.getfixturevalue("no_skopeo")
+    assert local_registry.withdraw_pushes(str(tmp_path), SETTINGS) == []
 
 
 def test_tag_move_without_a_digest_is_left_to_skopeo(repository, request):

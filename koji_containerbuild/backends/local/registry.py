@@ -9,9 +9,10 @@ registry that asks for them (401, 403), one whose certificate this Python
 cannot check, or any answer that is not a registry's leaves the call to
 skopeo, which reads the host's containers-auth.json, certs.d and
 registries.conf. Deletes always go through skopeo, and so do the reads a
-delete is decided on when HTTP finds nothing: a registry may answer an
-anonymous client 404 for what its credentials would show, and a tag
-missed there would let the delete take an image someone else's tag names.
+delete is decided on when HTTP finds nothing in a repository it does not
+show at all: a registry may answer an anonymous client 404 for what its
+credentials would show, and a tag missed there would let the delete take
+an image someone else's tag names.
 """
 
 from __future__ import annotations
@@ -153,37 +154,52 @@ def list_tags(
     With ``confirm_absent``, a repository HTTP does not find is listed again
     with skopeo.
     """
-    host, name, _ = split_reference(repository)
+    return _listed_tags(settings, repository, confirm_absent)[0]
+
+
+def _listed_tags(
+    settings: Mapping[str, Any], repository: str, confirm_absent: bool
+) -> tuple[list[str], bool]:
+    """The tags, and whether HTTP showed the repository: then its 404s are final."""
     try:
-        tags: list[str] = []
-        path = f"{name}/tags/list"
-        while path:
-            response = _request(settings, "GET", host, path)
-            if response.status_code == 404:
-                _absent(f"GET tags of {repository}", confirm_absent)
-                return []
-            if response.status_code != 200:
-                raise NotOverHttp(f"GET tags of {repository}: HTTP {response.status_code}")
-            listing = response.json()
-            page = listing.get("tags") if isinstance(listing, dict) else ()
-            if not isinstance(page, (list, type(None))) or not all(
-                isinstance(tag, str) for tag in page or ()
-            ):
-                raise NotOverHttp(f"GET tags of {repository}: no tag list in the answer")
-            tags += page or []
-            # a registry that pages the list links the next page
-            following = response.links.get("next", {}).get("url", "")
-            path = following.split("/v2/", 1)[1] if "/v2/" in following else ""
-        return tags
+        tags = _http_tags(settings, repository)
+        if tags is not None:
+            return tags, True
+        _absent(f"GET tags of {repository}", confirm_absent)
+        return [], False
     except (NotOverHttp, ValueError) as reason:
         log.debug("skopeo lists the tags of %s: %s", repository, reason)
     result = bh.run(["skopeo", "list-tags", bh.tls_flag(settings), f"docker://{repository}"])
     if result.returncode != 0:
-        return []
+        return [], False
     try:
-        return list(json.loads(result.stdout).get("Tags") or [])
+        return list(json.loads(result.stdout).get("Tags") or []), False
     except ValueError:
-        return []
+        return [], False
+
+
+def _http_tags(settings: Mapping[str, Any], repository: str) -> list[str] | None:
+    """The tags over HTTP, None for a repository not found; NotOverHttp for skopeo's."""
+    host, name, _ = split_reference(repository)
+    tags: list[str] = []
+    path = f"{name}/tags/list"
+    while path:
+        response = _request(settings, "GET", host, path)
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise NotOverHttp(f"GET tags of {repository}: HTTP {response.status_code}")
+        listing = response.json()
+        page = listing.get("tags") if isinstance(listing, dict) else ()
+        if not isinstance(page, (list, type(None))) or not all(
+            isinstance(tag, str) for tag in page or ()
+        ):
+            raise NotOverHttp(f"GET tags of {repository}: no tag list in the answer")
+        tags += page or []
+        # a registry that pages the list links the next page
+        following = response.links.get("next", {}).get("url", "")
+        path = following.split("/v2/", 1)[1] if "/v2/" in following else ""
+    return tags
 
 
 def tag_over_http(settings: Mapping[str, Any], repository: str, digest: str, tag: str) -> bool:
@@ -226,8 +242,9 @@ def delete_manifests(settings: Mapping[str, Any], repository: str, digests: Iter
 
 def delete_untagged(settings: Mapping[str, Any], repository: str, digest: str) -> list[str]:
     """Delete the manifest ``digest`` unless a tag of ``repository`` points at it; failures."""
-    for tag in list_tags(settings, repository, confirm_absent=True):
-        if registry_digest(settings, f"{repository}:{tag}", confirm_absent=True) == digest:
+    tags, visible = _listed_tags(settings, repository, confirm_absent=True)
+    for tag in tags:
+        if registry_digest(settings, f"{repository}:{tag}", confirm_absent=not visible) == digest:
             return []
     return delete_manifests(settings, repository, [digest])
 
@@ -254,18 +271,20 @@ def withdraw_pushes(build_dir: str, settings: Mapping[str, Any]) -> list[str]:
         return []
     digests = list(journal.get("digests", []))
     ours = set(journal.get("unique_tags", []))
+    tags, visible = _listed_tags(settings, repository, confirm_absent=True)
+    confirm = not visible  # in a repository HTTP shows, a 404 is final
     for tag in ours:
-        digest = registry_digest(settings, f"{repository}:{tag}", confirm_absent=True)
+        digest = registry_digest(settings, f"{repository}:{tag}", confirm_absent=confirm)
         if digest and digest not in digests:
             digests.append(digest)
     if not digests:
         return []
     moved = journal.get("moved_tags", {})
     shared = set()
-    for tag in list_tags(settings, repository, confirm_absent=True):
+    for tag in tags:
         if tag in ours:
             continue
-        digest = registry_digest(settings, f"{repository}:{tag}", confirm_absent=True)
+        digest = registry_digest(settings, f"{repository}:{tag}", confirm_absent=confirm)
         if digest in digests and (tag not in moved or moved[tag] == digest):
             shared.add(digest)
     doomed = [d for d in digests if d not in shared]
@@ -277,7 +296,8 @@ def withdraw_pushes(build_dir: str, settings: Mapping[str, Any]) -> list[str]:
             time.sleep(0.5 * attempt)
         failures = delete_manifests(settings, repository, doomed)
         left = {
-            registry_digest(settings, f"{repository}:{tag}", confirm_absent=True) for tag in mine
+            registry_digest(settings, f"{repository}:{tag}", confirm_absent=confirm)
+            for tag in mine
         }
         doomed = [d for d in doomed if d in left]
         if not doomed:
