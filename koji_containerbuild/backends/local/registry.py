@@ -146,15 +146,9 @@ def registry_digest(
     return "sha256:" + hashlib.sha256(result.stdout).hexdigest()
 
 
-def list_tags(
-    settings: Mapping[str, Any], repository: str, confirm_absent: bool = False
-) -> list[str]:
-    """Tags of ``repository`` in the registry (none when it does not exist).
-
-    With ``confirm_absent``, a repository HTTP does not find is listed again
-    with skopeo.
-    """
-    return _listed_tags(settings, repository, confirm_absent)[0]
+def list_tags(settings: Mapping[str, Any], repository: str) -> list[str]:
+    """Tags of ``repository`` in the registry (none when it does not exist)."""
+    return _listed_tags(settings, repository, confirm_absent=False)[0]
 
 
 def _listed_tags(
